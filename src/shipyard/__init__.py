@@ -1,0 +1,95 @@
+"""Shipyard: self-hosted MLOps in one package.
+
+The SDK is MLflow-like::
+
+    import shipyard
+
+    with shipyard.start_run(experiment="fraud"):
+        shipyard.log_param("model", "lgbm")
+        shipyard.log_metric("auc", 0.93)
+
+Importing ``shipyard`` is cheap: SQLAlchemy, FastAPI and scikit-learn load on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "set_uri": "shipyard.sdk.runs",
+    "get_uri": "shipyard.sdk.runs",
+    "start_run": "shipyard.sdk.runs",
+    "active_run": "shipyard.sdk.runs",
+    "end_run": "shipyard.sdk.runs",
+    "log_metric": "shipyard.sdk.runs",
+    "log_metrics": "shipyard.sdk.runs",
+    "log_param": "shipyard.sdk.runs",
+    "log_params": "shipyard.sdk.runs",
+    "set_tag": "shipyard.sdk.runs",
+    "set_tags": "shipyard.sdk.runs",
+    "log_artifact": "shipyard.sdk.runs",
+    "log_text": "shipyard.sdk.runs",
+    "log_dict": "shipyard.sdk.runs",
+    "log_figure": "shipyard.sdk.runs",
+    "flush": "shipyard.sdk.runs",
+    "get_run": "shipyard.sdk.runs",
+    "get_metric_history": "shipyard.sdk.runs",
+    "search_runs": "shipyard.sdk.runs",
+    "get_experiment": "shipyard.sdk.runs",
+    "list_experiments": "shipyard.sdk.runs",
+    "download_artifact": "shipyard.sdk.runs",
+    "autolog": "shipyard.sdk.autolog",
+    "ActiveRun": "shipyard.sdk.active_run",
+    "Run": "shipyard.tracking.models",
+    "RunStatus": "shipyard.tracking.models",
+    "Metric": "shipyard.tracking.models",
+    "ShipyardError": "shipyard.core.errors",
+}
+
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from shipyard.core.errors import ShipyardError
+    from shipyard.sdk.active_run import ActiveRun
+    from shipyard.sdk.autolog import autolog
+    from shipyard.sdk.runs import (
+        active_run,
+        download_artifact,
+        end_run,
+        flush,
+        get_experiment,
+        get_metric_history,
+        get_run,
+        get_uri,
+        list_experiments,
+        log_artifact,
+        log_dict,
+        log_figure,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_tag,
+        set_tags,
+        set_uri,
+        start_run,
+    )
+    from shipyard.tracking.models import Metric, Run, RunStatus
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,83 @@
+"""LocalBlobStore: blobs in a folder, at ``sha256/ab/cd/<digest>``, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from shipyard.artifacts._spool import file_chunks, spool
+from shipyard.core.blobs import BlobRef
+from shipyard.core.errors import NotFoundError, StoreError
+from shipyard.core.hashing import CHUNK_SIZE, check_digest
+from shipyard.core.paths import confined
+
+
+class LocalBlobStore:
+    """Content-addressed blobs in a local folder (the embedded default)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self._root = Path(root).expanduser().resolve()
+
+    @property
+    def root(self) -> str:
+        """The folder that holds the blobs."""
+        return str(self._root)
+
+    def _path(self, digest: str) -> Path:
+        check_digest(digest)
+        return confined(self._root, f"sha256/{digest[:2]}/{digest[2:4]}/{digest}")
+
+    def _commit(self, tmp: Path, digest: str, size: int) -> BlobRef:
+        final = self._path(digest)
+        try:
+            if final.exists():
+                tmp.unlink()  # the same bytes are stored once
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp, final)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"cannot write blob under {self.root}: {exc}") from exc
+        return BlobRef(digest, size)
+
+    def put_file(self, path: Path) -> BlobRef:
+        """Copy a file in, hashing it on the way."""
+        return self.put_chunks(file_chunks(path))
+
+    def put_chunks(self, chunks: Iterable[bytes], max_size: int | None = None) -> BlobRef:
+        """Stream bytes in through a temp file in the store, then rename into place."""
+        try:
+            tmp, digest, size = spool(chunks, self._root / "tmp", max_size)
+        except OSError as exc:
+            raise StoreError(f"cannot write blob under {self.root}: {exc}") from exc
+        return self._commit(tmp, digest, size)
+
+    def exists(self, digest: str) -> bool:
+        """Tell whether the blob is stored."""
+        return self._path(digest).is_file()
+
+    def read_chunks(self, digest: str) -> Iterator[bytes]:
+        """Yield the blob's bytes; links are refused so nothing outside the store is read."""
+        path = self._path(digest)
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob {digest[:12]}... is missing from {self.root}") from exc
+        except OSError as exc:
+            raise StoreError(f"cannot read blob {digest[:12]}...: {exc}") from exc
+        return _read_fd(fd)
+
+    def verify(self, digest: str) -> bool:
+        """Re-hash the stored bytes."""
+        hasher = hashlib.sha256()
+        for chunk in self.read_chunks(digest):
+            hasher.update(chunk)
+        return hasher.hexdigest() == digest
+
+
+def _read_fd(fd: int) -> Iterator[bytes]:
+    with os.fdopen(fd, "rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            yield chunk

@@ -1,0 +1,1 @@
+"""Core: ids, errors, settings, hashing, clock and validation shared by every layer."""

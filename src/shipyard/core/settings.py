@@ -1,0 +1,131 @@
+"""Settings: one frozen object, read once at the edge (CLI or server start) and passed down.
+
+Precedence: explicit arguments > ``SHIPYARD_*`` environment variables > the
+``[tool.shipyard]`` table of ``./pyproject.toml`` > defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    PyprojectTomlConfigSettingsSource,
+    SettingsConfigDict,
+)
+
+from shipyard.core.errors import InvalidInputError
+
+BackendKind = Literal["sqlite", "postgresql", "http"]
+DEFAULT_HOME = Path(".shipyard")
+
+
+class Settings(BaseSettings):
+    """Where Shipyard keeps its data and how it behaves; every field has an env var."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SHIPYARD_",
+        frozen=True,
+        extra="ignore",
+        pyproject_toml_table_header=("tool", "shipyard"),
+    )
+
+    uri: str | None = Field(
+        default=None,
+        description="Store: sqlite:///path, postgresql+psycopg://..., http(s)://server, or a "
+        "directory. Default: ./.shipyard/shipyard.db",
+    )
+    artifacts: str | None = Field(
+        default=None,
+        description="Artifact root: a folder or an fsspec URL such as s3://bucket/prefix. "
+        "Default: 'artifacts' beside the SQLite file, or ./.shipyard/artifacts.",
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token for a server.")
+    user: str | None = Field(default=None, description="Actor name in local mode.")
+    auth: Literal["none", "tokens"] = Field(default="none", description="Server auth mode.")
+    flush_interval: float = Field(
+        default=1.0, gt=0, le=3600, description="Seconds between background metric flushes."
+    )
+    metric_buffer_size: int = Field(
+        default=10_000, ge=1, le=1_000_000, description="Buffered metric points per run, at most."
+    )
+    max_request_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024, description="Largest JSON request body the server takes."
+    )
+    max_artifact_bytes: int = Field(
+        default=5 * 1024**3, ge=1, description="Largest artifact upload the server takes."
+    )
+    http_timeout: float = Field(default=30.0, gt=0, description="Client HTTP timeout, seconds.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read arguments, then the environment, then ``[tool.shipyard]`` in pyproject.toml."""
+        return (init_settings, env_settings, PyprojectTomlConfigSettingsSource(settings_cls))
+
+    @field_validator("uri")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if "://" in value:
+            scheme = value.split("://", 1)[0].lower()
+            if not (
+                scheme in ("http", "https", "sqlite")
+                or scheme.startswith("postgresql")
+                or scheme.startswith("sqlite+")
+            ):
+                raise InvalidInputError(
+                    "SHIPYARD_URI scheme must be one of sqlite, postgresql[+psycopg], http, "
+                    f"https; got {scheme!r}",
+                    value=value,
+                )
+        return value
+
+    @property
+    def store_uri(self) -> str:
+        """The store URI with the default applied and a bare directory turned into SQLite."""
+        if self.uri is None:
+            return f"sqlite:///{(DEFAULT_HOME / 'shipyard.db').resolve()}"
+        if "://" not in self.uri:
+            return f"sqlite:///{(Path(self.uri).expanduser() / 'shipyard.db').resolve()}"
+        return self.uri
+
+    @property
+    def backend_kind(self) -> BackendKind:
+        """Which family of adapters serves this store URI."""
+        scheme = self.store_uri.split("://", 1)[0].lower()
+        if scheme in ("http", "https"):
+            return "http"
+        if scheme.startswith("postgresql"):
+            return "postgresql"
+        return "sqlite"
+
+    @property
+    def artifact_root(self) -> str:
+        """Where blobs go: the configured root, or a folder beside the SQLite file."""
+        if self.artifacts:
+            return self.artifacts
+        if self.backend_kind == "sqlite":
+            db_path = sqlite_path(self.store_uri)
+            if db_path is not None:
+                return str(db_path.parent / "artifacts")
+        return str((DEFAULT_HOME / "artifacts").resolve())
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """Return the file path of a ``sqlite:///`` URI, or None for in-memory databases."""
+    _, _, rest = uri.partition(":///")
+    rest = rest.split("?", 1)[0]
+    if not rest or rest == ":memory:":
+        return None
+    return Path("/" + rest.lstrip("/")) if uri.startswith("sqlite:////") else Path(rest)

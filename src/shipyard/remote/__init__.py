@@ -1,0 +1,1 @@
+"""REST adapters: the capabilities' ports implemented over HTTP to a Shipyard server."""

@@ -1,0 +1,107 @@
+"""A small httpx wrapper: base URL, bearer token, retries, and errors mapped back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from shipyard.core import errors as err
+
+_RETRY_STATUSES = {502, 503, 504}
+_BY_NAME: dict[str, type[err.ShipyardError]] = {
+    cls.__name__: cls
+    for cls in (
+        err.InvalidInputError,
+        err.NotFoundError,
+        err.ConflictError,
+        err.PermissionDeniedError,
+        err.StateTransitionError,
+        err.PipelineError,
+        err.StoreError,
+    )
+}
+_BY_STATUS: dict[int, type[err.ShipyardError]] = {
+    400: err.InvalidInputError,
+    401: err.PermissionDeniedError,
+    403: err.PermissionDeniedError,
+    404: err.NotFoundError,
+    409: err.ConflictError,
+    413: err.InvalidInputError,
+    422: err.InvalidInputError,
+}
+
+
+class RestClient:
+    """HTTP access to a Shipyard server; server errors come back as the same exceptions."""
+
+    def __init__(
+        self, base_url: str, *, token: str | None = None, timeout: float = 30.0, retries: int = 3
+    ) -> None:
+        headers = {"User-Agent": "shipyard-client"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.base_url = base_url.rstrip("/")
+        self.retries = retries
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.http.close()
+
+    def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+        """Send a request, retrying connection failures and 502-504 when it is safe to."""
+        attempts = self.retries if idempotent else 1
+        for attempt in range(attempts):
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                if attempt + 1 < attempts:
+                    time.sleep(0.2 * 2**attempt)
+                    continue
+                raise err.StoreError(
+                    f"cannot reach the Shipyard server at {self.base_url}: {exc}"
+                ) from exc
+            if response.status_code in _RETRY_STATUSES and attempt + 1 < attempts:
+                time.sleep(0.2 * 2**attempt)
+                continue
+            if response.status_code >= 400:
+                raise _error_from(response)
+            return response
+        raise err.StoreError(f"no answer from {self.base_url}")  # pragma: no cover
+
+    def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request and return its decoded JSON body (None for 204)."""
+        response = self.request(method, path, **kwargs)
+        return None if response.status_code == 204 else response.json()
+
+    def upload(self, path: str, chunks: Iterable[bytes], media_type: str) -> Any:
+        """Stream bytes in the request body (not retried: the stream is consumed once)."""
+        return self.request(
+            "PUT", path, idempotent=False, content=chunks, headers={"Content-Type": media_type}
+        ).json()
+
+    def download(self, path: str) -> Iterator[bytes]:
+        """Stream a response body in chunks."""
+        with self.http.stream("GET", path) as response:
+            if response.status_code >= 400:
+                response.read()
+                raise _error_from(response)
+            yield from response.iter_bytes(1 << 20)
+
+
+def _error_from(response: httpx.Response) -> err.ShipyardError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = body.get("error") or response.text[:200] or response.reason_phrase
+    if not isinstance(message, str):
+        message = str(message)
+    cls = _BY_NAME.get(str(body.get("type")), _BY_STATUS.get(response.status_code, err.StoreError))
+    context = body.get("context") if isinstance(body.get("context"), dict) else {}
+    return cls(message, status_code=response.status_code, **(context or {}))

@@ -1,0 +1,229 @@
+"""The REST API's wire format, shared by the server and the client so they cannot disagree.
+
+Non-finite metric values travel as the strings "NaN", "Infinity" and "-Infinity", since
+JSON has no literal for them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.tracking.models import (
+    ArtifactRecord,
+    Experiment,
+    Metric,
+    Run,
+    RunPage,
+    RunSource,
+    RunStatus,
+)
+
+
+class Wire(BaseModel):
+    """Base of every API schema: strict about unknown fields, non-finite floats as strings."""
+
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings", frozen=True)
+
+
+class ErrorBody(Wire):
+    """Every 4xx/5xx answer: a one-line message, the error type and its context."""
+
+    error: str
+    type: str
+    context: dict[str, object] = Field(default_factory=dict)
+
+
+class ExperimentCreate(Wire):
+    """Body of ``POST /api/v1/experiments``."""
+
+    name: str
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ExperimentRead(Wire):
+    """An experiment."""
+
+    id: str
+    name: str
+    created_at: int
+    tags: dict[str, str]
+
+    @classmethod
+    def of(cls, exp: Experiment) -> ExperimentRead:
+        """From the domain record."""
+        return cls(id=exp.id, name=exp.name, created_at=exp.created_at, tags=exp.tags)
+
+    def domain(self) -> Experiment:
+        """To the domain record."""
+        return Experiment(self.id, self.name, self.created_at, dict(self.tags))
+
+
+class ExperimentList(Wire):
+    """Experiments, oldest first."""
+
+    experiments: list[ExperimentRead]
+
+
+class SourceWire(Wire):
+    """Where a run's code came from."""
+
+    git_commit: str | None = Field(default=None, max_length=64)
+    entry_point: str | None = Field(default=None, max_length=1024)
+
+
+class RunCreate(Wire):
+    """Body of ``POST /api/v1/runs``."""
+
+    experiment_id: str
+    name: str
+    parent_id: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    source: SourceWire = Field(default_factory=SourceWire)
+
+
+class RunUpdate(Wire):
+    """Body of ``PATCH /api/v1/runs/{run_id}``."""
+
+    status: RunStatus
+
+
+class RunRead(Wire):
+    """A run with its params, latest metric values and tags."""
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_id: str | None
+    source: SourceWire
+    params: dict[str, str]
+    metrics: dict[str, float]
+    tags: dict[str, str]
+
+    @classmethod
+    def of(cls, run: Run) -> RunRead:
+        """From the domain record."""
+        return cls(
+            id=run.id,
+            experiment_id=run.experiment_id,
+            name=run.name,
+            status=run.status,
+            start_time=run.start_time,
+            end_time=run.end_time,
+            parent_id=run.parent_id,
+            source=SourceWire(git_commit=run.source.git_commit, entry_point=run.source.entry_point),
+            params=run.params,
+            metrics=run.metrics,
+            tags=run.tags,
+        )
+
+    def domain(self) -> Run:
+        """To the domain record."""
+        return Run(
+            self.id,
+            self.experiment_id,
+            self.name,
+            self.status,
+            self.start_time,
+            self.end_time,
+            self.parent_id,
+            RunSource(self.source.git_commit, self.source.entry_point),
+            dict(self.params),
+            dict(self.metrics),
+            dict(self.tags),
+        )
+
+
+class MetricWire(Wire):
+    """One metric point."""
+
+    key: str
+    value: float
+    step: int = 0
+    timestamp: int
+
+    def domain(self) -> Metric:
+        """To the domain record."""
+        return Metric(self.key, self.value, self.step, self.timestamp)
+
+
+class BatchCreate(Wire):
+    """Body of ``POST /api/v1/runs/{run_id}/batch``; ``batch_id`` makes retries safe."""
+
+    batch_id: str | None = None
+    metrics: list[MetricWire] = Field(default_factory=list)
+    params: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class MetricHistory(Wire):
+    """Every point of one metric."""
+
+    metrics: list[MetricWire]
+
+
+class RunSearch(Wire):
+    """Body of ``POST /api/v1/runs/search`` (MLflow's filter and order syntax)."""
+
+    experiment_ids: list[str] | None = None
+    filter: str | None = None
+    order_by: list[str] = Field(default_factory=list)
+    max_results: int = 100
+    page_token: str | None = None
+
+
+class RunPageRead(Wire):
+    """One page of runs."""
+
+    runs: list[RunRead]
+    next_page_token: str | None
+
+    @classmethod
+    def of(cls, page: RunPage) -> RunPageRead:
+        """From the domain record."""
+        return cls(runs=[RunRead.of(r) for r in page.runs], next_page_token=page.next_page_token)
+
+
+class ArtifactRead(Wire):
+    """A named artifact of a run."""
+
+    run_id: str
+    name: str
+    digest: str
+    size: int
+    media_type: str
+    created_at: int
+
+    @classmethod
+    def of(cls, rec: ArtifactRecord) -> ArtifactRead:
+        """From the domain record."""
+        return cls(
+            run_id=rec.run_id,
+            name=rec.name,
+            digest=rec.digest,
+            size=rec.size,
+            media_type=rec.media_type,
+            created_at=rec.created_at,
+        )
+
+    def domain(self) -> ArtifactRecord:
+        """To the domain record."""
+        return ArtifactRecord(
+            self.run_id, self.name, self.digest, self.size, self.media_type, self.created_at
+        )
+
+
+class ArtifactList(Wire):
+    """A run's artifacts."""
+
+    artifacts: list[ArtifactRead]
+
+
+class Health(Wire):
+    """Body of ``GET /health``."""
+
+    status: str
+    version: str
+    store: str

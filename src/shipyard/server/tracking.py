@@ -1,0 +1,172 @@
+"""Routes of the tracking API under /api/v1: thin translations to TrackingService."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
+
+import anyio.from_thread
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+
+from shipyard.remote.schemas import (
+    ArtifactList,
+    ArtifactRead,
+    BatchCreate,
+    ExperimentCreate,
+    ExperimentList,
+    ExperimentRead,
+    MetricHistory,
+    MetricWire,
+    RunCreate,
+    RunPageRead,
+    RunRead,
+    RunSearch,
+    RunUpdate,
+)
+from shipyard.tracking.models import RunSource
+from shipyard.tracking.service import TrackingService
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _svc(request: Request) -> TrackingService:
+    service: TrackingService = request.app.state.backend.tracking
+    return service
+
+
+@router.post("/experiments", status_code=201, tags=["experiments"])
+def create_experiment(body: ExperimentCreate, request: Request) -> ExperimentRead:
+    """Create an experiment."""
+    return ExperimentRead.of(_svc(request).create_experiment(body.name, body.tags))
+
+
+@router.get("/experiments", tags=["experiments"])
+def list_experiments(
+    request: Request, name: Annotated[str | None, Query(max_length=256)] = None
+) -> ExperimentList:
+    """List experiments, or find one by exact name."""
+    svc = _svc(request)
+    if name is not None:
+        found = svc.store.get_experiment_by_name(name)
+        return ExperimentList(experiments=[ExperimentRead.of(found)] if found else [])
+    return ExperimentList(experiments=[ExperimentRead.of(e) for e in svc.list_experiments()])
+
+
+@router.get("/experiments/{experiment_id}", tags=["experiments"])
+def get_experiment(experiment_id: str, request: Request) -> ExperimentRead:
+    """Get an experiment by id."""
+    return ExperimentRead.of(_svc(request).get_experiment(experiment_id))
+
+
+@router.post("/runs", status_code=201, tags=["runs"])
+def create_run(body: RunCreate, request: Request) -> RunRead:
+    """Start a run."""
+    run = _svc(request).create_run(
+        body.experiment_id,
+        name=body.name,
+        parent_id=body.parent_id,
+        tags=body.tags,
+        source=RunSource(body.source.git_commit, body.source.entry_point),
+    )
+    return RunRead.of(run)
+
+
+@router.post("/runs/search", tags=["runs"])
+def search_runs(body: RunSearch, request: Request) -> RunPageRead:
+    """Search runs with MLflow's filter and order syntax."""
+    page = _svc(request).search_runs(
+        body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token
+    )
+    return RunPageRead.of(page)
+
+
+@router.get("/runs/{run_id}", tags=["runs"])
+def get_run(run_id: str, request: Request) -> RunRead:
+    """Get a run with its params, latest metrics and tags."""
+    return RunRead.of(_svc(request).get_run(run_id))
+
+
+@router.patch("/runs/{run_id}", tags=["runs"])
+def update_run(run_id: str, body: RunUpdate, request: Request) -> RunRead:
+    """Set a run's status (the server stamps the end time)."""
+    return RunRead.of(_svc(request).end_run(run_id, body.status))
+
+
+@router.delete("/runs/{run_id}", status_code=204, tags=["runs"])
+def delete_run(run_id: str, request: Request) -> Response:
+    """Delete a run."""
+    _svc(request).delete_run(run_id)
+    return Response(status_code=204)
+
+
+@router.post("/runs/{run_id}/batch", status_code=204, tags=["runs"])
+def log_batch(run_id: str, body: BatchCreate, request: Request) -> Response:
+    """Append metrics and set params and tags in one transaction (idempotent per batch_id)."""
+    _svc(request).log_batch(
+        run_id, [m.domain() for m in body.metrics], body.params, body.tags, body.batch_id
+    )
+    return Response(status_code=204)
+
+
+@router.get("/runs/{run_id}/metrics/history", tags=["runs"])
+def metric_history(
+    run_id: str, request: Request, key: Annotated[str, Query(max_length=1000)]
+) -> MetricHistory:
+    """Every point of one metric."""
+    points = _svc(request).get_metric_history(run_id, key)
+    return MetricHistory(
+        metrics=[MetricWire(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp) for m in points]
+    )
+
+
+@router.get("/runs/{run_id}/artifacts", tags=["artifacts"])
+def list_artifacts(run_id: str, request: Request) -> ArtifactList:
+    """List a run's artifacts."""
+    return ArtifactList(artifacts=[ArtifactRead.of(a) for a in _svc(request).list_artifacts(run_id)])
+
+
+@router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, tags=["artifacts"])
+async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactRead:
+    """Store the request body as an artifact, streamed to the blob store chunk by chunk."""
+    svc = _svc(request)
+    media_type = request.headers.get("content-type") or None
+    stream: AsyncIterator[bytes] = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    def chunks() -> Iterator[bytes]:
+        # Runs in a worker thread: pull each chunk from the event loop as it arrives.
+        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+            if chunk:
+                yield chunk
+
+    record = await run_in_threadpool(
+        svc.log_chunks, run_id, name, chunks(), media_type, request.app.state.settings.max_artifact_bytes
+    )
+    return ArtifactRead.of(record)
+
+
+@router.get("/runs/{run_id}/artifacts/{name:path}", tags=["artifacts"], response_model=None)
+def download_artifact(
+    run_id: str, name: str, request: Request, meta: bool = False
+) -> ArtifactRead | StreamingResponse:
+    """Stream an artifact's bytes (``?meta=true``: its record instead)."""
+    svc = _svc(request)
+    record = svc.artifacts.get_artifact(run_id, name)
+    if meta:
+        return ArtifactRead.of(record)
+    body = svc.artifacts.read_artifact(run_id, record.name)
+    return StreamingResponse(
+        body,
+        media_type=record.media_type,
+        headers={
+            "Content-Length": str(record.size),
+            "X-Shipyard-Digest": f"sha256:{record.digest}",
+        },
+    )

@@ -1,0 +1,1 @@
+"""SQL adapters: SQLAlchemy Core tables, Alembic migrations and the repositories."""

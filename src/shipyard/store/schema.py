@@ -1,0 +1,133 @@
+"""The metadata schema as SQLAlchemy Core tables (Alembic migrations mirror it)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# Deterministic constraint names keep migrations identical on SQLite and PostgreSQL.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = String(40)
+KEY = String(250)
+# SQLite only auto-increments an INTEGER PRIMARY KEY (the rowid alias).
+AUTO_ID = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+experiment_tags = Table(
+    "experiment_tags",
+    metadata,
+    Column("experiment_id", ID, ForeignKey("experiments.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("experiment_id", ID, ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger, nullable=False),
+    Column("end_time", BigInteger, nullable=True),
+    Column("parent_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("git_commit", String(64), nullable=True),
+    Column("entry_point", String(1024), nullable=True),
+    Column("deleted_at", BigInteger, nullable=True),
+    Index(None, "experiment_id", "start_time"),
+    Index(None, "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+# Full history of every metric. NaN is stored as is_nan with value 0 (SQLite has no NaN);
+# infinities are stored as they are (both databases hold them).
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("key", KEY, nullable=False),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "run_id", "key", "step"),
+)
+
+# The latest point per (run, key): highest step, then latest timestamp. Searches and
+# orderings on metrics read this table, as MLflow's do.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Float(precision=53), nullable=False),
+    Column("is_nan", Boolean, nullable=False),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp", BigInteger, nullable=False),
+    Index(None, "key", "value"),
+)
+
+# Ids of the metric batches already applied, so a retried batch is written once.
+metric_batches = Table(
+    "metric_batches",
+    metadata,
+    Column("batch_id", ID, primary_key=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", ID, ForeignKey("runs.id"), primary_key=True),
+    Column("name", String(1024), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("media_type", String(255), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "digest"),
+)

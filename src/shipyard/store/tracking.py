@@ -1,0 +1,495 @@
+"""SqlTrackingStore: the TrackingStore and ArtifactRecordStore ports on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Row,
+    Table,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from shipyard.core.clock import now_ms
+from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
+from shipyard.core.ids import new_id
+from shipyard.store import schema as t
+from shipyard.store.engine import wrap_db_error, write_transaction
+from shipyard.tracking.models import (
+    ArtifactRecord,
+    Experiment,
+    Metric,
+    MetricBatch,
+    Run,
+    RunPage,
+    RunSource,
+    RunStatus,
+)
+from shipyard.tracking.search import Comparison, OrderBy, RunQuery, encode_page_token
+
+_ATTRIBUTE_COLUMNS = {
+    "status": t.runs.c.status,
+    "run_name": t.runs.c.name,
+    "run_id": t.runs.c.id,
+    "parent_id": t.runs.c.parent_id,
+    "experiment_id": t.runs.c.experiment_id,
+    "start_time": t.runs.c.start_time,
+    "end_time": t.runs.c.end_time,
+}
+
+
+def upsert(conn: Connection, table: Table) -> Any:
+    """An INSERT that supports ON CONFLICT on both SQLite and PostgreSQL."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class SqlTrackingStore:
+    """Tracking metadata in SQLite or PostgreSQL."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # helpers ------------------------------------------------------------------------------
+
+    def _guard(self, exc: SQLAlchemyError) -> ShipyardError:
+        return wrap_db_error(exc, self.engine)
+
+    def _live_run(self, conn: Connection, run_id: str) -> Row[Any]:
+        row = conn.execute(
+            select(t.runs).where(t.runs.c.id == run_id, t.runs.c.deleted_at.is_(None))
+        ).first()
+        if row is None:
+            raise NotFoundError(f"run {run_id} does not exist", run_id=run_id)
+        return row
+
+    # experiments --------------------------------------------------------------------------
+
+    def create_experiment(self, name: str, tags: dict[str, str]) -> Experiment:
+        """Create an experiment; ConflictError if the name is taken."""
+        exp = Experiment(new_id("exp"), name, now_ms(), dict(tags))
+        try:
+            with write_transaction(self.engine) as conn:
+                conn.execute(
+                    t.experiments.insert().values(
+                        id=exp.id, name=exp.name, created_at=exp.created_at
+                    )
+                )
+                if tags:
+                    conn.execute(
+                        t.experiment_tags.insert(),
+                        [{"experiment_id": exp.id, "key": k, "value": v} for k, v in tags.items()],
+                    )
+        except IntegrityError as exc:
+            raise ConflictError(f"experiment {name!r} already exists", name=name) from exc
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return exp
+
+    def _experiments(self, where: ColumnElement[bool] | None) -> list[Experiment]:
+        try:
+            with self.engine.connect() as conn:
+                query = select(t.experiments).order_by(t.experiments.c.created_at, t.experiments.c.id)
+                if where is not None:
+                    query = query.where(where)
+                rows = conn.execute(query).all()
+                ids = [r.id for r in rows]
+                tag_rows = conn.execute(
+                    select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
+                ).all() if ids else []
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        tags: dict[str, dict[str, str]] = {}
+        for tag in tag_rows:
+            tags.setdefault(tag.experiment_id, {})[tag.key] = tag.value
+        return [Experiment(r.id, r.name, r.created_at, tags.get(r.id, {})) for r in rows]
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """Return an experiment by id."""
+        found = self._experiments(t.experiments.c.id == experiment_id)
+        if not found:
+            raise NotFoundError(
+                f"experiment {experiment_id} does not exist", experiment_id=experiment_id
+            )
+        return found[0]
+
+    def get_experiment_by_name(self, name: str) -> Experiment | None:
+        """Return the experiment with this name, or None."""
+        found = self._experiments(t.experiments.c.name == name)
+        return found[0] if found else None
+
+    def list_experiments(self) -> list[Experiment]:
+        """Return every experiment, oldest first."""
+        return self._experiments(None)
+
+    # runs ---------------------------------------------------------------------------------
+
+    def create_run(
+        self,
+        experiment_id: str,
+        name: str,
+        parent_id: str | None,
+        tags: dict[str, str],
+        source: RunSource,
+    ) -> Run:
+        """Create a RUNNING run."""
+        run_id = new_id("run")
+        start = now_ms()
+        try:
+            with write_transaction(self.engine) as conn:
+                if conn.execute(
+                    select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+                ).first() is None:
+                    raise NotFoundError(
+                        f"experiment {experiment_id} does not exist", experiment_id=experiment_id
+                    )
+                if parent_id is not None:
+                    self._live_run(conn, parent_id)
+                conn.execute(
+                    t.runs.insert().values(
+                        id=run_id,
+                        experiment_id=experiment_id,
+                        name=name,
+                        status=RunStatus.RUNNING.value,
+                        start_time=start,
+                        end_time=None,
+                        parent_id=parent_id,
+                        git_commit=source.git_commit,
+                        entry_point=source.entry_point,
+                    )
+                )
+                if tags:
+                    conn.execute(
+                        t.tags.insert(),
+                        [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                    )
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return Run(
+            run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_id, source,
+            {}, {}, dict(tags),
+        )
+
+    def get_run(self, run_id: str) -> Run:
+        """Return a run with params, latest metrics and tags."""
+        try:
+            with self.engine.connect() as conn:
+                row = self._live_run(conn, run_id)
+                return self._hydrate(conn, [row])[0]
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+
+    def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> Run:
+        """Set status and end time."""
+        try:
+            with write_transaction(self.engine) as conn:
+                self._live_run(conn, run_id)
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == run_id)
+                    .values(status=status.value, end_time=end_time)
+                )
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return self.get_run(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        """Soft-delete a run: its data stays for audit but lookups no longer find it."""
+        try:
+            with write_transaction(self.engine) as conn:
+                self._live_run(conn, run_id)
+                conn.execute(
+                    update(t.runs).where(t.runs.c.id == run_id).values(deleted_at=now_ms())
+                )
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+
+    def _hydrate(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
+        ids = [r.id for r in rows]
+        if not ids:
+            return []
+        params: dict[str, dict[str, str]] = {i: {} for i in ids}
+        tags: dict[str, dict[str, str]] = {i: {} for i in ids}
+        metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
+        for p in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+            params[p.run_id][p.key] = p.value
+        for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
+            tags[g.run_id][g.key] = g.value
+        for m in conn.execute(
+            select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))
+        ):
+            metrics[m.run_id][m.key] = math.nan if m.is_nan else m.value
+        return [
+            Run(
+                id=r.id,
+                experiment_id=r.experiment_id,
+                name=r.name,
+                status=RunStatus(r.status),
+                start_time=r.start_time,
+                end_time=r.end_time,
+                parent_id=r.parent_id,
+                source=RunSource(r.git_commit, r.entry_point),
+                params=params[r.id],
+                metrics=metrics[r.id],
+                tags=tags[r.id],
+            )
+            for r in rows
+        ]
+
+    # batches ------------------------------------------------------------------------------
+
+    def log_batch(self, batch: MetricBatch) -> None:
+        """Append metrics and set params and tags in one transaction, once per batch_id."""
+        try:
+            with write_transaction(self.engine) as conn:
+                self._live_run(conn, batch.run_id)
+                claimed = conn.execute(
+                    upsert(conn, t.metric_batches)
+                    .values(batch_id=batch.batch_id, run_id=batch.run_id, created_at=now_ms())
+                    .on_conflict_do_nothing()
+                )
+                if claimed.rowcount == 0:
+                    return  # this batch was applied before: a retry
+                if batch.params:
+                    self._write_params(conn, batch.run_id, batch.params)
+                if batch.tags:
+                    stmt = upsert(conn, t.tags)
+                    conn.execute(
+                        stmt.on_conflict_do_update(
+                            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+                        ),
+                        [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+                    )
+                if batch.metrics:
+                    self._write_metrics(conn, batch.run_id, batch.metrics)
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+
+    def _write_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
+        existing = {
+            row.key: row.value
+            for row in conn.execute(
+                select(t.params.c.key, t.params.c.value).where(
+                    t.params.c.run_id == run_id, t.params.c.key.in_(list(params))
+                )
+            )
+        }
+        changed = {k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v}
+        if changed:
+            key, (old, new) = next(iter(changed.items()))
+            raise ConflictError(
+                f"param {key!r} of run {run_id} is already {old!r}; params cannot change "
+                f"(got {new!r}); log a new run or use a tag",
+                run_id=run_id,
+                key=key,
+            )
+        fresh = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+        if fresh:
+            conn.execute(t.params.insert(), fresh)
+
+    def _write_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
+        rows = []
+        latest: dict[str, dict[str, Any]] = {}
+        for m in points:
+            is_nan = m.value != m.value
+            row = {
+                "run_id": run_id,
+                "key": m.key,
+                "value": 0.0 if is_nan else m.value,
+                "is_nan": is_nan,
+                "step": m.step,
+                "timestamp": m.timestamp,
+            }
+            rows.append(row)
+            best = latest.get(m.key)
+            if best is None or (m.step, m.timestamp) >= (best["step"], best["timestamp"]):
+                latest[m.key] = row
+        conn.execute(t.metrics.insert(), rows)
+        stmt = upsert(conn, t.latest_metrics).values(list(latest.values()))
+        excluded = stmt.excluded
+        current = t.latest_metrics.c
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["run_id", "key"],
+                set_={
+                    "value": excluded.value,
+                    "is_nan": excluded.is_nan,
+                    "step": excluded.step,
+                    "timestamp": excluded.timestamp,
+                },
+                where=or_(
+                    excluded.step > current.step,
+                    and_(excluded.step == current.step, excluded.timestamp >= current.timestamp),
+                ),
+            )
+        )
+
+    def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
+        """Every point of one metric, by step, then timestamp, then insertion."""
+        m = t.metrics.c
+        try:
+            with self.engine.connect() as conn:
+                self._live_run(conn, run_id)
+                rows = conn.execute(
+                    select(m.key, m.value, m.is_nan, m.step, m.timestamp)
+                    .where(m.run_id == run_id, m.key == key)
+                    .order_by(m.step, m.timestamp, m.id)
+                ).all()
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return [
+            Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows
+        ]
+
+    # search -------------------------------------------------------------------------------
+
+    def search_runs(self, experiment_ids: list[str], query: RunQuery) -> RunPage:
+        """One page of matching runs, ordered as asked, newest first by default."""
+        if not experiment_ids:
+            return RunPage([], None)
+        stmt = select(t.runs).where(
+            t.runs.c.experiment_id.in_(experiment_ids), t.runs.c.deleted_at.is_(None)
+        )
+        for clause in query.filter:
+            stmt = stmt.where(_condition(clause))
+        order: list[Any] = []
+        for i, item in enumerate(query.order_by):
+            stmt, keys = _order(stmt, item, i)
+            order.extend(keys)
+        order.extend([t.runs.c.start_time.desc(), t.runs.c.id.desc()])
+        stmt = stmt.order_by(*order).offset(query.offset).limit(query.max_results + 1)
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+                more = len(rows) > query.max_results
+                found = self._hydrate(conn, rows[: query.max_results])
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        token = encode_page_token(query.offset + query.max_results) if more else None
+        return RunPage(found, token)
+
+    # artifact records ---------------------------------------------------------------------
+
+    def record_artifact(self, record: ArtifactRecord) -> ArtifactRecord:
+        """Insert or replace the record of (run_id, name)."""
+        values = {
+            "run_id": record.run_id,
+            "name": record.name,
+            "digest": record.digest,
+            "size": record.size,
+            "media_type": record.media_type,
+            "created_at": record.created_at,
+        }
+        try:
+            with write_transaction(self.engine) as conn:
+                self._live_run(conn, record.run_id)
+                stmt = upsert(conn, t.run_artifacts).values(values)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["run_id", "name"],
+                        set_={k: stmt.excluded[k] for k in ("digest", "size", "media_type", "created_at")},
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return record
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        """A run's artifact records by name."""
+        try:
+            with self.engine.connect() as conn:
+                self._live_run(conn, run_id)
+                rows = conn.execute(
+                    select(t.run_artifacts)
+                    .where(t.run_artifacts.c.run_id == run_id)
+                    .order_by(t.run_artifacts.c.name)
+                ).all()
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        return [_artifact(r) for r in rows]
+
+    def get_artifact(self, run_id: str, name: str) -> ArtifactRecord:
+        """One artifact record."""
+        try:
+            with self.engine.connect() as conn:
+                self._live_run(conn, run_id)
+                row = conn.execute(
+                    select(t.run_artifacts).where(
+                        t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == name
+                    )
+                ).first()
+        except SQLAlchemyError as exc:
+            raise self._guard(exc) from exc
+        if row is None:
+            raise NotFoundError(
+                f"run {run_id} has no artifact {name!r}", run_id=run_id, name=name
+            )
+        return _artifact(row)
+
+
+def _artifact(row: Row[Any]) -> ArtifactRecord:
+    return ArtifactRecord(row.run_id, row.name, row.digest, row.size, row.media_type, row.created_at)
+
+
+def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
+    if op == "=":
+        return column == value  # type: ignore[no-any-return]
+    if op == "!=":
+        return column != value  # type: ignore[no-any-return]
+    if op == "<":
+        return column < value  # type: ignore[no-any-return]
+    if op == "<=":
+        return column <= value  # type: ignore[no-any-return]
+    if op == ">":
+        return column > value  # type: ignore[no-any-return]
+    if op == ">=":
+        return column >= value  # type: ignore[no-any-return]
+    if op == "LIKE":
+        return column.like(value)  # type: ignore[no-any-return]
+    if op == "ILIKE":
+        return func.lower(column).like(func.lower(literal(value)))
+    if op == "IN":
+        return column.in_(list(value))  # type: ignore[no-any-return]
+    return column.not_in(list(value))  # type: ignore[no-any-return]
+
+
+def _condition(clause: Comparison) -> ColumnElement[bool]:
+    if clause.entity == "attribute":
+        return _compare(_ATTRIBUTE_COLUMNS[clause.key], clause.op, clause.value)
+    table: Table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[clause.entity]
+    conditions = [table.c.run_id == t.runs.c.id, table.c.key == clause.key]
+    if clause.entity == "metric":
+        conditions.append(table.c.is_nan.is_(False))
+    conditions.append(_compare(table.c.value, clause.op, clause.value))
+    return exists(select(literal(1)).where(*conditions))
+
+
+def _order(stmt: Any, item: OrderBy, index: int) -> tuple[Any, list[Any]]:
+    if item.entity == "attribute":
+        column: Any = _ATTRIBUTE_COLUMNS[item.key]
+    else:
+        table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[item.entity]
+        alias = table.alias(f"o{index}")
+        stmt = stmt.outerjoin(
+            alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == item.key)
+        )
+        column = alias.c.value
+        if item.entity == "metric":
+            column = case((alias.c.is_nan.is_(True), None), else_=alias.c.value)
+    missing_last = case((column.is_(None), 1), else_=0)
+    return stmt, [missing_last, column.asc() if item.ascending else column.desc()]

@@ -1,0 +1,97 @@
+"""Domain records of tracking: plain frozen dataclasses, never ORM rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class RunStatus(StrEnum):
+    """Lifecycle of a run; the names match MLflow's so filters read the same."""
+
+    RUNNING = "RUNNING"
+    SCHEDULED = "SCHEDULED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+    @property
+    def is_terminal(self) -> bool:
+        """Tell whether the run has ended."""
+        return self in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.KILLED)
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: str
+    name: str
+    created_at: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """One point of a metric's history."""
+
+    key: str
+    value: float
+    step: int
+    timestamp: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSource:
+    """Where a run's code came from, as far as it could be found."""
+
+    git_commit: str | None = None
+    entry_point: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactRecord:
+    """A named artifact of a run, pointing at a content-addressed blob."""
+
+    run_id: str
+    name: str
+    digest: str
+    size: int
+    media_type: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A tracked execution with its latest metric values, params and tags."""
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    start_time: int
+    end_time: int | None
+    parent_id: str | None
+    source: RunSource
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of a run search; ``next_page_token`` is None on the last page."""
+
+    runs: list[Run]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricBatch:
+    """Metrics, params and tags written together; ``batch_id`` makes a retry a no-op."""
+
+    run_id: str
+    batch_id: str
+    metrics: list[Metric] = field(default_factory=list)
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
