@@ -22,6 +22,8 @@ from shipyard.sdk import runs
 logger = logging.getLogger(__name__)
 
 _PATCHED = "_shipyard_autolog"
+# What skops raises on objects it cannot persist (e.g. a fitted scorer recurses forever).
+_UNSERIALISABLE = (RecursionError, TypeError, ValueError, AttributeError, NotImplementedError)
 # True while an outer fit is being recorded, so nested fits stay silent.
 _inside_fit: contextvars.ContextVar[bool] = contextvars.ContextVar("shipyard_in_fit", default=False)
 
@@ -89,7 +91,12 @@ def _record(estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], log_m
     if X is not None and y is not None:
         runs.log_metrics(_training_metrics(estimator, X, y))
     if log_models:
-        _log_model(estimator)
+        try:
+            _log_model(estimator)
+        except _UNSERIALISABLE as exc:
+            # Autologging must never break the user's fit; say why the model is missing.
+            logger.warning("autolog: %s not stored with skops: %r", cls.__name__, exc)
+            runs.set_tag("shipyard.autolog.model_error", f"{type(exc).__name__}: {exc}"[:500])
 
 
 def _param_text(value: Any) -> str:

@@ -262,8 +262,9 @@ class SqlTrackingStore:
                     upsert(conn, t.metric_batches)
                     .values(batch_id=batch.batch_id, run_id=batch.run_id, created_at=now_ms())
                     .on_conflict_do_nothing()
-                )
-                if claimed.rowcount == 0:
+                    .returning(t.metric_batches.c.batch_id)
+                ).first()
+                if claimed is None:
                     return  # this batch was applied before: a retry
                 if batch.params:
                     self._write_params(conn, batch.run_id, batch.params)

@@ -1,0 +1,78 @@
+"""Entry point: ``shipyard <noun> <verb>``; errors become one line and an exit code."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from shipyard import __version__
+from shipyard.cli import artifacts, db, demo, experiments, runs, server
+from shipyard.cli.errors import EXIT_INTERNAL, exit_code
+from shipyard.cli.output import error
+from shipyard.cli.state import State
+from shipyard.core.errors import ShipyardError
+
+ENV_HELP = """Environment: SHIPYARD_URI (store: folder, sqlite:///..., postgresql+psycopg://...,
+http://server), SHIPYARD_ARTIFACTS (folder or s3://bucket/prefix), SHIPYARD_TOKEN,
+SHIPYARD_USER, SHIPYARD_FLUSH_INTERVAL, NO_COLOR. Exit codes: 0 ok, 1 a check failed,
+2 usage or input error, 3 internal or store error."""
+
+app = typer.Typer(
+    name="shipyard",
+    help=f"Shipyard: self-hosted MLOps.\n\n{ENV_HELP}",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(artifacts.app, name="artifacts")
+app.add_typer(db.app, name="db")
+app.command("server")(server.serve)
+app.command("demo")(demo.demo)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"shipyard {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    uri: str | None = typer.Option(None, "--uri", help="Store URI (overrides SHIPYARD_URI)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log debug details to stderr."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Read settings once, at the edge."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, stream=sys.stderr)
+    ctx.obj = State(uri_override=uri)
+
+
+def main() -> None:
+    """Run the CLI, mapping errors to one line on stderr and the documented exit code."""
+    try:
+        app(standalone_mode=False)
+    except ShipyardError as exc:
+        error(str(exc))
+        sys.exit(exit_code(exc))
+    except (typer.Abort, KeyboardInterrupt):
+        error("aborted")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the last resort must never print a traceback
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
+        error(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
+        sys.exit(EXIT_INTERNAL)
+    sys.exit(0)

@@ -1,0 +1,25 @@
+"""``shipyard server``"""
+
+from __future__ import annotations
+
+import typer
+
+from shipyard.cli.output import console
+from shipyard.cli.state import state
+
+
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback unless auth is on)."),
+    port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    auth: str = typer.Option(None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."),
+) -> None:
+    """Run the platform server: REST API under /api/v1, docs at /docs, /health."""
+    from shipyard.server.run import run_server
+
+    settings = state(ctx).settings
+    if auth is not None:
+        settings = settings.model_copy(update={"auth": auth})
+    console.print(f"Shipyard server on http://{host}:{port} (store: {settings.store_uri})")
+    run_server(settings, host=host, port=port, workers=workers)

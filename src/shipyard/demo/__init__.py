@@ -1,0 +1,1 @@
+"""``shipyard demo``: the lifecycle on a synthetic card-fraud data set."""

@@ -1,0 +1,158 @@
+"""Shared fixtures: clean environment, seeds, stores (SQLite, PostgreSQL) and a live server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shipyard.bootstrap import Backend, local_backend, rest_backend
+from shipyard.core.settings import Settings
+
+POSTGRES_URI = os.environ.get(
+    "SHIPYARD_TEST_POSTGRES_URI", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+# In CI the PostgreSQL suite must run: a missing server is an error there, not a skip.
+POSTGRES_REQUIRED = os.environ.get("SHIPYARD_TEST_POSTGRES") == "required"
+
+# Nothing a test starts may call out (Ray, MLflow and others send telemetry by default).
+os.environ.update(RAY_USAGE_STATS_ENABLED="0", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No SHIPYARD_* variable leaks into a test; each test runs in its own folder."""
+    for key in list(os.environ):
+        if key.startswith("SHIPYARD_") and not key.startswith("SHIPYARD_TEST_"):
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def seed() -> int:
+    """The seed tests use for synthetic data."""
+    return 20261128
+
+
+def _postgres_available() -> str | None:
+    import sqlalchemy as sa
+
+    try:
+        engine = sa.create_engine(POSTGRES_URI)
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_reason() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    return _postgres_available()
+
+
+@pytest.fixture
+def postgres_uri(postgres_reason: str | None) -> Iterator[str]:
+    """A URI whose connections use a fresh, empty schema, dropped after the test."""
+    if postgres_reason is not None:
+        if POSTGRES_REQUIRED:
+            pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URI}: {postgres_reason}")
+        pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URI}: {postgres_reason}")
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URI, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in POSTGRES_URI else "?"
+    try:
+        yield f"{POSTGRES_URI}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """A real `shipyard server` process on 127.0.0.1, stopped by its PID."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+        env.update({"SHIPYARD_URI": str(home), **(extra_env or {})})
+        home.mkdir(parents=True, exist_ok=True)
+        self.log = (home / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shipyard", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{(home / 'server.log').read_text()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("server did not become healthy within 30 s")
+
+    def stop(self) -> None:
+        """Terminate the process and wait for it."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A live server on a fresh embedded store."""
+    proc = ServerProcess(tmp_path / "server-home")
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres", "rest"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """The same services on each store: embedded SQLite, PostgreSQL, and a REST server."""
+    kind = request.param
+    if kind == "sqlite":
+        built = local_backend(Settings(uri=str(tmp_path / "store")))
+    elif kind == "postgres":
+        uri = request.getfixturevalue("postgres_uri")
+        built = local_backend(Settings(uri=uri, artifacts=str(tmp_path / "blobs")))
+    else:
+        srv = request.getfixturevalue("server")
+        built = rest_backend(Settings(uri=srv.url))
+    try:
+        yield built
+    finally:
+        built.close()
