@@ -72,22 +72,23 @@ def check_text(value: object, what: str, limit: int) -> str:
 
 
 def check_metric_value(value: object, key: str) -> float:
-    """Return ``value`` as a float; NaN and infinities are kept, as MLflow keeps them."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        try:
-            number = float(value)  # type: ignore[arg-type]  # numpy scalars and Decimals
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(
-                f"metric {key!r} value must be a number; got {value!r}", key=key, value=value
-            ) from exc
-        if isinstance(value, str):
-            raise InvalidInputError(
-                f"metric {key!r} value must be a number, not a string; got {value!r}",
-                key=key,
-                value=value,
-            )
-        return number
-    return float(value)
+    """Return ``value`` as a float; NaN and infinities are kept, as MLflow keeps them.
+
+    Numbers of any kind (Python, NumPy, Decimal) are accepted; strings, booleans and
+    containers are refused so that a typo never turns into a silent 1.0.
+    """
+    if isinstance(value, float):
+        return value
+    if isinstance(value, bool | str | bytes) or value is None:
+        raise InvalidInputError(
+            f"metric {key!r} value must be a number; got {value!r}", key=key, value=value
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]  # int, numpy scalars, Decimal
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(
+            f"metric {key!r} value must be a number; got {value!r}", key=key, value=value
+        ) from exc
 
 
 def check_step(step: object) -> int:
