@@ -66,7 +66,9 @@ def postgres_uri(postgres_reason: str | None) -> Iterator[str]:
     """A URI whose connections use a fresh, empty schema, dropped after the test."""
     if postgres_reason is not None:
         if POSTGRES_REQUIRED:
-            pytest.fail(f"PostgreSQL is required but unreachable at {POSTGRES_URI}: {postgres_reason}")
+            pytest.fail(
+                f"PostgreSQL is required but unreachable at {POSTGRES_URI}: {postgres_reason}"
+            )
         pytest.skip(f"PostgreSQL unreachable at {POSTGRES_URI}: {postgres_reason}")
     import sqlalchemy as sa
 
@@ -101,7 +103,16 @@ class ServerProcess:
         home.mkdir(parents=True, exist_ok=True)
         self.log = (home / "server.log").open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "server", "--host", "127.0.0.1", "--port", str(self.port)],
+            [
+                sys.executable,
+                "-m",
+                "shipyard",
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             env=env,
             stdout=self.log,
             stderr=subprocess.STDOUT,

@@ -49,7 +49,37 @@ _EXPORTS = {
     "ShipyardError": "shipyard.core.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "__version__",
+    "set_uri",
+    "get_uri",
+    "start_run",
+    "active_run",
+    "end_run",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "log_artifact",
+    "log_text",
+    "log_dict",
+    "log_figure",
+    "flush",
+    "get_run",
+    "get_metric_history",
+    "search_runs",
+    "get_experiment",
+    "list_experiments",
+    "download_artifact",
+    "autolog",
+    "ActiveRun",
+    "Run",
+    "RunStatus",
+    "Metric",
+    "ShipyardError",
+]
 
 if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError

@@ -45,7 +45,11 @@ def test_run_lifecycle_params_tags_and_latest_metrics(backend: Backend) -> None:
     assert run.status is RunStatus.RUNNING
     svc.log_batch(
         run.id,
-        metrics=[Metric("auc", 0.8, 0, 1000), Metric("auc", 0.9, 1, 1001), Metric("auc", 0.85, 1, 999)],
+        metrics=[
+            Metric("auc", 0.8, 0, 1000),
+            Metric("auc", 0.9, 1, 1001),
+            Metric("auc", 0.85, 1, 999),
+        ],
         params={"model": "lgbm", "depth": 6},
         tags={"owner": "bea"},
     )
@@ -111,7 +115,9 @@ def test_batch_retry_with_same_id_is_applied_once(backend: Backend) -> None:
         ("ok", "0.5"),
     ],
 )
-def test_invalid_metrics_are_refused_with_a_clear_error(backend: Backend, key: str, value: object) -> None:
+def test_invalid_metrics_are_refused_with_a_clear_error(
+    backend: Backend, key: str, value: object
+) -> None:
     svc = backend.tracking
     run = svc.create_run("fraud")
     with pytest.raises(InvalidInputError):
@@ -145,7 +151,9 @@ def test_search_filters_orders_and_pages(backend: Backend) -> None:
     other = svc.create_run("elsewhere")
     svc.log_batch(other.id, metrics=[Metric("auc", 0.99, 0, 1)], params={"model": "lgbm"})
 
-    page = svc.search_runs("search", "metrics.auc > 0.82 and params.model = 'lgbm'", ["metrics.auc DESC"])
+    page = svc.search_runs(
+        "search", "metrics.auc > 0.82 and params.model = 'lgbm'", ["metrics.auc DESC"]
+    )
     assert [r.name for r in page.runs] == ["r5", "r3"]
     assert page.next_page_token is None
 
@@ -192,12 +200,16 @@ def test_nested_runs_record_their_parent(backend: Backend) -> None:
     parent = svc.create_run("fraud")
     child = svc.create_run("fraud", parent_id=parent.id)
     assert svc.get_run(child.id).parent_id == parent.id
-    assert [r.id for r in svc.search_runs("fraud", f"attributes.parent_id = '{parent.id}'").runs] == [child.id]
+    assert [
+        r.id for r in svc.search_runs("fraud", f"attributes.parent_id = '{parent.id}'").runs
+    ] == [child.id]
     with pytest.raises(NotFoundError):
         svc.create_run("fraud", parent_id=UNKNOWN_RUN)
 
 
-def test_artifacts_round_trip_deduplicate_and_refuse_escapes(backend: Backend, tmp_path: Path) -> None:
+def test_artifacts_round_trip_deduplicate_and_refuse_escapes(
+    backend: Backend, tmp_path: Path
+) -> None:
     svc = backend.tracking
     run = svc.create_run("fraud")
     src = tmp_path / "report.json"

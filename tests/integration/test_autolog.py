@@ -38,7 +38,9 @@ def test_classifier_pipeline_logs_one_run_with_model(tmp_path: Path) -> None:
     assert run.params["logisticregression__max_iter"] == "200"
     assert 0.95 < run.metrics["training_roc_auc"] <= 1.0
     assert run.metrics["training_accuracy_score"] == pytest.approx(model.score(X, y))
-    manifest = json.loads(shipyard.download_artifact(run.id, "model/skops-types.json", tmp_path).read_text())
+    manifest = json.loads(
+        shipyard.download_artifact(run.id, "model/skops-types.json", tmp_path).read_text()
+    )
     blob = shipyard.download_artifact(run.id, "model/model.skops", tmp_path)
     loaded = sio.load(blob, trusted=manifest["trusted_types"])
     assert np.array_equal(loaded.predict(X), model.predict(X))
@@ -56,6 +58,6 @@ def test_regressor_inside_an_active_run_logs_there() -> None:
 
 @pytest.mark.usefixtures("store")
 def test_failed_fit_marks_the_run_failed() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="class"):
         LogisticRegression().fit(np.zeros((3, 2)), np.array([0, 0, 0]))
     assert shipyard.search_runs("Default").runs[0].status.value == "FAILED"

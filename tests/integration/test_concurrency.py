@@ -26,7 +26,11 @@ def _spawn(uri: str, writers: int, points: int, tmp: Path) -> list[str]:
     script = tmp / "writer.py"
     script.write_text(WRITER)
     procs = [
-        subprocess.Popen([sys.executable, str(script), uri, f"w{i}", str(points)], stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), uri, f"w{i}", str(points)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for i in range(writers)
     ]
     ids = []

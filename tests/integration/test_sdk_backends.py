@@ -75,9 +75,11 @@ def test_sdk_through_a_server(server: ServerProcess, tmp_path: Path) -> None:
 def test_starting_a_second_run_without_nested_is_refused(tmp_path: Path) -> None:
     shipyard.set_uri(str(tmp_path / "store"))
     try:
-        with shipyard.start_run(experiment="x"):
-            with pytest.raises(InvalidInputError, match="nested=True"):
-                shipyard.start_run()
+        with (
+            shipyard.start_run(experiment="x"),
+            pytest.raises(InvalidInputError, match="nested=True"),
+        ):
+            shipyard.start_run()
     finally:
         shipyard.set_uri(None)
 

@@ -34,7 +34,9 @@ def test_health_and_openapi(server: ServerProcess) -> None:
 def test_malformed_and_wrong_bodies_get_4xx_json(server: ServerProcess) -> None:
     run_id = _run(server)
     url = f"{server.url}/api/v1/runs/{run_id}/batch"
-    _assert_json_error(httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 422)
+    _assert_json_error(
+        httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 422
+    )
     _assert_json_error(httpx.post(url, json={"metrics": [{"key": "a"}]}), 422)
     _assert_json_error(httpx.post(url, json={"metrics": "nope"}), 422)
     _assert_json_error(httpx.post(url, json={"surprise": 1}), 422)
@@ -42,14 +44,21 @@ def test_malformed_and_wrong_bodies_get_4xx_json(server: ServerProcess) -> None:
         httpx.post(url, json={"metrics": [{"key": "../x", "value": 1, "timestamp": 1}]}), 400
     )
     assert body["type"] == "InvalidInputError"
-    _assert_json_error(httpx.post(f"{server.url}/api/v1/runs/search", json={"filter": "metrics.auc >> 1"}), 400)
+    _assert_json_error(
+        httpx.post(f"{server.url}/api/v1/runs/search", json={"filter": "metrics.auc >> 1"}), 400
+    )
 
 
 def test_non_finite_values_travel_as_strings(server: ServerProcess) -> None:
     run_id = _run(server)
     sent = httpx.post(
         f"{server.url}/api/v1/runs/{run_id}/batch",
-        json={"metrics": [{"key": "n", "value": "NaN", "timestamp": 1}, {"key": "i", "value": "-Infinity", "timestamp": 1}]},
+        json={
+            "metrics": [
+                {"key": "n", "value": "NaN", "timestamp": 1},
+                {"key": "i", "value": "-Infinity", "timestamp": 1},
+            ]
+        },
     )
     assert sent.status_code == 204, sent.text
     metrics = httpx.get(f"{server.url}/api/v1/runs/{run_id}").json()["metrics"]
@@ -57,7 +66,9 @@ def test_non_finite_values_travel_as_strings(server: ServerProcess) -> None:
 
 
 def test_unknown_ids_get_404_json(server: ServerProcess) -> None:
-    body = _assert_json_error(httpx.get(f"{server.url}/api/v1/runs/run_01m8j07665dv9xfct2x23tvv6b"), 404)
+    body = _assert_json_error(
+        httpx.get(f"{server.url}/api/v1/runs/run_01m8j07665dv9xfct2x23tvv6b"), 404
+    )
     assert body["type"] == "NotFoundError"
     _assert_json_error(httpx.get(f"{server.url}/api/v1/runs/not-an-id"), 400)
     _assert_json_error(httpx.get(f"{server.url}/api/v1/nothing-here"), 404)
@@ -66,7 +77,10 @@ def test_unknown_ids_get_404_json(server: ServerProcess) -> None:
 def test_oversized_bodies_are_refused_with_413(tmp_path: object) -> None:
     from pathlib import Path
 
-    srv = ServerProcess(Path(str(tmp_path)) / "small", {"SHIPYARD_MAX_REQUEST_BYTES": "4096", "SHIPYARD_MAX_ARTIFACT_BYTES": "10000"})
+    srv = ServerProcess(
+        Path(str(tmp_path)) / "small",
+        {"SHIPYARD_MAX_REQUEST_BYTES": "4096", "SHIPYARD_MAX_ARTIFACT_BYTES": "10000"},
+    )
     try:
         run_id = _run(srv)
         big = {"metrics": [{"key": "k", "value": 1.0, "timestamp": i} for i in range(500)]}
@@ -76,7 +90,9 @@ def test_oversized_bodies_are_refused_with_413(tmp_path: object) -> None:
             for _ in range(20):
                 yield b"x" * 1000
 
-        _assert_json_error(httpx.put(f"{srv.url}/api/v1/runs/{run_id}/artifacts/big.bin", content=chunks()), 413)
+        _assert_json_error(
+            httpx.put(f"{srv.url}/api/v1/runs/{run_id}/artifacts/big.bin", content=chunks()), 413
+        )
         ok = httpx.put(f"{srv.url}/api/v1/runs/{run_id}/artifacts/small.bin", content=b"y" * 100)
         assert ok.status_code == 201
         listed = httpx.get(f"{srv.url}/api/v1/runs/{run_id}/artifacts").json()["artifacts"]
@@ -97,7 +113,9 @@ def test_artifact_names_cannot_escape_over_http(server: ServerProcess) -> None:
 def test_non_loopback_bind_without_auth_is_refused(host: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "shipyard", "server", "--host", host, "--port", "1"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2
     assert "without authentication" in done.stderr

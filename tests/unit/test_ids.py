@@ -22,7 +22,18 @@ def test_id_maps_to_a_stable_uuid_and_timestamp() -> None:
     assert abs(id_timestamp_ms(run_id) - __import__("time").time() * 1000) < 60_000
 
 
-@pytest.mark.parametrize("bad", ["", "run", "run_", "RUN_01m8j07665dv9xfct2x23tvv6b", "run_01m8j07665dv9xfct2x23tvv6", "run_01m8j07665dv9xfct2x23tvv6!", 42])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "run",
+        "run_",
+        "RUN_01m8j07665dv9xfct2x23tvv6b",
+        "run_01m8j07665dv9xfct2x23tvv6",
+        "run_01m8j07665dv9xfct2x23tvv6!",
+        42,
+    ],
+)
 def test_malformed_ids_are_refused(bad: object) -> None:
     with pytest.raises(InvalidInputError):
         parse_id(bad)  # type: ignore[arg-type]

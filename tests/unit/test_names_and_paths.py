@@ -11,12 +11,16 @@ from shipyard.core.names import check_key, check_metric_value, check_name, check
 from shipyard.core.paths import check_artifact_name, confined
 
 
-@pytest.mark.parametrize("key", ["auc", "val/auc", "précision", "loss:train", "a b", "x" * 250, "layer.0.weight"])
+@pytest.mark.parametrize(
+    "key", ["auc", "val/auc", "précision", "loss:train", "a b", "x" * 250, "layer.0.weight"]
+)
 def test_valid_keys(key: str) -> None:
     assert check_key(key) == key
 
 
-@pytest.mark.parametrize("key", ["", "x" * 251, "/lead", "a/../b", "..", "tab\tkey", "semi;colon", "quote'", 7])
+@pytest.mark.parametrize(
+    "key", ["", "x" * 251, "/lead", "a/../b", "..", "tab\tkey", "semi;colon", "quote'", 7]
+)
 def test_invalid_keys_name_the_rule(key: object) -> None:
     with pytest.raises(InvalidInputError, match="key"):
         check_key(key)
@@ -48,14 +52,30 @@ def test_steps_are_non_negative_integers() -> None:
             check_step(bad)
 
 
-@pytest.mark.parametrize("name", ["model.skops", "eval/report.json", "a/b/c.parquet", "naïve résumé.txt"])
+@pytest.mark.parametrize(
+    "name", ["model.skops", "eval/report.json", "a/b/c.parquet", "naïve résumé.txt"]
+)
 def test_valid_artifact_names(name: str) -> None:
     assert check_artifact_name(name) == name
 
 
 @pytest.mark.parametrize(
     "name",
-    ["", "../x", "a/../../x", "/etc/passwd", "~/x", "a//b", "./a", "a/.", "nul\x00", "a\\..\\b", "C:x", "x" * 1025, " lead"],
+    [
+        "",
+        "../x",
+        "a/../../x",
+        "/etc/passwd",
+        "~/x",
+        "a//b",
+        "./a",
+        "a/.",
+        "nul\x00",
+        "a\\..\\b",
+        "C:x",
+        "x" * 1025,
+        " lead",
+    ],
 )
 def test_artifact_names_that_could_escape_are_refused(name: str) -> None:
     with pytest.raises(InvalidInputError):

@@ -28,10 +28,16 @@ def test_mlflow_style_filter_parses() -> None:
     [
         ("metric.`val loss` <= 1e-3", Comparison("metric", "val loss", "<=", 0.001)),
         ('tags."team name" != "risk"', Comparison("tag", "team name", "!=", "risk")),
-        ("attributes.status IN ('FINISHED', 'FAILED')", Comparison("attribute", "status", "IN", ("FINISHED", "FAILED"))),
+        (
+            "attributes.status IN ('FINISHED', 'FAILED')",
+            Comparison("attribute", "status", "IN", ("FINISHED", "FAILED")),
+        ),
         ("params.model NOT IN ('a')", Comparison("param", "model", "NOT IN", ("a",))),
         ("params.model ILIKE '%GBM%'", Comparison("param", "model", "ILIKE", "%GBM%")),
-        ("attributes.start_time >= 1700000000000", Comparison("attribute", "start_time", ">=", 1.7e12)),
+        (
+            "attributes.start_time >= 1700000000000",
+            Comparison("attribute", "start_time", ">=", 1.7e12),
+        ),
         ("metrics.val.loss < -2", Comparison("metric", "val.loss", "<", -2.0)),
         ("params.q = 'it''s'", Comparison("param", "q", "=", "it's")),
         ("metrics.auc == 1", Comparison("metric", "auc", "=", 1.0)),

@@ -15,8 +15,12 @@ def test_defaults_live_under_dot_shipyard(tmp_path: Path) -> None:
     assert settings.backend_kind == "sqlite"
 
 
-def test_env_beats_pyproject_and_arguments_beat_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "pyproject.toml").write_text('[tool.shipyard]\nuri = "from-pyproject"\nflush_interval = 2.5\n')
+def test_env_beats_pyproject_and_arguments_beat_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.shipyard]\nuri = "from-pyproject"\nflush_interval = 2.5\n'
+    )
     assert Settings().store_uri.endswith("from-pyproject/shipyard.db")
     assert Settings().flush_interval == 2.5
     monkeypatch.setenv("SHIPYARD_URI", "http://127.0.0.1:5000")

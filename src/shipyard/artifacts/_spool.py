@@ -11,7 +11,9 @@ from pathlib import Path
 from shipyard.core.errors import InvalidInputError
 
 
-def spool(chunks: Iterable[bytes], directory: Path | None, max_size: int | None) -> tuple[Path, str, int]:
+def spool(
+    chunks: Iterable[bytes], directory: Path | None, max_size: int | None
+) -> tuple[Path, str, int]:
     """Write chunks to a temp file in ``directory``; return (path, sha256, size).
 
     Raises:

@@ -19,4 +19,8 @@ def list_experiments(
     if as_json:
         emit_json(found)
         return
-    table("Experiments", ["id", "name", "created"], [(e.id, e.name, when(e.created_at)) for e in found])
+    table(
+        "Experiments",
+        ["id", "name", "created"],
+        [(e.id, e.name, when(e.created_at)) for e in found],
+    )

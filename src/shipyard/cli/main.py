@@ -54,6 +54,13 @@ def root(
     ctx.obj = State(uri_override=uri)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's usage errors, as Typer (which vendors Click) raises them."""
+    return (
+        isinstance(exc, typer.TyperException) and hasattr(exc, "show") and hasattr(exc, "exit_code")
+    )
+
+
 def main() -> None:
     """Run the CLI, mapping errors to one line on stderr and the documented exit code."""
     try:
@@ -67,11 +74,9 @@ def main() -> None:
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - the last resort must never print a traceback
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
         logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
         error(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
         sys.exit(EXIT_INTERNAL)

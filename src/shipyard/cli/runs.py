@@ -16,12 +16,20 @@ app = typer.Typer(help="Runs: search, inspect, compare and delete.", no_args_is_
 @app.command("list")
 def list_runs(
     ctx: typer.Context,
-    experiment: list[str] = typer.Option(None, "--experiment", "-e", help="Experiment name or id (repeatable)."),
-    filter_: str = typer.Option(None, "--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.model = 'lgbm'\""),
-    order_by: list[str] = typer.Option(None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."),
+    experiment: list[str] = typer.Option(
+        None, "--experiment", "-e", help="Experiment name or id (repeatable)."
+    ),
+    filter_: str = typer.Option(
+        None, "--filter", "-f", help="e.g. \"metrics.auc > 0.9 and params.model = 'lgbm'\""
+    ),
+    order_by: list[str] = typer.Option(
+        None, "--order-by", "-o", help="e.g. 'metrics.auc DESC' (repeatable)."
+    ),
     max_results: int = typer.Option(50, "--max-results", "-n", help="Page size."),
     page_token: str = typer.Option(None, "--page-token", help="Token printed for the next page."),
-    metric: list[str] = typer.Option(None, "--metric", "-m", help="Metric column to show (repeatable)."),
+    metric: list[str] = typer.Option(
+        None, "--metric", "-m", help="Metric column to show (repeatable)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Search runs (MLflow filter syntax), newest first unless ordered."""
@@ -36,8 +44,14 @@ def list_runs(
         "Runs",
         ["id", "name", "status", "started", "duration", *metric_keys],
         [
-            (r.id, r.name, r.status, when(r.start_time), duration(r.start_time, r.end_time),
-             *[r.metrics.get(k) for k in metric_keys])
+            (
+                r.id,
+                r.name,
+                r.status,
+                when(r.start_time),
+                duration(r.start_time, r.end_time),
+                *[r.metrics.get(k) for k in metric_keys],
+            )
             for r in page.runs
         ],
     )
@@ -86,7 +100,11 @@ def show(
     if run.tags:
         table("Tags", ["key", "value"], sorted(run.tags.items()))
     if artifacts:
-        table("Artifacts", ["name", "size", "sha256"], [(a.name, a.size, a.digest[:12]) for a in artifacts])
+        table(
+            "Artifacts",
+            ["name", "size", "sha256"],
+            [(a.name, a.size, a.digest[:12]) for a in artifacts],
+        )
 
 
 def _diff_rows(runs: list[Run], attr: str) -> list[tuple[Any, ...]]:
@@ -114,7 +132,7 @@ def compare(
     best = []
     for row in rows:
         values = [v for v in row[1:] if isinstance(v, float) and v == v]
-        best.append(row + ((fmt(max(values)) if values else "-"),))
+        best.append((*row, fmt(max(values)) if values else "-"))
     table("Metrics (latest)", [*headers, "max"], best)
 
 

@@ -10,10 +10,14 @@ from shipyard.cli.state import state
 
 def serve(
     ctx: typer.Context,
-    host: str = typer.Option("127.0.0.1", "--host", help="Bind address (loopback unless auth is on)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Bind address (loopback unless auth is on)."
+    ),
     port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
-    auth: str = typer.Option(None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."),
+    auth: str = typer.Option(
+        None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."
+    ),
 ) -> None:
     """Run the platform server: REST API under /api/v1, docs at /docs, /health."""
     from shipyard.server.run import run_server

@@ -22,8 +22,7 @@ class State:
     def settings(self) -> Settings:
         """Settings from flags, the environment and pyproject.toml."""
         if self._settings is None:
-            extra = {"uri": self.uri_override} if self.uri_override else {}
-            self._settings = Settings(**extra)
+            self._settings = Settings(uri=self.uri_override) if self.uri_override else Settings()
         return self._settings
 
     @property

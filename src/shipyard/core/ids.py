@@ -37,7 +37,7 @@ def _encode(value: int) -> str:
 
 
 def _next_value() -> int:
-    global _last_ms, _last_rand  # noqa: PLW0603 - the monotonic clock is process state by nature
+    global _last_ms, _last_rand
     with _lock:
         now = time.time_ns() // 1_000_000
         if now <= _last_ms:

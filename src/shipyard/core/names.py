@@ -93,17 +93,15 @@ def check_metric_value(value: object, key: str) -> float:
 
 def check_step(step: object) -> int:
     """Return ``step`` as an int if it is a non-negative integer below 2**63."""
-    if isinstance(step, bool) or not isinstance(step, int):
-        try:
-            as_int = int(step)  # type: ignore[call-overload]  # numpy integers
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"step must be an integer; got {step!r}", value=step) from exc
-        if as_int != step:
-            raise InvalidInputError(f"step must be an integer; got {step!r}", value=step)
-        step = as_int
-    if not 0 <= step < 2**63:
-        raise InvalidInputError(f"step must be between 0 and 2**63-1; got {step}", value=step)
-    return step
+    if isinstance(step, bool | str | bytes | float):
+        raise InvalidInputError(f"step must be an integer; got {step!r}", value=step)
+    try:
+        number: int = int(step)  # type: ignore[call-overload]  # int and numpy integers
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError(f"step must be an integer; got {step!r}", value=step) from exc
+    if not 0 <= number < 2**63:
+        raise InvalidInputError(f"step must be between 0 and 2**63-1; got {number}", value=step)
+    return number
 
 
 def is_finite(value: float) -> bool:

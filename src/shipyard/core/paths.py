@@ -24,22 +24,18 @@ def check_artifact_name(name: object) -> str:
         )
     if len(name) > MAX_ARTIFACT_NAME_LENGTH:
         raise InvalidInputError(
-            f"artifact name must be at most {MAX_ARTIFACT_NAME_LENGTH} characters; "
-            f"got {len(name)}",
+            f"artifact name must be at most {MAX_ARTIFACT_NAME_LENGTH} characters; got {len(name)}",
             value=name[:60],
         )
     if "\x00" in name:
         raise InvalidInputError("artifact name must not contain NUL bytes", value=name)
     if name.startswith("/") or name.startswith("~"):
-        raise InvalidInputError(
-            f"artifact name must be a relative path; got {name!r}", value=name
-        )
+        raise InvalidInputError(f"artifact name must be a relative path; got {name!r}", value=name)
     segments = name.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
             raise InvalidInputError(
-                "artifact name must not contain empty, '.' or '..' segments; "
-                f"got {name!r}",
+                f"artifact name must not contain empty, '.' or '..' segments; got {name!r}",
                 value=name,
             )
         if not _SEGMENT_RE.match(segment) or segment != segment.strip():

@@ -12,8 +12,16 @@ import numpy as np
 import pandas as pd
 
 MERCHANTS = (
-    "grocery", "fuel", "restaurant", "travel", "electronics",
-    "online_gaming", "fashion", "pharmacy", "utilities", "jewelry",
+    "grocery",
+    "fuel",
+    "restaurant",
+    "travel",
+    "electronics",
+    "online_gaming",
+    "fashion",
+    "pharmacy",
+    "utilities",
+    "jewelry",
 )
 MERCHANT_RISK = np.array([-0.6, -0.4, -0.3, 0.5, 0.9, 1.2, 0.1, -0.5, -0.8, 1.0])
 COUNTRIES = ("FR", "DE", "ES", "IT", "GB", "US", "NG", "BR")
@@ -51,10 +59,10 @@ def make_transactions(rows: int, seed: int = 7, *, fraud_shift: float = 0.0) -> 
     return pd.DataFrame(
         {
             "amount": amount,
-            "merchant_category": pd.Categorical.from_codes(merchant, MERCHANTS),
+            "merchant_category": pd.Categorical.from_codes(merchant, categories=pd.Index(MERCHANTS)),
             "hour": hour.astype(np.int64),
-            "country": pd.Categorical.from_codes(country, COUNTRIES),
-            "age_band": pd.Categorical.from_codes(age, AGE_BANDS),
+            "country": pd.Categorical.from_codes(country, categories=pd.Index(COUNTRIES)),
+            "age_band": pd.Categorical.from_codes(age, categories=pd.Index(AGE_BANDS)),
             "card_present": card_present,
             LABEL: fraud.astype(np.int64),
         }
@@ -64,4 +72,5 @@ def make_transactions(rows: int, seed: int = 7, *, fraud_shift: float = 0.0) -> 
 def _hour_profile() -> np.ndarray:
     hours = np.arange(24)
     weights = 0.3 + np.exp(-((hours - 13) ** 2) / 30.0) + 0.6 * np.exp(-((hours - 19) ** 2) / 8.0)
-    return weights / weights.sum()
+    profile: np.ndarray = weights / weights.sum()
+    return profile

@@ -34,7 +34,16 @@ def _candidates(seed: int) -> dict[str, Any]:
                 ColumnTransformer(
                     [
                         ("cat", OneHotEncoder(handle_unknown="ignore"), categorical),
-                        ("num", Pipeline([("log", FunctionTransformer(np.log1p)), ("scale", StandardScaler())]), numeric),
+                        (
+                            "num",
+                            Pipeline(
+                                [
+                                    ("log", FunctionTransformer(np.log1p)),
+                                    ("scale", StandardScaler()),
+                                ]
+                            ),
+                            numeric,
+                        ),
                     ]
                 ),
             ),
@@ -54,11 +63,14 @@ def _candidates(seed: int) -> dict[str, Any]:
     return {"logistic_regression": linear, "gradient_boosting": boosted}
 
 
-def run_demo(settings: Settings, *, rows: int = 50_000, seed: int = 7, console: Console | None = None) -> list[str]:
+def run_demo(
+    settings: Settings, *, rows: int = 50_000, seed: int = 7, console: Console | None = None
+) -> list[str]:
     """Generate data, train two candidates with autolog, evaluate, and compare them."""
-    import shipyard
     from sklearn.metrics import average_precision_score, recall_score, roc_auc_score
     from sklearn.model_selection import train_test_split
+
+    import shipyard
 
     out = console or Console()
     shipyard.set_uri(settings.store_uri)
@@ -76,16 +88,24 @@ def run_demo(settings: Settings, *, rows: int = 50_000, seed: int = 7, console: 
         train_path = Path(tmp) / "train.parquet"
         train.to_parquet(train_path)
         progress = Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-            console=out, transient=True,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            console=out,
+            transient=True,
         )
         candidates = _candidates(seed)
         with progress:
             task = progress.add_task("training candidates", total=len(candidates))
             for name, model in candidates.items():
                 progress.update(task, description=f"training {name}")
-                with shipyard.start_run(experiment=EXPERIMENT, run_name=name, tags={"demo": "fraud"}) as run:
-                    shipyard.log_params({"rows": rows, "seed": seed, "features": ",".join(FEATURES)})
+                with shipyard.start_run(
+                    experiment=EXPERIMENT, run_name=name, tags={"demo": "fraud"}
+                ) as run:
+                    shipyard.log_params(
+                        {"rows": rows, "seed": seed, "features": ",".join(FEATURES)}
+                    )
                     shipyard.log_artifact(train_path, "data/train.parquet")
                     model.fit(train[FEATURES], train[LABEL])
                     _log_curve(model)
@@ -100,7 +120,9 @@ def run_demo(settings: Settings, *, rows: int = 50_000, seed: int = 7, console: 
                         }
                     )
                     by_group = {
-                        f"val_flag_rate.{band.replace('+', 'plus')}": float(flagged[(test[SENSITIVE] == band).to_numpy()].mean())
+                        f"val_flag_rate.{band.replace('+', 'plus')}": float(
+                            flagged[(test[SENSITIVE] == band).to_numpy()].mean()
+                        )
                         for band in test[SENSITIVE].cat.categories
                     }
                     shipyard.log_metrics(by_group)
@@ -108,7 +130,9 @@ def run_demo(settings: Settings, *, rows: int = 50_000, seed: int = 7, console: 
                 progress.advance(task)
     shipyard.autolog(disable=True)
     _print_comparison(out, run_ids)
-    out.print(f"done in {time.perf_counter() - started:.1f}s - try: shipyard runs list -e {EXPERIMENT}")
+    out.print(
+        f"done in {time.perf_counter() - started:.1f}s - try: shipyard runs list -e {EXPERIMENT}"
+    )
     return run_ids
 
 
@@ -130,7 +154,11 @@ def _log_curve(model: Any) -> None:
 def _print_comparison(out: Console, run_ids: list[str]) -> None:
     import shipyard
 
-    page = shipyard.search_runs(EXPERIMENT, filter=f"attributes.run_id IN ({', '.join(repr(r) for r in run_ids)})", order_by=["metrics.val_roc_auc DESC"])
+    page = shipyard.search_runs(
+        EXPERIMENT,
+        filter=f"attributes.run_id IN ({', '.join(repr(r) for r in run_ids)})",
+        order_by=["metrics.val_roc_auc DESC"],
+    )
     keys = ["val_roc_auc", "val_pr_auc", "val_recall_at_2pct", "training_roc_auc"]
     table = Table(title="Candidates (best first)", header_style="bold")
     for column in ["run", "name", *keys]:

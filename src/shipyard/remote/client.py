@@ -51,7 +51,9 @@ class RestClient:
         """Close pooled connections."""
         self.http.close()
 
-    def request(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any
+    ) -> httpx.Response:
         """Send a request, retrying connection failures and 502-504 when it is safe to."""
         attempts = self.retries if idempotent else 1
         for attempt in range(attempts):

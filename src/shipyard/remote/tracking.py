@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 from urllib.parse import quote
 
 from shipyard.remote.client import RestClient
@@ -39,7 +40,7 @@ from shipyard.tracking.search import RunQuery, encode_page_token
 _JSON = {"Content-Type": "application/json"}
 
 
-def _body(model: Wire) -> dict[str, object]:
+def _body(model: Wire) -> dict[str, Any]:
     return {"content": model.model_dump_json(exclude_none=False), "headers": _JSON}
 
 
@@ -56,7 +57,9 @@ class RestTrackingStore:
     def create_experiment(self, name: str, tags: dict[str, str]) -> Experiment:
         """POST /api/v1/experiments."""
         data = self.client.json(
-            "POST", "/api/v1/experiments", idempotent=False,
+            "POST",
+            "/api/v1/experiments",
+            idempotent=False,
             **_body(ExperimentCreate(name=name, tags=tags)),
         )
         return ExperimentRead.model_validate(data).domain()
@@ -98,7 +101,9 @@ class RestTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         """GET /api/v1/runs/{id}."""
-        return RunRead.model_validate(self.client.json("GET", f"/api/v1/runs/{_seg(run_id)}")).domain()
+        return RunRead.model_validate(
+            self.client.json("GET", f"/api/v1/runs/{_seg(run_id)}")
+        ).domain()
 
     def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> Run:
         """PATCH /api/v1/runs/{id} (the server stamps the end time)."""

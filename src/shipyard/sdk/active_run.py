@@ -108,4 +108,3 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun {self.id} {self.info.name!r}>"
-

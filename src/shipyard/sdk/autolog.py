@@ -76,7 +76,9 @@ def _wrap(fit: Callable[..., Any], log_models: bool = True) -> Callable[..., Any
     return fit_and_log
 
 
-def _record(estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], log_models: bool) -> None:
+def _record(
+    estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], log_models: bool
+) -> None:
     X = args[0] if args else kwargs.get("X")
     y = args[1] if len(args) > 1 else kwargs.get("y")
     cls = type(estimator)
@@ -100,7 +102,11 @@ def _record(estimator: Any, args: tuple[Any, ...], kwargs: dict[str, Any], log_m
 
 
 def _param_text(value: Any) -> str:
-    text = repr(value) if not isinstance(value, str | int | float | bool) and value is not None else str(value)
+    text = (
+        repr(value)
+        if not isinstance(value, str | int | float | bool) and value is not None
+        else str(value)
+    )
     return text[:6000]
 
 
@@ -117,7 +123,9 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
                 binary = len(getattr(estimator, "classes_", [])) == 2
                 avg = "binary" if binary else "weighted"
                 out["training_accuracy_score"] = m.accuracy_score(y, pred)
-                out["training_precision_score"] = m.precision_score(y, pred, average=avg, zero_division=0)
+                out["training_precision_score"] = m.precision_score(
+                    y, pred, average=avg, zero_division=0
+                )
                 out["training_recall_score"] = m.recall_score(y, pred, average=avg, zero_division=0)
                 out["training_f1_score"] = m.f1_score(y, pred, average=avg, zero_division=0)
                 if hasattr(estimator, "predict_proba"):
@@ -139,7 +147,9 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
             if hasattr(estimator, "score"):
                 out["training_score"] = float(estimator.score(X, y))
         except (ValueError, TypeError, AttributeError) as exc:
-            logger.warning("autolog: training metrics skipped for %s: %s", type(estimator).__name__, exc)
+            logger.warning(
+                "autolog: training metrics skipped for %s: %s", type(estimator).__name__, exc
+            )
     return {k: float(v) for k, v in out.items()}
 
 

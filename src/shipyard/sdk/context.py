@@ -10,6 +10,7 @@ import atexit
 import contextvars
 import logging
 from dataclasses import dataclass, field
+
 from shipyard.bootstrap import Backend, build_backend
 from shipyard.core.errors import ShipyardError
 from shipyard.core.settings import Settings

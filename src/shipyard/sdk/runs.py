@@ -97,7 +97,9 @@ def end_run(status: RunStatus | str = RunStatus.FINISHED) -> Run | None:
     return run.end(status) if run is not None else None
 
 
-def log_metric(key: str, value: float, step: int | None = None, timestamp: int | None = None) -> None:
+def log_metric(
+    key: str, value: float, step: int | None = None, timestamp: int | None = None
+) -> None:
     """Log one metric point to the active run (buffered, written in bulk)."""
     _require_run().log_metric(key, value, step, timestamp)
 
@@ -182,7 +184,7 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
 
 def search_runs(
     experiment: str | list[str] | None = None,
-    filter: str | None = None,  # noqa: A002 - MLflow's argument name
+    filter: str | None = None,
     order_by: list[str] | None = None,
     max_results: int = 100,
     page_token: str | None = None,

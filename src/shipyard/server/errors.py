@@ -28,16 +28,22 @@ STATUS = {
 def status_of(exc: err.ShipyardError) -> int:
     """The HTTP status for an error: the nearest class in STATUS, else 500."""
     for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
+        status = STATUS.get(cls) if issubclass(cls, err.ShipyardError) else None
+        if status is not None:
+            return int(status)
     return 500
 
 
 def _json_safe(context: dict[str, object]) -> dict[str, object]:
-    return {k: v if isinstance(v, str | int | float | bool) or v is None else str(v) for k, v in context.items()}
+    return {
+        k: v if isinstance(v, str | int | float | bool) or v is None else str(v)
+        for k, v in context.items()
+    }
 
 
-def error_response(status: int, message: str, kind: str, context: dict[str, object] | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str, kind: str, context: dict[str, object] | None = None
+) -> JSONResponse:
     """A JSON error body with the given status."""
     body = ErrorBody(error=message, type=kind, context=_json_safe(context or {}))
     return JSONResponse(body.model_dump(), status_code=status)

@@ -117,14 +117,18 @@ def metric_history(
     """Every point of one metric."""
     points = _svc(request).get_metric_history(run_id, key)
     return MetricHistory(
-        metrics=[MetricWire(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp) for m in points]
+        metrics=[
+            MetricWire(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp) for m in points
+        ]
     )
 
 
 @router.get("/runs/{run_id}/artifacts", tags=["artifacts"])
 def list_artifacts(run_id: str, request: Request) -> ArtifactList:
     """List a run's artifacts."""
-    return ArtifactList(artifacts=[ArtifactRead.of(a) for a in _svc(request).list_artifacts(run_id)])
+    return ArtifactList(
+        artifacts=[ArtifactRead.of(a) for a in _svc(request).list_artifacts(run_id)]
+    )
 
 
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, tags=["artifacts"])
@@ -147,7 +151,12 @@ async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactR
                 yield chunk
 
     record = await run_in_threadpool(
-        svc.log_chunks, run_id, name, chunks(), media_type, request.app.state.settings.max_artifact_bytes
+        svc.log_chunks,
+        run_id,
+        name,
+        chunks(),
+        media_type,
+        request.app.state.settings.max_artifact_bytes,
     )
     return ArtifactRead.of(record)
 

@@ -104,14 +104,20 @@ class SqlTrackingStore:
     def _experiments(self, where: ColumnElement[bool] | None) -> list[Experiment]:
         try:
             with self.engine.connect() as conn:
-                query = select(t.experiments).order_by(t.experiments.c.created_at, t.experiments.c.id)
+                query = select(t.experiments).order_by(
+                    t.experiments.c.created_at, t.experiments.c.id
+                )
                 if where is not None:
                     query = query.where(where)
                 rows = conn.execute(query).all()
                 ids = [r.id for r in rows]
-                tag_rows = conn.execute(
-                    select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
-                ).all() if ids else []
+                tag_rows = (
+                    conn.execute(
+                        select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
+                    ).all()
+                    if ids
+                    else []
+                )
         except SQLAlchemyError as exc:
             raise self._guard(exc) from exc
         tags: dict[str, dict[str, str]] = {}
@@ -152,9 +158,12 @@ class SqlTrackingStore:
         start = now_ms()
         try:
             with write_transaction(self.engine) as conn:
-                if conn.execute(
-                    select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
-                ).first() is None:
+                if (
+                    conn.execute(
+                        select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+                    ).first()
+                    is None
+                ):
                     raise NotFoundError(
                         f"experiment {experiment_id} does not exist", experiment_id=experiment_id
                     )
@@ -181,8 +190,17 @@ class SqlTrackingStore:
         except SQLAlchemyError as exc:
             raise self._guard(exc) from exc
         return Run(
-            run_id, experiment_id, name, RunStatus.RUNNING, start, None, parent_id, source,
-            {}, {}, dict(tags),
+            run_id,
+            experiment_id,
+            name,
+            RunStatus.RUNNING,
+            start,
+            None,
+            parent_id,
+            source,
+            {},
+            {},
+            dict(tags),
         )
 
     def get_run(self, run_id: str) -> Run:
@@ -230,9 +248,7 @@ class SqlTrackingStore:
             params[p.run_id][p.key] = p.value
         for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
             tags[g.run_id][g.key] = g.value
-        for m in conn.execute(
-            select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))
-        ):
+        for m in conn.execute(select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))):
             metrics[m.run_id][m.key] = math.nan if m.is_nan else m.value
         return [
             Run(
@@ -274,7 +290,10 @@ class SqlTrackingStore:
                         stmt.on_conflict_do_update(
                             index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
                         ),
-                        [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+                        [
+                            {"run_id": batch.run_id, "key": k, "value": v}
+                            for k, v in batch.tags.items()
+                        ],
                     )
                 if batch.metrics:
                     self._write_metrics(conn, batch.run_id, batch.metrics)
@@ -290,7 +309,9 @@ class SqlTrackingStore:
                 )
             )
         }
-        changed = {k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v}
+        changed = {
+            k: (existing[k], v) for k, v in params.items() if k in existing and existing[k] != v
+        }
         if changed:
             key, (old, new) = next(iter(changed.items()))
             raise ConflictError(
@@ -299,7 +320,9 @@ class SqlTrackingStore:
                 run_id=run_id,
                 key=key,
             )
-        fresh = [{"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing]
+        fresh = [
+            {"run_id": run_id, "key": k, "value": v} for k, v in params.items() if k not in existing
+        ]
         if fresh:
             conn.execute(t.params.insert(), fresh)
 
@@ -353,9 +376,7 @@ class SqlTrackingStore:
                 ).all()
         except SQLAlchemyError as exc:
             raise self._guard(exc) from exc
-        return [
-            Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows
-        ]
+        return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
 
     # search -------------------------------------------------------------------------------
 
@@ -403,7 +424,10 @@ class SqlTrackingStore:
                 conn.execute(
                     stmt.on_conflict_do_update(
                         index_elements=["run_id", "name"],
-                        set_={k: stmt.excluded[k] for k in ("digest", "size", "media_type", "created_at")},
+                        set_={
+                            k: stmt.excluded[k]
+                            for k in ("digest", "size", "media_type", "created_at")
+                        },
                     )
                 )
         except SQLAlchemyError as exc:
@@ -437,14 +461,14 @@ class SqlTrackingStore:
         except SQLAlchemyError as exc:
             raise self._guard(exc) from exc
         if row is None:
-            raise NotFoundError(
-                f"run {run_id} has no artifact {name!r}", run_id=run_id, name=name
-            )
+            raise NotFoundError(f"run {run_id} has no artifact {name!r}", run_id=run_id, name=name)
         return _artifact(row)
 
 
 def _artifact(row: Row[Any]) -> ArtifactRecord:
-    return ArtifactRecord(row.run_id, row.name, row.digest, row.size, row.media_type, row.created_at)
+    return ArtifactRecord(
+        row.run_id, row.name, row.digest, row.size, row.media_type, row.created_at
+    )
 
 
 def _compare(column: Any, op: str, value: Any) -> ColumnElement[bool]:
@@ -486,9 +510,7 @@ def _order(stmt: Any, item: OrderBy, index: int) -> tuple[Any, list[Any]]:
     else:
         table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[item.entity]
         alias = table.alias(f"o{index}")
-        stmt = stmt.outerjoin(
-            alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == item.key)
-        )
+        stmt = stmt.outerjoin(alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == item.key))
         column = alias.c.value
         if item.entity == "metric":
             column = case((alias.c.is_nan.is_(True), None), else_=alias.c.value)

@@ -151,8 +151,7 @@ class TrackingService:
             final = RunStatus(status)
         except ValueError as exc:
             raise InvalidInputError(
-                f"run status must be one of {', '.join(s.value for s in RunStatus)}; "
-                f"got {status!r}"
+                f"run status must be one of {', '.join(s.value for s in RunStatus)}; got {status!r}"
             ) from exc
         end = now_ms() if final.is_terminal else None
         return self.store.set_run_status(check_run_id(run_id), final, end)
@@ -203,7 +202,7 @@ class TrackingService:
     def search_runs(
         self,
         experiments: list[str] | str | None = None,
-        filter: str | None = None,  # noqa: A002 - MLflow's argument name
+        filter: str | None = None,
         order_by: list[str] | None = None,
         max_results: int = 100,
         page_token: str | None = None,
@@ -219,7 +218,9 @@ class TrackingService:
 
     # artifacts ----------------------------------------------------------------------------
 
-    def log_artifact(self, run_id: str, path: Path | str, name: str | None = None) -> ArtifactRecord:
+    def log_artifact(
+        self, run_id: str, path: Path | str, name: str | None = None
+    ) -> ArtifactRecord:
         """Store a local file as an artifact of the run, by default under its file name."""
         source = Path(path)
         if not source.is_file():

@@ -35,7 +35,9 @@ def upgrade() -> None:
         sa.Column("key", KEY, nullable=False),
         sa.Column("value", sa.Text(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["experiment_id"], ["experiments.id"], name="fk_experiment_tags_experiment_id_experiments"
+            ["experiment_id"],
+            ["experiments.id"],
+            name="fk_experiment_tags_experiment_id_experiments",
         ),
         sa.PrimaryKeyConstraint("experiment_id", "key", name="pk_experiment_tags"),
     )

@@ -1,0 +1,52 @@
+# What the README and CI call. Each target creates .venv and installs on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+BENCH_VENV := .venv-bench
+# Nothing we run may call out: Ray, MLflow and others send telemetry by default.
+export RAY_USAGE_STATS_ENABLED := 0
+export DO_NOT_TRACK := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: install demo test test-fast lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/shipyard demo
+
+# The whole suite, including PostgreSQL (skipped with a reason when it is not reachable,
+# an error when SHIPYARD_TEST_POSTGRES=required as in CI). pytest exits 5 if nothing ran.
+test: $(STAMP)
+	@$(BIN)/pytest -n 2 -q -p no:cacheprovider; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow" tests/unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+# Benchmarks run beside MLflow, which lives in its own environment (about 1 GiB).
+$(BENCH_VENV)/.installed: $(STAMP)
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres]'
+	touch $@
+
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python bench/tracking_ingest.py
+	$(BENCH_VENV)/bin/python bench/search_runs.py
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,111 @@
+"""The CLI as a user drives it: tables, --json, and exit codes (0 ok, 2 input, 3 store)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import shipyard
+
+pytestmark = pytest.mark.e2e
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "shipyard", *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=300,
+    )
+
+
+@pytest.fixture
+def seeded(tmp_path: Path) -> list[str]:
+    shipyard.set_uri(str(tmp_path / ".shipyard"))
+    ids = []
+    for i, model in enumerate(["lgbm", "xgb"]):
+        with shipyard.start_run(experiment="fraud", run_name=f"cand-{model}") as run:
+            shipyard.log_param("model", model)
+            shipyard.log_metric("auc", 0.9 + i / 100)
+            shipyard.log_text("hello", "notes/readme.txt")
+        ids.append(run.id)
+    shipyard.set_uri(None)
+    return ids
+
+
+def test_listing_showing_and_comparing(seeded: list[str]) -> None:
+    done = cli("experiments", "list", "--json")
+    assert done.returncode == 0 and [e["name"] for e in json.loads(done.stdout)] == ["fraud"]
+    done = cli("runs", "list", "-e", "fraud", "--filter", "params.model = 'xgb'", "--json")
+    assert [r["name"] for r in json.loads(done.stdout)["runs"]] == ["cand-xgb"]
+    done = cli("runs", "list", "--order-by", "metrics.auc DESC")
+    assert done.returncode == 0 and done.stdout.index("cand-xgb") < done.stdout.index("cand-lgbm")
+    shown = json.loads(cli("runs", "show", seeded[0], "--json").stdout)
+    assert (
+        shown["run"]["params"] == {"model": "lgbm"}
+        and shown["artifacts"][0]["name"] == "notes/readme.txt"
+    )
+    compared = cli("runs", "compare", *seeded)
+    assert compared.returncode == 0 and "auc" in compared.stdout and "0.91" in compared.stdout
+
+
+def test_artifact_download_and_delete(seeded: list[str], tmp_path: Path) -> None:
+    done = cli("artifacts", "get", seeded[0], "notes/readme.txt", "-o", str(tmp_path / "got.txt"))
+    assert done.returncode == 0 and (tmp_path / "got.txt").read_text() == "hello"
+    assert cli("runs", "delete", seeded[0], "--yes").returncode == 0
+    assert cli("runs", "show", seeded[0]).returncode == 2
+    assert [r["id"] for r in json.loads(cli("runs", "list", "--json").stdout)["runs"]] == [
+        seeded[1]
+    ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("runs", "show", "run_01m8j07665dv9xfct2x23tvv6b"),
+        ("runs", "show", "not-a-run"),
+        ("runs", "list", "--filter", "metrics.auc >"),
+        ("runs", "list", "--filter", "metrics.auc > 0.9; DROP TABLE runs"),
+        ("runs", "list", "--max-results", "0"),
+        ("runs", "compare", "run_01m8j07665dv9xfct2x23tvv6b"),
+        ("artifacts", "get", "run_01m8j07665dv9xfct2x23tvv6b", "../x"),
+        ("runs", "nonsense"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(seeded: list[str], args: tuple[str, ...]) -> None:
+    done = cli(*args)
+    assert done.returncode == 2, done
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip()
+    assert len(json.loads(cli("runs", "list", "--json").stdout)["runs"]) == 2  # nothing lost
+
+
+def test_unreachable_server_exits_3() -> None:
+    done = cli("runs", "list", env={"SHIPYARD_URI": "http://127.0.0.1:9"})
+    assert done.returncode == 3 and "cannot reach" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
+    first = cli("db", "upgrade")
+    assert first.returncode == 0 and "0001_tracking" in first.stdout
+    assert "already at" in cli("db", "upgrade").stdout
+
+
+@pytest.mark.slow
+def test_demo_trains_and_compares_two_candidates() -> None:
+    done = cli("demo", "--rows", "20000")
+    assert done.returncode == 0, done.stderr
+    assert "Candidates" in done.stdout
+    runs = json.loads(cli("runs", "list", "-e", "fraud-demo", "--json").stdout)["runs"]
+    assert {r["name"] for r in runs} == {"logistic_regression", "gradient_boosting"}
+    for run in runs:
+        assert run["status"] == "FINISHED"
+        assert 0.5 < run["metrics"]["val_roc_auc"] <= 1.0
+        assert "training_roc_auc" in run["metrics"]
