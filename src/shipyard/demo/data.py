@@ -59,7 +59,9 @@ def make_transactions(rows: int, seed: int = 7, *, fraud_shift: float = 0.0) -> 
     return pd.DataFrame(
         {
             "amount": amount,
-            "merchant_category": pd.Categorical.from_codes(merchant, categories=pd.Index(MERCHANTS)),
+            "merchant_category": pd.Categorical.from_codes(
+                merchant, categories=pd.Index(MERCHANTS)
+            ),
             "hour": hour.astype(np.int64),
             "country": pd.Categorical.from_codes(country, categories=pd.Index(COUNTRIES)),
             "age_band": pd.Categorical.from_codes(age, categories=pd.Index(AGE_BANDS)),

@@ -9,7 +9,7 @@ from shipyard.bootstrap import Backend
 from shipyard.core.clock import now_ms
 from shipyard.core.names import check_key, check_metric_value, check_step
 from shipyard.tracking.buffer import MetricBuffer
-from shipyard.tracking.models import Run, RunStatus
+from shipyard.tracking.models import Metric, Run, RunStatus
 
 
 class ActiveRun:
@@ -63,7 +63,7 @@ class ActiveRun:
         ts = now_ms()
         st = 0 if step is None else check_step(step)
         self.buffer.add_many(
-            [(self._key(k), check_metric_value(v, k), st, ts) for k, v in metrics.items()]
+            [Metric(self._key(k), check_metric_value(v, k), st, ts) for k, v in metrics.items()]
         )
 
     def log_params(self, params: Mapping[str, object]) -> None:

@@ -18,8 +18,6 @@ from shipyard.tracking.models import Metric, MetricBatch
 
 logger = logging.getLogger(__name__)
 
-Point = tuple[str, float, int, int]
-
 
 class MetricBuffer:
     """Buffers metric points of one run and writes them through ``sink`` in batches."""
@@ -36,7 +34,7 @@ class MetricBuffer:
         self.max_points = max_points
         self.interval = interval
         self._sink = sink
-        self._points: list[Point] = []
+        self._points: list[Metric] = []
         self._pending: MetricBatch | None = None
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()
@@ -56,12 +54,12 @@ class MetricBuffer:
     def add(self, key: str, value: float, step: int, timestamp: int) -> None:
         """Queue one point; write synchronously when the buffer is full."""
         with self._lock:
-            self._points.append((key, value, step, timestamp))
+            self._points.append(Metric(key, value, step, timestamp))
             full = len(self._points) >= self.max_points
         if full:
             self.flush()
 
-    def add_many(self, points: list[Point]) -> None:
+    def add_many(self, points: list[Metric]) -> None:
         """Queue several points at once."""
         with self._lock:
             self._points.extend(points)
@@ -81,7 +79,7 @@ class MetricBuffer:
                 batch = MetricBatch(
                     run_id=self.run_id,
                     batch_id=new_id("batch"),
-                    metrics=[Metric(k, v, s, t) for k, v, s, t in points],
+                    metrics=points,
                 )
             try:
                 self._sink(batch)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class RunStatus(StrEnum):
@@ -31,9 +32,8 @@ class Experiment:
     tags: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Metric:
-    """One point of a metric's history."""
+class Metric(NamedTuple):
+    """One point of a metric's history (a NamedTuple: it is made once per log call)."""
 
     key: str
     value: float
