@@ -348,7 +348,7 @@ class SqlTrackingStore:
                 latest[row[1]] = row
         conn.exec_driver_sql(
             _INSERT_METRICS_QMARK if conn.dialect.paramstyle == "qmark" else _INSERT_METRICS_FORMAT,
-            rows,  # type: ignore[arg-type]
+            rows,
         )
         columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
         stmt = upsert(conn, t.latest_metrics).values(

@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmarks: servers on 127.0.0.1, timing, and figure tables."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+os.environ.update(RAY_USAGE_STATS_ENABLED="0", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true")
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(cmd: list[str], health: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.Popen[bytes]:
+    """Start a server process and wait until ``health`` answers 200 (bounded)."""
+    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{cmd[0]} exited early")
+        try:
+            if httpx.get(health, timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.1)
+    stop(proc)
+    raise RuntimeError(f"{health} did not answer within {timeout}s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a process we started, by its PID."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def report(title: str, rows: list[tuple[str, str]]) -> None:
+    print(f"\n{title}")
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}")
