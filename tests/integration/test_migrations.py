@@ -41,3 +41,9 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 30_000
     engine.dispose()
+
+
+def test_head_constant_matches_the_migration_scripts() -> None:
+    from shipyard.store.migrate import HEAD, script_head
+
+    assert script_head() == HEAD

@@ -74,6 +74,10 @@ class RestClient:
             return response
         raise err.StoreError(f"no answer from {self.base_url}")  # pragma: no cover
 
+    def content(self, method: str, path: str, **kwargs: Any) -> bytes:
+        """Send a request and return the raw body (for pydantic's fast JSON validation)."""
+        return self.request(method, path, **kwargs).content
+
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request and return its decoded JSON body (None for 204)."""
         response = self.request(method, path, **kwargs)

@@ -131,10 +131,10 @@ class RestTrackingStore:
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """GET /api/v1/runs/{id}/metrics/history?key=..."""
-        data = self.client.json(
+        body = self.client.content(
             "GET", f"/api/v1/runs/{_seg(run_id)}/metrics/history", params={"key": key}
         )
-        return [m.domain() for m in MetricHistory.model_validate(data).metrics]
+        return [m.domain() for m in MetricHistory.model_validate_json(body).metrics]
 
     def search_runs(self, experiment_ids: list[str], query: RunQuery) -> RunPage:
         """POST /api/v1/runs/search with the query's original text."""
@@ -145,8 +145,9 @@ class RestTrackingStore:
             max_results=query.max_results,
             page_token=encode_page_token(query.offset) if query.offset else None,
         )
-        data = self.client.json("POST", "/api/v1/runs/search", **_body(body))
-        page = RunPageRead.model_validate(data)
+        page = RunPageRead.model_validate_json(
+            self.client.content("POST", "/api/v1/runs/search", **_body(body))
+        )
         return RunPage([r.domain() for r in page.runs], page.next_page_token)
 
 

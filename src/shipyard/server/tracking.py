@@ -24,11 +24,18 @@ from shipyard.remote.schemas import (
     RunRead,
     RunSearch,
     RunUpdate,
+    Wire,
 )
 from shipyard.tracking.models import RunSource
 from shipyard.tracking.service import TrackingService
 
 router = APIRouter(prefix="/api/v1")
+
+
+def _json(model: Wire, status_code: int = 200) -> Response:
+    """Serialise once with pydantic-core, skipping FastAPI's second validation pass of the
+    response model (a third of the time of a 100-run search page)."""
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 def _svc(request: Request) -> TrackingService:
@@ -73,19 +80,19 @@ def create_run(body: RunCreate, request: Request) -> RunRead:
     return RunRead.of(run)
 
 
-@router.post("/runs/search", tags=["runs"])
-def search_runs(body: RunSearch, request: Request) -> RunPageRead:
+@router.post("/runs/search", tags=["runs"], response_model=RunPageRead)
+def search_runs(body: RunSearch, request: Request) -> Response:
     """Search runs with MLflow's filter and order syntax."""
     page = _svc(request).search_runs(
         body.experiment_ids, body.filter, body.order_by, body.max_results, body.page_token
     )
-    return RunPageRead.of(page)
+    return _json(RunPageRead.of(page))
 
 
-@router.get("/runs/{run_id}", tags=["runs"])
-def get_run(run_id: str, request: Request) -> RunRead:
+@router.get("/runs/{run_id}", tags=["runs"], response_model=RunRead)
+def get_run(run_id: str, request: Request) -> Response:
     """Get a run with its params, latest metrics and tags."""
-    return RunRead.of(_svc(request).get_run(run_id))
+    return _json(RunRead.of(_svc(request).get_run(run_id)))
 
 
 @router.patch("/runs/{run_id}", tags=["runs"])
@@ -110,16 +117,19 @@ def log_batch(run_id: str, body: BatchCreate, request: Request) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/runs/{run_id}/metrics/history", tags=["runs"])
+@router.get("/runs/{run_id}/metrics/history", tags=["runs"], response_model=MetricHistory)
 def metric_history(
     run_id: str, request: Request, key: Annotated[str, Query(max_length=1000)]
-) -> MetricHistory:
+) -> Response:
     """Every point of one metric."""
     points = _svc(request).get_metric_history(run_id, key)
-    return MetricHistory(
-        metrics=[
-            MetricWire(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp) for m in points
-        ]
+    return _json(
+        MetricHistory(
+            metrics=[
+                MetricWire(key=m.key, value=m.value, step=m.step, timestamp=m.timestamp)
+                for m in points
+            ]
+        )
     )
 
 

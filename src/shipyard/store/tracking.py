@@ -523,5 +523,4 @@ def _order(stmt: Any, item: OrderBy, index: int) -> tuple[Any, list[Any]]:
         column = alias.c.value
         if item.entity == "metric":
             column = case((alias.c.is_nan.is_(True), None), else_=alias.c.value)
-    missing_last = case((column.is_(None), 1), else_=0)
-    return stmt, [missing_last, column.asc() if item.ascending else column.desc()]
+    return stmt, [(column.asc() if item.ascending else column.desc()).nulls_last()]
