@@ -72,13 +72,15 @@ def floor_rate(path: Path, points: int, indexed: bool) -> float:
     return points / elapsed
 
 
+# VmHWM (peak RSS) starts afresh at exec; ru_maxrss would inherit this parent's peak.
 MEMORY_SCRIPT = """
-import resource, sys, shipyard
+import sys, shipyard
 shipyard.set_uri(sys.argv[1])
 with shipyard.start_run(experiment="memory"):
     for i in range(int(sys.argv[2])):
         shipyard.log_metric("m", float(i), step=i)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+print(status)
 """
 
 
