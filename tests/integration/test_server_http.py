@@ -120,3 +120,41 @@ def test_non_loopback_bind_without_auth_is_refused(host: str) -> None:
     assert done.returncode == 2
     assert "without authentication" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.slow
+def test_multi_worker_server_shares_one_store(tmp_path: object) -> None:
+    import os
+    import time
+    from pathlib import Path
+
+    from tests.conftest import free_port
+
+    home = Path(str(tmp_path)) / "multi"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    env["SHIPYARD_URI"] = str(home)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shipyard", "server", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        exp = httpx.post(f"{url}/api/v1/experiments", json={"name": "multi"}).json()
+        ids = [
+            httpx.post(f"{url}/api/v1/runs", json={"experiment_id": exp["id"], "name": f"r{i}"}).json()["id"]
+            for i in range(10)
+        ]
+        for run_id in ids:  # new connections land on either worker; all see every run
+            with httpx.Client() as fresh:
+                assert fresh.get(f"{url}/api/v1/runs/{run_id}").status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
