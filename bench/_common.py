@@ -21,9 +21,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(cmd: list[str], health: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], health: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.Popen[bytes]:
     """Start a server process and wait until ``health`` answers 200 (bounded)."""
-    proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from _common import free_port, report, start, stop, BIN
+from _common import BIN, free_port, report, start, stop
 
 FILTER = "metrics.m0 > 0.5 and params.p0 = 'a'"
 ORDER = ["metrics.m1 DESC"]
@@ -61,15 +61,31 @@ def load_mlflow(uri: str, data: list[tuple[dict[str, str], dict[str, float]]]) -
             run_id = uuid.uuid4().hex
             session.add(
                 SqlRun(
-                    run_uuid=run_id, name="r", source_type="LOCAL", source_name="", entry_point_name="",
-                    user_id="bench", status="FINISHED", start_time=now + i, end_time=now + i,
-                    source_version="", lifecycle_stage="active", artifact_uri="", experiment_id=int(exp_id),
+                    run_uuid=run_id,
+                    name="r",
+                    source_type="LOCAL",
+                    source_name="",
+                    entry_point_name="",
+                    user_id="bench",
+                    status="FINISHED",
+                    start_time=now + i,
+                    end_time=now + i,
+                    source_version="",
+                    lifecycle_stage="active",
+                    artifact_uri="",
+                    experiment_id=int(exp_id),
                 )
             )
             session.add_all([SqlParam(key=k, value=v, run_uuid=run_id) for k, v in params.items()])
             for k, v in metrics.items():
-                session.add(SqlMetric(key=k, value=v, timestamp=now, step=0, is_nan=False, run_uuid=run_id))
-                session.add(SqlLatestMetric(key=k, value=v, timestamp=now, step=0, is_nan=False, run_uuid=run_id))
+                session.add(
+                    SqlMetric(key=k, value=v, timestamp=now, step=0, is_nan=False, run_uuid=run_id)
+                )
+                session.add(
+                    SqlLatestMetric(
+                        key=k, value=v, timestamp=now, step=0, is_nan=False, run_uuid=run_id
+                    )
+                )
     return exp_id
 
 
@@ -96,20 +112,30 @@ def main() -> None:
     mlflow_uri = f"sqlite:///{tmp / 'mlflow.db'}"
     exp_id = load_mlflow(mlflow_uri, data)
     t2 = time.perf_counter()
-    print(f"loaded {args.runs:,} runs: shipyard {t1 - t0:.1f}s (through its service), mlflow {t2 - t1:.1f}s (bulk ORM)")
+    print(
+        f"loaded {args.runs:,} runs: shipyard {t1 - t0:.1f}s (through its service), "
+        f"mlflow {t2 - t1:.1f}s (bulk ORM)"
+    )
 
     import mlflow
+
     import shipyard
 
     shipyard.set_uri(str(tmp / "shipyard"))
-    ours_ms, ours_n = best_of(lambda: len(shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs))
+    ours_ms, ours_n = best_of(
+        lambda: len(shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs)
+    )
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
     theirs_ms, theirs_n = best_of(
         lambda: len(client.search_runs([exp_id], FILTER, order_by=ORDER, max_results=100))
     )
     assert ours_n == theirs_n == 100, (ours_n, theirs_n)
-    expected = sorted((m for p, m in data if m["m0"] > 0.5 and p["p0"] == "a"), key=lambda m: -m["m1"])[:100]
-    got = [r.metrics["m1"] for r in shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs]
+    expected = sorted(
+        (m for p, m in data if m["m0"] > 0.5 and p["p0"] == "a"), key=lambda m: -m["m1"]
+    )[:100]
+    got = [
+        r.metrics["m1"] for r in shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs
+    ]
     assert got == [m["m1"] for m in expected], "shipyard returned the wrong page"
 
     port = free_port()
@@ -120,7 +146,9 @@ def main() -> None:
     )
     try:
         shipyard.set_uri(f"http://127.0.0.1:{port}")
-        rest_ms, _ = best_of(lambda: len(shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs))
+        rest_ms, _ = best_of(
+            lambda: len(shipyard.search_runs("search", FILTER, ORDER, max_results=100).runs)
+        )
     finally:
         stop(server)
     matches = sum(1 for p, m in data if m["m0"] > 0.5 and p["p0"] == "a")

@@ -65,7 +65,9 @@ def floor_rate(path: Path, points: int, indexed: bool) -> float:
     started = time.perf_counter()
     with con:
         con.executemany(
-            "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) VALUES (?,?,?,?,?,?)", rows
+            "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) "
+            "VALUES (?,?,?,?,?,?)",
+            rows,
         )
     elapsed = time.perf_counter() - started
     con.close()
@@ -85,7 +87,12 @@ print(status)
 
 
 def peak_rss_mib(uri: str, points: int) -> float:
-    out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, uri, str(points)], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT, uri, str(points)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
@@ -123,8 +130,20 @@ def main() -> None:
     )
     mport = free_port()
     mlf = start(
-        [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(mport), "--workers", "1",
-         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow-server.db'}", "--default-artifact-root", str(tmp / "mlruns")],
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(mport),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{tmp / 'mlflow-server.db'}",
+            "--default-artifact-root",
+            str(tmp / "mlruns"),
+        ],
         f"http://127.0.0.1:{mport}/health",
     )
     try:
@@ -137,7 +156,10 @@ def main() -> None:
         "Over REST (one server process each, SQLite behind it)",
         [
             ("shipyard SDK -> shipyard server", f"{ours_rest:,.0f} metrics/s"),
-            (f"mlflow client -> mlflow server ({args.mlflow_rest_points} calls)", f"{theirs_rest:,.0f} metrics/s"),
+            (
+                f"mlflow client -> mlflow server ({args.mlflow_rest_points} calls)",
+                f"{theirs_rest:,.0f} metrics/s",
+            ),
             ("shipyard / mlflow", f"{ours_rest / theirs_rest:,.0f}x (goal >= 100x)"),
         ],
     )

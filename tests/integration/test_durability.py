@@ -32,7 +32,9 @@ def test_crash_loses_at_most_the_last_interval(tmp_path: Path) -> None:
     uri = str(tmp_path / "store")
     done = subprocess.run(
         [sys.executable, "-c", CRASH, uri, "0.2"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={"SHIPYARD_FLUSH_INTERVAL": "0.2", "PATH": ""},
     )
     assert done.returncode == 1
@@ -49,9 +51,13 @@ def test_crash_loses_at_most_the_last_interval(tmp_path: Path) -> None:
 _values = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(values=st.lists(_values, min_size=1, max_size=20), steps=st.integers(0, 2**63 - 1))
-def test_metric_values_round_trip_through_the_store(tmp_path: Path, values: list[float], steps: int) -> None:
+def test_metric_values_round_trip_through_the_store(
+    tmp_path: Path, values: list[float], steps: int
+) -> None:
     backend = local_backend(Settings(uri=str(tmp_path / "prop")))
     try:
         run = backend.tracking.create_run("prop")

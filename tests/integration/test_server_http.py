@@ -136,7 +136,9 @@ def test_multi_worker_server_shares_one_store(tmp_path: object) -> None:
     env["SHIPYARD_URI"] = str(home)
     proc = subprocess.Popen(
         [sys.executable, "-m", "shipyard", "server", "--port", str(port), "--workers", "2"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -149,7 +151,9 @@ def test_multi_worker_server_shares_one_store(tmp_path: object) -> None:
                 time.sleep(0.1)
         exp = httpx.post(f"{url}/api/v1/experiments", json={"name": "multi"}).json()
         ids = [
-            httpx.post(f"{url}/api/v1/runs", json={"experiment_id": exp["id"], "name": f"r{i}"}).json()["id"]
+            httpx.post(
+                f"{url}/api/v1/runs", json={"experiment_id": exp["id"], "name": f"r{i}"}
+            ).json()["id"]
             for i in range(10)
         ]
         for run_id in ids:  # new connections land on either worker; all see every run
