@@ -42,6 +42,10 @@ _EXPORTS = {
     "list_experiments": "shipyard.sdk.runs",
     "download_artifact": "shipyard.sdk.runs",
     "autolog": "shipyard.sdk.autolog",
+    "step": "shipyard.sdk.pipelines",
+    "pipeline": "shipyard.sdk.pipelines",
+    "register_materializer": "shipyard.sdk.pipelines",
+    "PipelineRun": "shipyard.sdk.pipelines",
     "ActiveRun": "shipyard.sdk.active_run",
     "Run": "shipyard.tracking.models",
     "RunStatus": "shipyard.tracking.models",
@@ -52,6 +56,7 @@ _EXPORTS = {
 __all__ = [
     "ActiveRun",
     "Metric",
+    "PipelineRun",
     "Run",
     "RunStatus",
     "ShipyardError",
@@ -74,17 +79,21 @@ __all__ = [
     "log_param",
     "log_params",
     "log_text",
+    "pipeline",
+    "register_materializer",
     "search_runs",
     "set_tag",
     "set_tags",
     "set_uri",
     "start_run",
+    "step",
 ]
 
 if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
     from shipyard.sdk.active_run import ActiveRun
     from shipyard.sdk.autolog import autolog
+    from shipyard.sdk.pipelines import PipelineRun, pipeline, register_materializer, step
     from shipyard.sdk.runs import (
         active_run,
         download_artifact,

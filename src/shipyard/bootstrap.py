@@ -13,7 +13,16 @@ from typing import Literal
 
 from shipyard.core.blobs import BlobStore
 from shipyard.core.settings import Settings
+from shipyard.pipelines.ports import PipelineStore
 from shipyard.tracking.service import TrackingService
+
+
+@dataclass(frozen=True)
+class PipelineParts:
+    """What pipeline runs need from a local backend: the blob store and the run records."""
+
+    blobs: BlobStore
+    store: PipelineStore
 
 
 @dataclass
@@ -24,6 +33,7 @@ class Backend:
     uri: str
     tracking: TrackingService
     blobs: BlobStore | None = None
+    pipelines: PipelineParts | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -48,6 +58,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     """Embedded backend: SQLite or PostgreSQL metadata plus a blob store, in this process."""
     from shipyard.store.engine import make_engine
     from shipyard.store.migrate import upgrade
+    from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.tracking import SqlTrackingStore
     from shipyard.tracking.artifacts import BlobRunArtifacts
 
@@ -57,7 +68,8 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     store = SqlTrackingStore(engine)
     blobs = make_blob_store(settings.artifact_root)
     tracking = TrackingService(store, BlobRunArtifacts(blobs, store))
-    return Backend("local", settings.store_uri, tracking, blobs, [engine.dispose])
+    parts = PipelineParts(blobs, SqlPipelineStore(engine))
+    return Backend("local", settings.store_uri, tracking, blobs, parts, [engine.dispose])
 
 
 def rest_backend(settings: Settings) -> Backend:
@@ -68,7 +80,7 @@ def rest_backend(settings: Settings) -> Backend:
     token = settings.token.get_secret_value() if settings.token else None
     client = RestClient(settings.store_uri, token=token, timeout=settings.http_timeout)
     tracking = TrackingService(RestTrackingStore(client), RestRunArtifacts(client))
-    return Backend("rest", settings.store_uri, tracking, None, [client.close])
+    return Backend("rest", settings.store_uri, tracking, None, None, [client.close])
 
 
 def build_backend(settings: Settings) -> Backend:

@@ -94,7 +94,7 @@ def test_unreachable_server_exits_3() -> None:
 
 def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     first = cli("db", "upgrade")
-    assert first.returncode == 0 and "0001_tracking" in first.stdout
+    assert first.returncode == 0 and "0002_pipelines" in first.stdout
     assert "already at" in cli("db", "upgrade").stdout
 
 

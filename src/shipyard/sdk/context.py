@@ -10,6 +10,7 @@ import atexit
 import contextvars
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from shipyard.bootstrap import Backend, build_backend
 from shipyard.core.errors import ShipyardError
@@ -26,6 +27,7 @@ class Context:
     settings: Settings
     backend: Backend | None = None
     runs: list[ActiveRun] = field(default_factory=list)
+    materializers: list[Any] = field(default_factory=list)
 
     def get_backend(self) -> Backend:
         """Build the backend on first use."""

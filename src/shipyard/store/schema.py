@@ -131,3 +131,63 @@ run_artifacts = Table(
     Column("created_at", BigInteger, nullable=False),
     Index(None, "digest"),
 )
+
+# --- pipelines (revision 0002) -------------------------------------------------------------
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("executor", String(32), nullable=False),
+    Column("started_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger, nullable=True),
+    Index(None, "pipeline", "started_at"),
+)
+
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("pipeline_run_id", ID, ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("step", String(250), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(64), nullable=True),
+    Column("code_hash", String(64), nullable=True),
+    Column("run_id", ID, ForeignKey("runs.id"), nullable=True),
+    Column("started_at", BigInteger, nullable=True),
+    Column("ended_at", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Index(None, "pipeline_run_id", "position"),
+)
+
+step_cache = Table(
+    "step_cache",
+    metadata,
+    Column("cache_key", String(64), primary_key=True),
+    Column("step", String(250), nullable=False),
+    Column("step_run_id", ID, nullable=False),
+    Column("outputs", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# What was made from what: nodes are typed strings such as "artifact:<sha256>",
+# "step_run:<id>", "pipeline_run:<id>", "run:<id>", "code:<sha256>".
+lineage_edges = Table(
+    "lineage_edges",
+    metadata,
+    Column("id", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("source", String(128), nullable=False),
+    Column("target", String(128), nullable=False),
+    Column("relation", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "source"),
+    Index(None, "target"),
+)

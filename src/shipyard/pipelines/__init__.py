@@ -1,0 +1,1 @@
+"""Pipelines as code: @step and @pipeline build a DAG; runs are cached, tracked and traced."""

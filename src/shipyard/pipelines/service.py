@@ -1,0 +1,404 @@
+"""Run a traced pipeline: cache lookups, tracked step runs, stored outputs, lineage."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import json
+import logging
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.blobs import BlobStore
+from shipyard.core.clock import now_ms
+from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError
+from shipyard.core.ids import new_id
+from shipyard.pipelines._source import code_hash
+from shipyard.pipelines.graph import Graph, Node, PipelineDefinition, StepOutput
+from shipyard.pipelines.materializers import MaterializerRegistry
+from shipyard.pipelines.models import (
+    OutputRecord,
+    PipelineRunRecord,
+    PipelineStatus,
+    StepRunRecord,
+    StepStatus,
+)
+from shipyard.pipelines.ports import PipelineStore
+from shipyard.tracking.models import RunStatus
+from shipyard.tracking.service import TrackingService
+
+logger = logging.getLogger(__name__)
+
+EXECUTORS = ("local",)
+Activate = Callable[[str], contextlib.AbstractContextManager[None]]
+OnEvent = Callable[[str, StepStatus], None]
+
+
+def artifact_node(digest: str) -> str:
+    """The lineage node of a stored blob."""
+    return f"artifact:{digest}"
+
+
+class PipelineRunner:
+    """Executes pipelines on the local backend's services."""
+
+    def __init__(
+        self,
+        tracking: TrackingService,
+        blobs: BlobStore,
+        store: PipelineStore,
+        materializers: MaterializerRegistry | None = None,
+        *,
+        activate: Activate | None = None,
+    ) -> None:
+        self.tracking = tracking
+        self.blobs = blobs
+        self.store = store
+        self.materializers = materializers or MaterializerRegistry()
+        self.activate = activate
+
+    # public ---------------------------------------------------------------------------
+
+    def run(
+        self,
+        definition: PipelineDefinition,
+        params: dict[str, Any],
+        *,
+        executor: str = "local",
+        cache: bool = True,
+        from_strings: bool = False,
+        on_event: OnEvent | None = None,
+    ) -> PipelineRunRecord:
+        """Validate parameters, trace the DAG, and run it."""
+        if executor not in EXECUTORS:
+            raise InvalidInputError(
+                f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r} "
+                "(the process-pool and Ray executors are not available in this version)"
+            )
+        graph = definition.build(definition.validate_params(params, from_strings=from_strings))
+        return self._execute(graph, executor, cache and definition.cache, {}, on_event)
+
+    def resume(
+        self,
+        definition: PipelineDefinition,
+        pipeline_run_id: str,
+        *,
+        on_event: OnEvent | None = None,
+    ) -> PipelineRunRecord:
+        """Rerun a failed pipeline run from its failure, reusing the steps that finished."""
+        previous = self.store.get_pipeline_run(pipeline_run_id)
+        if previous.pipeline != definition.name:
+            raise InvalidInputError(
+                f"run {pipeline_run_id} belongs to pipeline {previous.pipeline!r}, "
+                f"not {definition.name!r}"
+            )
+        if previous.status is PipelineStatus.COMPLETED:
+            raise InvalidInputError(f"pipeline run {pipeline_run_id} already completed")
+        reuse = {s.step: s.outputs for s in previous.steps if s.status.is_done}
+        graph = definition.build(definition.validate_params(previous.params))
+        return self._execute(graph, previous.executor, definition.cache, reuse, on_event)
+
+    def load_output(self, record: OutputRecord) -> Any:
+        """Read a stored output back into a value."""
+        materializer = self.materializers.by_name(record.materializer)
+        tmp = Path(tempfile.mkdtemp(prefix="shipyard-output-"))
+        path = tmp / f"{record.name}.bin"
+        with path.open("wb") as out:
+            for chunk in self.blobs.read_chunks(record.digest):
+                out.write(chunk)
+        return materializer.load(path, dict(record.meta))
+
+    # execution -------------------------------------------------------------------------
+
+    def _execute(
+        self,
+        graph: Graph,
+        executor: str,
+        cache: bool,
+        reuse: dict[str, tuple[OutputRecord, ...]],
+        on_event: OnEvent | None,
+    ) -> PipelineRunRecord:
+        run_id = new_id("prun")
+        tracked = self.tracking.create_run(
+            graph.pipeline,
+            name=f"{graph.pipeline}-{run_id[-6:]}",
+            tags={
+                "shipyard.pipeline": graph.pipeline,
+                "shipyard.pipeline_run": run_id,
+                "shipyard.pipeline_target": graph.target,
+            },
+        )
+        self.tracking.log_batch(tracked.id, params={k: _text(v) for k, v in graph.params.items()})
+        record = PipelineRunRecord(
+            id=run_id,
+            pipeline=graph.pipeline,
+            status=PipelineStatus.RUNNING,
+            params=graph.params,
+            run_id=tracked.id,
+            started_at=now_ms(),
+            ended_at=None,
+            executor=executor,
+        )
+        self.store.create_pipeline_run(record)
+        self.store.add_edges([(f"pipeline_run:{run_id}", f"run:{tracked.id}", "tracked_as")])
+        order = graph.order()
+        outputs: dict[str, tuple[OutputRecord, ...]] = {}
+        failed: set[str] = set()
+        for position, name in enumerate(order):
+            node = graph.nodes[name]
+            if node.upstream() & failed:
+                skipped = StepRunRecord(
+                    new_id("srun"),
+                    run_id,
+                    name,
+                    StepStatus.SKIPPED,
+                    None,
+                    None,
+                    None,
+                    None,
+                    error="an upstream step failed",
+                )
+                self.store.save_step_run(skipped, position)
+                failed.add(name)
+                _emit(on_event, name, StepStatus.SKIPPED)
+                continue
+            result = self._run_node(
+                graph, node, run_id, tracked.id, position, outputs, cache, reuse, on_event
+            )
+            if result.status.is_done:
+                outputs[name] = result.outputs
+            else:
+                failed.add(name)
+        status = PipelineStatus.FAILED if failed else PipelineStatus.COMPLETED
+        self.store.finish_pipeline_run(run_id, status, now_ms())
+        self.tracking.end_run(tracked.id, RunStatus.FAILED if failed else RunStatus.FINISHED)
+        return self.store.get_pipeline_run(run_id)
+
+    def _cache_key(
+        self, node: Node, inputs: dict[str, str], params: dict[str, Any], code: str
+    ) -> str:
+        material = {
+            "code": code,
+            "inputs": inputs,
+            "params": {k: _canonical(v) for k, v in params.items()},
+            "materializers": sorted(f"{m.name}@{m.version}" for m in self.materializers._items),
+            "environment": list(node.step.options.environment),
+            "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+    def _run_node(
+        self,
+        graph: Graph,
+        node: Node,
+        pipeline_run_id: str,
+        parent_run_id: str,
+        position: int,
+        outputs: dict[str, tuple[OutputRecord, ...]],
+        cache: bool,
+        reuse: dict[str, tuple[OutputRecord, ...]],
+        on_event: OnEvent | None,
+    ) -> StepRunRecord:
+        step = node.step
+        input_refs: dict[str, OutputRecord] = {}
+        params: dict[str, Any] = {}
+        for arg, value in node.args.items():
+            if isinstance(value, StepOutput):
+                input_refs[arg] = _output(outputs[value.node], value.name)
+            else:
+                params[arg] = value
+        code = code_hash(step.fn)
+        key = self._cache_key(node, {a: r.digest for a, r in input_refs.items()}, params, code)
+        record = StepRunRecord(
+            id=new_id("srun"),
+            pipeline_run_id=pipeline_run_id,
+            step=node.name,
+            status=StepStatus.RUNNING,
+            cache_key=key,
+            run_id=None,
+            started_at=now_ms(),
+            ended_at=None,
+            inputs=tuple(r.digest for r in input_refs.values()),
+            code_hash=code,
+        )
+        reused = reuse.get(node.name)
+        cached = (
+            reused
+            if reused is not None
+            else (self.store.get_cache(key) if cache and step.options.cache else None)
+        )
+        if cached is not None and not all(self.blobs.exists(o.digest) for o in cached):
+            logger.warning("cache entry of step %s lost a blob; running it again", node.name)
+            self.store.drop_cache(key)
+            cached = None
+        if cached is not None:
+            logger.info("Using cached version of %s", node.name)
+            done = replace(record, status=StepStatus.CACHED, ended_at=now_ms(), outputs=cached)
+            self.store.save_step_run(
+                done, position, edges=self._edges(pipeline_run_id, done, input_refs)
+            )
+            _emit(on_event, node.name, StepStatus.CACHED)
+            return done
+        _emit(on_event, node.name, StepStatus.RUNNING)
+        child = self.tracking.create_run(
+            graph.pipeline,
+            name=node.name,
+            parent_id=parent_run_id,
+            tags={
+                "shipyard.step": node.name,
+                "shipyard.pipeline_run": pipeline_run_id,
+                "shipyard.cache_key": key,
+            },
+        )
+        record = replace(record, run_id=child.id)
+        self.store.save_step_run(record, position)
+        attempts = 0
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"shipyard-{node.name}-") as tmp:
+                kwargs = dict(params)
+                for arg, ref in input_refs.items():
+                    kwargs[arg] = self.load_output(ref)
+                while True:
+                    attempts += 1
+                    try:
+                        value = self._call(node, kwargs, child.id)
+                        break
+                    except Exception as exc:
+                        if attempts > step.options.retries or isinstance(exc, _StepTimeoutError):
+                            raise
+                        delay = step.options.delay(attempts)
+                        logger.warning(
+                            "step %s failed (attempt %d), retrying in %.1fs: %s",
+                            node.name,
+                            attempts,
+                            delay,
+                            exc,
+                        )
+                        time.sleep(delay)
+                stored = self._store_outputs(node, value, Path(tmp))
+        except Exception as exc:  # noqa: BLE001 - the failure is the step's result, stored with its traceback
+            text = "".join(traceback.format_exception(exc))[-20_000:]
+            failed = replace(
+                record, status=StepStatus.FAILED, ended_at=now_ms(), attempts=attempts, error=text
+            )
+            self.store.save_step_run(failed, position)
+            self.tracking.end_run(child.id, RunStatus.FAILED)
+            _emit(on_event, node.name, StepStatus.FAILED)
+            return failed
+        done = replace(
+            record,
+            status=StepStatus.COMPLETED,
+            ended_at=now_ms(),
+            attempts=attempts,
+            outputs=stored,
+        )
+        self.store.save_step_run(
+            done,
+            position,
+            edges=self._edges(pipeline_run_id, done, input_refs),
+            cache=step.options.cache,
+        )
+        self.tracking.end_run(child.id, RunStatus.FINISHED)
+        _emit(on_event, node.name, StepStatus.COMPLETED)
+        return done
+
+    def _call(self, node: Node, kwargs: dict[str, Any], run_id: str) -> Any:
+        def invoke() -> Any:
+            with self.activate(run_id) if self.activate else contextlib.nullcontext():
+                return node.step.fn(**kwargs)
+
+        timeout = node.step.options.timeout
+        if timeout is None:
+            return invoke()
+        # In process a hung step cannot be killed: it is abandoned on its thread and the
+        # run goes on (the process-pool executor will kill it outright).
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{node.name}")
+        future = pool.submit(contextvars.copy_context().run, invoke)
+        try:
+            return future.result(timeout=timeout)
+        except FutureTimeout as exc:
+            raise _StepTimeoutError(f"step {node.name!r} timed out after {timeout:g}s") from exc
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _store_outputs(self, node: Node, value: Any, tmp: Path) -> tuple[OutputRecord, ...]:
+        names = node.outputs
+        types = node.step.output_types
+        if names == ["output"]:
+            values = [value]
+        else:
+            if not isinstance(value, tuple) or len(value) != len(names):
+                raise PipelineError(
+                    f"step {node.name!r} must return a tuple of {len(names)} values "
+                    f"(its annotation says so); got {type(value).__name__}",
+                    step=node.name,
+                )
+            values = list(value)
+        records = []
+        for name, tp, item in zip(names, types, values, strict=True):
+            materializer = self.materializers.for_value(tp, item, node.name, name)
+            path = tmp / f"out-{name}"
+            meta = materializer.save(item, path)
+            ref = self.blobs.put_file(path)
+            records.append(
+                OutputRecord(
+                    name, ref.digest, ref.size, materializer.name, type(item).__qualname__, meta
+                )
+            )
+        return tuple(records)
+
+    def _edges(
+        self, pipeline_run_id: str, step_run: StepRunRecord, inputs: dict[str, OutputRecord]
+    ) -> list[tuple[str, str, str]]:
+        node = f"step_run:{step_run.id}"
+        edges = [(f"pipeline_run:{pipeline_run_id}", node, "contains")]
+        edges += [(artifact_node(r.digest), node, f"input:{arg}") for arg, r in inputs.items()]
+        edges += [(node, artifact_node(o.digest), f"output:{o.name}") for o in step_run.outputs]
+        if step_run.code_hash:
+            edges.append((f"code:{step_run.code_hash}", node, "code"))
+        if step_run.run_id:
+            edges.append((node, f"run:{step_run.run_id}", "tracked_as"))
+        return edges
+
+
+class _StepTimeoutError(PipelineError):
+    """A step ran past its timeout (never retried)."""
+
+
+def _output(records: tuple[OutputRecord, ...], name: str) -> OutputRecord:
+    for record in records:
+        if record.name == name:
+            return record
+    raise NotFoundError(f"no output {name!r}")
+
+
+def _canonical(value: Any) -> Any:
+    try:
+        json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return repr(value)
+    return value
+
+
+def _text(value: Any) -> str:
+    return json.dumps(value, default=repr) if not isinstance(value, str) else value
+
+
+def _emit(on_event: OnEvent | None, name: str, status: StepStatus) -> None:
+    if on_event is not None:
+        on_event(name, status)
+
+
+def walk(records: list[PipelineRunRecord]) -> Iterator[StepRunRecord]:
+    """Every step run of these pipeline runs."""
+    for record in records:
+        yield from record.steps
