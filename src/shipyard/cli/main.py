@@ -66,7 +66,8 @@ def _is_usage_error(exc: Exception) -> bool:
 def main() -> None:
     """Run the CLI, mapping errors to one line on stderr and the documented exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode Click returns the code of a typer.Exit instead of exiting.
+        result = app(standalone_mode=False)
     except ShipyardError as exc:
         error(str(exc))
         sys.exit(exit_code(exc))
@@ -82,4 +83,4 @@ def main() -> None:
         logging.getLogger(__name__).debug("unexpected error", exc_info=exc)
         error(f"internal error: {type(exc).__name__}: {exc} (run with -v for details)")
         sys.exit(EXIT_INTERNAL)
-    sys.exit(0)
+    sys.exit(result if isinstance(result, int) else 0)

@@ -71,7 +71,10 @@ def _params(items: list[str]) -> dict[str, str]:
     return out
 
 
-def _run_live(definition: Any, run: Any) -> PipelineRunRecord:
+def _run_live(definition: Any, run: Any, *, quiet: bool = False) -> PipelineRunRecord:
+    if quiet:  # --json: nothing but the JSON document on stdout
+        result: PipelineRunRecord = run(None)
+        return result
     progress = Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -124,6 +127,7 @@ def run(
             from_strings=True,
             on_event=on_event,
         ),
+        quiet=as_json,
     )
     _finish(record, as_json)
 
@@ -143,7 +147,9 @@ def resume(
     tags = backend.tracking.get_run(previous.run_id).tags if previous.run_id else {}
     definition = load_target(tags.get("shipyard.pipeline_target", ""))
     record = _run_live(
-        definition, lambda on_event: active.resume(definition, run_id, on_event=on_event)
+        definition,
+        lambda on_event: active.resume(definition, run_id, on_event=on_event),
+        quiet=as_json,
     )
     _finish(record, as_json)
 

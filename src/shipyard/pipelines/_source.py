@@ -71,9 +71,9 @@ def code_hash(fn: Any) -> str:
         if id(obj) in seen:
             continue
         seen.add(id(obj))
-        digest.update(
-            f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}\n".encode()
-        )
+        # The qualified name and the source, not the module name: the same code imported
+        # under another module name (a script run two ways) hashes the same.
+        digest.update(f"{getattr(obj, '__qualname__', '')}\n".encode())
         digest.update(_source(obj).encode())
         if isinstance(obj, types.FunctionType):
             stack.extend(_referenced(obj))

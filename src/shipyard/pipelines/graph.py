@@ -104,8 +104,25 @@ _building: contextvars.ContextVar[Graph | None] = contextvars.ContextVar(
 )
 
 
+def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
+    """Resolved annotations; a name that cannot be resolved (a class local to a function,
+    under ``from __future__ import annotations``) counts as ``Any``."""
+    try:
+        return typing.get_type_hints(fn)
+    except (NameError, TypeError):
+        hints: dict[str, Any] = {}
+        for name, value in getattr(fn, "__annotations__", {}).items():
+            if isinstance(value, str):
+                try:
+                    value = eval(value, getattr(fn, "__globals__", {}))  # noqa: S307 - annotation text of the user's own code
+                except (NameError, SyntaxError, TypeError):
+                    value = Any
+            hints[name] = value
+        return hints
+
+
 def _output_names(fn: Callable[..., Any]) -> tuple[list[str], list[Any]]:
-    hints = typing.get_type_hints(fn)
+    hints = type_hints(fn)
     ret = hints.get("return", Any)
     if (
         typing.get_origin(ret) is tuple
@@ -126,7 +143,7 @@ class Step:
         self.name = check_key(fn.__name__, "step name")
         self.signature = inspect.signature(fn)
         self.output_names, self.output_types = _output_names(fn)
-        self.input_types = {k: v for k, v in typing.get_type_hints(fn).items() if k != "return"}
+        self.input_types = {k: v for k, v in type_hints(fn).items() if k != "return"}
         self.__doc__ = fn.__doc__
         self.__wrapped__ = fn
 
@@ -184,7 +201,7 @@ class PipelineDefinition:
         self.timezone = timezone
         self.cache = cache
         self.signature = inspect.signature(fn)
-        self.param_types = {k: v for k, v in typing.get_type_hints(fn).items() if k != "return"}
+        self.param_types = {k: v for k, v in type_hints(fn).items() if k != "return"}
         source = inspect.getsourcefile(fn)
         # Where to import the pipeline from again (``shipyard pipeline resume``).
         self.target = f"{source}:{fn.__name__}" if source else f"{fn.__module__}:{fn.__name__}"

@@ -37,13 +37,12 @@ class Context:
 
     def close(self) -> None:
         """End every active run (innermost first) and release the backend."""
-        while self.runs:
-            run = self.runs[-1]
+        for run in reversed(list(self.runs)):
             try:
                 run.end()
             except ShipyardError as exc:
                 logger.error("could not end run %s at exit: %s", run.id, exc)
-                self.runs.remove(run)
+        self.runs.clear()
         if self.backend is not None:
             self.backend.close()
             self.backend = None
@@ -62,6 +61,16 @@ def current() -> Context:
         _current.set(ctx)
         atexit.register(ctx.close)
     return ctx
+
+
+def push(ctx: Context) -> contextvars.Token[Context | None]:
+    """Make ``ctx`` current in this context only (a pipeline step's own run)."""
+    return _current.set(ctx)
+
+
+def pop(token: contextvars.Token[Context | None]) -> None:
+    """Undo a ``push``."""
+    _current.reset(token)
 
 
 def replace(settings: Settings) -> Context:

@@ -25,21 +25,26 @@ def register_materializer(materializer: Materializer) -> None:
 
 @contextlib.contextmanager
 def attach(run_id: str) -> Iterator[None]:
-    """Make an existing run the active one for the fluent API (a step's own run)."""
-    ctx = context.current()
-    backend = ctx.get_backend()
+    """Make an existing run the active one for the fluent API while a step runs.
+
+    The step gets a context of its own (same store, its run on the stack), so a step that
+    outlives its timeout on another thread never becomes the caller's active run.
+    """
+    parent = context.current()
+    backend = parent.get_backend()
     handle = ActiveRun(
         backend.tracking.get_run(run_id),
         backend,
-        buffer_size=ctx.settings.metric_buffer_size,
-        flush_interval=ctx.settings.flush_interval,
+        buffer_size=parent.settings.metric_buffer_size,
+        flush_interval=parent.settings.flush_interval,
         on_end=lambda r: None,
     )
-    ctx.runs.append(handle)
+    child = context.Context(parent.settings, backend, [handle], parent.materializers)
+    token = context.push(child)
     try:
         yield
     finally:
-        ctx.runs.remove(handle)
+        context.pop(token)
         handle.buffer.close()
 
 
