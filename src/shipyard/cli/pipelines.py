@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -33,29 +29,9 @@ _STYLE = {
 def load_target(target: str) -> Any:
     """Import ``path/to/file.py:func`` or ``package.module:func`` and return the pipeline."""
     from shipyard.pipelines.graph import PipelineDefinition
+    from shipyard.pipelines.loader import import_target
 
-    where, sep, attr = target.rpartition(":")
-    if not sep or not where or not attr:
-        raise InvalidInputError(
-            f"pipeline must be FILE.py:FUNCTION or MODULE:FUNCTION; got {target!r}"
-        )
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise InvalidInputError(f"pipeline file {where!r} does not exist")
-        sys.path.insert(0, str(path.resolve().parent))
-        spec = importlib.util.spec_from_file_location(path.stem, path)
-        if spec is None or spec.loader is None:
-            raise InvalidInputError(f"cannot import {where!r}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[path.stem] = module
-        spec.loader.exec_module(module)
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as exc:
-            raise InvalidInputError(f"cannot import module {where!r}: {exc}") from exc
-    found = getattr(module, attr, None)
+    found = import_target(target)
     if not isinstance(found, PipelineDefinition):
         raise InvalidInputError(f"{target!r} is not a @pipeline (got {type(found).__name__})")
     return found

@@ -253,6 +253,10 @@ class MaterializerRegistry:
             step=step,
         )
 
+    def fingerprint(self) -> list[str]:
+        """Names and versions of every materializer (part of each cache key)."""
+        return sorted(f"{m.name}@{m.version}" for m in self._items)
+
     def by_name(self, name: str) -> Materializer:
         """The materializer that stored an output."""
         for item in reversed(self._items):

@@ -11,10 +11,10 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,14 @@ from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError
 from shipyard.core.ids import new_id
 from shipyard.pipelines._source import code_hash
-from shipyard.pipelines.graph import Graph, Node, PipelineDefinition, StepOutput
+from shipyard.pipelines.executors import (
+    Executor,
+    LocalExecutor,
+    StepFailedError,
+    StepJob,
+    WorkResult,
+)
+from shipyard.pipelines.graph import Graph, Node, PipelineDefinition, Step, StepOutput
 from shipyard.pipelines.materializers import MaterializerRegistry
 from shipyard.pipelines.models import (
     OutputRecord,
@@ -38,7 +45,6 @@ from shipyard.tracking.service import TrackingService
 
 logger = logging.getLogger(__name__)
 
-EXECUTORS = ("local",)
 Activate = Callable[[str], contextlib.AbstractContextManager[None]]
 OnEvent = Callable[[str, StepStatus], None]
 
@@ -59,8 +65,10 @@ class PipelineRunner:
         materializers: MaterializerRegistry | None = None,
         *,
         activate: Activate | None = None,
+        executors: Mapping[str, Callable[[], Executor]] | None = None,
     ) -> None:
         self.tracking = tracking
+        self.executors = dict(executors or {})
         self.blobs = blobs
         self.store = store
         self.materializers = materializers or MaterializerRegistry()
@@ -79,11 +87,9 @@ class PipelineRunner:
         on_event: OnEvent | None = None,
     ) -> PipelineRunRecord:
         """Validate parameters, trace the DAG, and run it."""
-        if executor not in EXECUTORS:
-            raise InvalidInputError(
-                f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r} "
-                "(the process-pool and Ray executors are not available in this version)"
-            )
+        if executor != "local" and executor not in self.executors:
+            allowed = ", ".join(["local", *self.executors])
+            raise InvalidInputError(f"executor must be one of {allowed}; got {executor!r}")
         graph = definition.build(definition.validate_params(params, from_strings=from_strings))
         return self._execute(graph, executor, cache and definition.cache, {}, on_event)
 
@@ -127,6 +133,7 @@ class PipelineRunner:
         reuse: dict[str, tuple[OutputRecord, ...]],
         on_event: OnEvent | None,
     ) -> PipelineRunRecord:
+        pool = self._executor(executor)
         run_id = new_id("prun")
         tracked = self.tracking.create_run(
             graph.pipeline,
@@ -151,37 +158,87 @@ class PipelineRunner:
         self.store.create_pipeline_run(record)
         self.store.add_edges([(f"pipeline_run:{run_id}", f"run:{tracked.id}", "tracked_as")])
         order = graph.order()
+        position = {name: i for i, name in enumerate(order)}
         outputs: dict[str, tuple[OutputRecord, ...]] = {}
         failed: set[str] = set()
-        for position, name in enumerate(order):
-            node = graph.nodes[name]
-            if node.upstream() & failed:
-                skipped = StepRunRecord(
-                    new_id("srun"),
-                    run_id,
-                    name,
-                    StepStatus.SKIPPED,
-                    None,
-                    None,
-                    None,
-                    None,
-                    error="an upstream step failed",
-                )
-                self.store.save_step_run(skipped, position)
-                failed.add(name)
-                _emit(on_event, name, StepStatus.SKIPPED)
-                continue
-            result = self._run_node(
-                graph, node, run_id, tracked.id, position, outputs, cache, reuse, on_event
-            )
-            if result.status.is_done:
-                outputs[name] = result.outputs
-            else:
-                failed.add(name)
+        running: dict[Future[WorkResult], _Running] = {}
+        waiting = list(order)
+        try:
+            while waiting or running:
+                progressed = False
+                for name in list(waiting):
+                    node = graph.nodes[name]
+                    upstream = node.upstream()
+                    if upstream & failed:
+                        progressed = True
+                        waiting.remove(name)
+                        self._skip(run_id, name, position[name], on_event)
+                        failed.add(name)
+                    elif upstream <= outputs.keys():
+                        progressed = True
+                        waiting.remove(name)
+                        started = self._start(
+                            graph,
+                            node,
+                            run_id,
+                            tracked.id,
+                            position[name],
+                            outputs,
+                            cache,
+                            reuse,
+                            on_event,
+                        )
+                        if isinstance(started, StepRunRecord):
+                            outputs[name] = started.outputs
+                        else:
+                            running[pool.submit(started.job, node.step)] = started
+                if not running:
+                    if not waiting:
+                        break
+                    if not progressed:
+                        raise PipelineError(
+                            f"pipeline {graph.pipeline!r} cannot schedule {sorted(waiting)}"
+                        )
+                    continue
+                wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
+                pool.check_deadlines()
+                for future in [f for f in running if f.done()]:
+                    started = running.pop(future)
+                    result = self._finish(started, future, on_event)
+                    if result.status.is_done:
+                        outputs[started.node.name] = result.outputs
+                    else:
+                        failed.add(started.node.name)
+        finally:
+            pool.close()
         status = PipelineStatus.FAILED if failed else PipelineStatus.COMPLETED
         self.store.finish_pipeline_run(run_id, status, now_ms())
         self.tracking.end_run(tracked.id, RunStatus.FAILED if failed else RunStatus.FINISHED)
         return self.store.get_pipeline_run(run_id)
+
+    def _executor(self, name: str) -> Executor:
+        if name == "local":
+            return LocalExecutor(self.work)
+        factory = self.executors.get(name)
+        if factory is None:
+            allowed = ", ".join(["local", *self.executors])
+            raise InvalidInputError(f"executor must be one of {allowed}; got {name!r}")
+        return factory()
+
+    def _skip(self, run_id: str, name: str, position: int, on_event: OnEvent | None) -> None:
+        skipped = StepRunRecord(
+            new_id("srun"),
+            run_id,
+            name,
+            StepStatus.SKIPPED,
+            None,
+            None,
+            None,
+            None,
+            error="an upstream step failed",
+        )
+        self.store.save_step_run(skipped, position)
+        _emit(on_event, name, StepStatus.SKIPPED)
 
     def _cache_key(
         self, node: Node, inputs: dict[str, str], params: dict[str, Any], code: str
@@ -190,13 +247,13 @@ class PipelineRunner:
             "code": code,
             "inputs": inputs,
             "params": {k: _canonical(v) for k, v in params.items()},
-            "materializers": sorted(f"{m.name}@{m.version}" for m in self.materializers._items),
+            "materializers": self.materializers.fingerprint(),
             "environment": list(node.step.options.environment),
             "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         }
         return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
-    def _run_node(
+    def _start(
         self,
         graph: Graph,
         node: Node,
@@ -207,7 +264,8 @@ class PipelineRunner:
         cache: bool,
         reuse: dict[str, tuple[OutputRecord, ...]],
         on_event: OnEvent | None,
-    ) -> StepRunRecord:
+    ) -> StepRunRecord | _Running:
+        """Reuse cached outputs, or open the step's tracked run and make its job."""
         step = node.step
         input_refs: dict[str, OutputRecord] = {}
         params: dict[str, Any] = {}
@@ -231,10 +289,9 @@ class PipelineRunner:
             code_hash=code,
         )
         reused = reuse.get(node.name)
+        use_cache = cache and step.options.cache
         cached = (
-            reused
-            if reused is not None
-            else (self.store.get_cache(key) if cache and step.options.cache else None)
+            reused if reused is not None else (self.store.get_cache(key) if use_cache else None)
         )
         if cached is not None and not all(self.blobs.exists(o.digest) for o in cached):
             logger.warning("cache entry of step %s lost a blob; running it again", node.name)
@@ -261,91 +318,125 @@ class PipelineRunner:
         )
         record = replace(record, run_id=child.id)
         self.store.save_step_run(record, position)
-        attempts = 0
+        job = StepJob(
+            node=node.name,
+            step_attr=step.fn.__name__,
+            target=graph.target,
+            run_id=child.id,
+            options=step.options,
+            params=params,
+            inputs=input_refs,
+        )
+        return _Running(node, record, position, job)
+
+    def _finish(
+        self, started: _Running, future: Future[WorkResult], on_event: OnEvent | None
+    ) -> StepRunRecord:
+        record, node = started.record, started.node
+        assert record.run_id is not None
         try:
-            with tempfile.TemporaryDirectory(prefix=f"shipyard-{node.name}-") as tmp:
-                kwargs = dict(params)
-                for arg, ref in input_refs.items():
-                    kwargs[arg] = self.load_output(ref)
-                while True:
-                    attempts += 1
-                    try:
-                        value = self._call(node, kwargs, child.id)
-                        break
-                    except Exception as exc:
-                        if attempts > step.options.retries or isinstance(exc, _StepTimeoutError):
-                            raise
-                        delay = step.options.delay(attempts)
-                        logger.warning(
-                            "step %s failed (attempt %d), retrying in %.1fs: %s",
-                            node.name,
-                            attempts,
-                            delay,
-                            exc,
-                        )
-                        time.sleep(delay)
-                stored = self._store_outputs(node, value, Path(tmp))
-        except Exception as exc:  # noqa: BLE001 - the failure is the step's result, stored with its traceback
-            text = "".join(traceback.format_exception(exc))[-20_000:]
+            result = future.result()
+        except StepFailedError as exc:
             failed = replace(
-                record, status=StepStatus.FAILED, ended_at=now_ms(), attempts=attempts, error=text
+                record,
+                status=StepStatus.FAILED,
+                ended_at=now_ms(),
+                attempts=exc.attempts,
+                error=exc.traceback_text,
             )
-            self.store.save_step_run(failed, position)
-            self.tracking.end_run(child.id, RunStatus.FAILED)
+            self.store.save_step_run(failed, started.position)
+            self.tracking.end_run(record.run_id, RunStatus.FAILED)
             _emit(on_event, node.name, StepStatus.FAILED)
             return failed
         done = replace(
             record,
             status=StepStatus.COMPLETED,
             ended_at=now_ms(),
-            attempts=attempts,
-            outputs=stored,
+            attempts=result.attempts,
+            outputs=result.outputs,
         )
         self.store.save_step_run(
             done,
-            position,
-            edges=self._edges(pipeline_run_id, done, input_refs),
-            cache=step.options.cache,
+            started.position,
+            edges=self._edges(record.pipeline_run_id, done, started.job.inputs),
+            cache=node.step.options.cache,
         )
-        self.tracking.end_run(child.id, RunStatus.FINISHED)
+        self.tracking.end_run(record.run_id, RunStatus.FINISHED)
         _emit(on_event, node.name, StepStatus.COMPLETED)
         return done
 
-    def _call(self, node: Node, kwargs: dict[str, Any], run_id: str) -> Any:
-        def invoke() -> Any:
-            with self.activate(run_id) if self.activate else contextlib.nullcontext():
-                return node.step.fn(**kwargs)
+    def work(self, job: StepJob, step: Step) -> WorkResult:
+        """Run one step here: load inputs, call it with retries and timeout, store outputs.
 
-        timeout = node.step.options.timeout
+        Raises:
+            StepFailedError: the step failed; carries its traceback and the attempts made.
+        """
+        attempts = 0
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"shipyard-{job.node}-") as tmp:
+                kwargs = dict(job.params)
+                for arg, ref in job.inputs.items():
+                    kwargs[arg] = self.load_output(ref)
+                while True:
+                    attempts += 1
+                    try:
+                        value = self._call(job, step, kwargs)
+                        break
+                    except Exception as exc:
+                        if attempts > job.options.retries or isinstance(exc, _StepTimeoutError):
+                            raise
+                        delay = job.options.delay(attempts)
+                        logger.warning(
+                            "step %s failed (attempt %d), retrying in %.1fs: %s",
+                            job.node,
+                            attempts,
+                            delay,
+                            exc,
+                        )
+                        time.sleep(delay)
+                stored = self._store_outputs(job.node, step, value, Path(tmp))
+        except Exception as exc:
+            text = "".join(traceback.format_exception(exc))[-20_000:]
+            raise StepFailedError(str(exc), text, attempts) from exc
+        return WorkResult(stored, attempts)
+
+    def _call(self, job: StepJob, step: Step, kwargs: dict[str, Any]) -> Any:
+        def invoke() -> Any:
+            with self.activate(job.run_id) if self.activate else contextlib.nullcontext():
+                return step.fn(**kwargs)
+
+        timeout = job.options.timeout
         if timeout is None:
             return invoke()
         # In process a hung step cannot be killed: it is abandoned on its thread and the
         # run goes on (the process-pool executor will kill it outright).
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{node.name}")
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{job.node}")
         future = pool.submit(contextvars.copy_context().run, invoke)
         try:
             return future.result(timeout=timeout)
         except FutureTimeout as exc:
-            raise _StepTimeoutError(f"step {node.name!r} timed out after {timeout:g}s") from exc
+            raise _StepTimeoutError(f"step {job.node!r} timed out after {timeout:g}s") from exc
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
-    def _store_outputs(self, node: Node, value: Any, tmp: Path) -> tuple[OutputRecord, ...]:
-        names = node.outputs
-        types = node.step.output_types
+    def _store_outputs(
+        self, node_name: str, step: Step, value: Any, tmp: Path
+    ) -> tuple[OutputRecord, ...]:
+        names = step.output_names
+        types = step.output_types
         if names == ["output"]:
             values = [value]
         else:
             if not isinstance(value, tuple) or len(value) != len(names):
                 raise PipelineError(
-                    f"step {node.name!r} must return a tuple of {len(names)} values "
+                    f"step {node_name!r} must return a tuple of {len(names)} values "
                     f"(its annotation says so); got {type(value).__name__}",
-                    step=node.name,
+                    step=node_name,
                 )
             values = list(value)
         records = []
         for name, tp, item in zip(names, types, values, strict=True):
-            materializer = self.materializers.for_value(tp, item, node.name, name)
+            materializer = self.materializers.for_value(tp, item, node_name, name)
             path = tmp / f"out-{name}"
             meta = materializer.save(item, path)
             ref = self.blobs.put_file(path)
@@ -372,6 +463,16 @@ class PipelineRunner:
 
 class _StepTimeoutError(PipelineError):
     """A step ran past its timeout (never retried)."""
+
+
+@dataclass(frozen=True)
+class _Running:
+    """A step handed to an executor, with what is needed to record its end."""
+
+    node: Node
+    record: StepRunRecord
+    position: int
+    job: StepJob
 
 
 def _output(records: tuple[OutputRecord, ...], name: str) -> OutputRecord:
