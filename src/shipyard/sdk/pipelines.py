@@ -60,12 +60,16 @@ def runner() -> PipelineRunner:
     registry = MaterializerRegistry()
     for item in ctx.materializers:
         registry.register(item)
+    from shipyard.sdk.executors import ProcessExecutor
+
+    settings = ctx.settings
     return PipelineRunner(
         backend.tracking,
         backend.pipelines.blobs,
         backend.pipelines.store,
         registry,
         activate=attach,
+        executors={"processes": lambda: ProcessExecutor(settings)},
     )
 
 
