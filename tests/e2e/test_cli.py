@@ -101,13 +101,18 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_trains_and_compares_two_candidates() -> None:
+def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     done = cli("demo", "--rows", "20000")
     assert done.returncode == 0, done.stderr
     assert "Candidates" in done.stdout
-    runs = json.loads(cli("runs", "list", "-e", "fraud-demo", "--json").stdout)["runs"]
-    assert {r["name"] for r in runs} == {"logistic_regression", "gradient_boosting"}
-    for run in runs:
+    assert "7/7 steps from cache" in done.stdout
+    runs = json.loads(cli("runs", "list", "-e", "fraud_training", "--json", "-n", "100").stdout)[
+        "runs"
+    ]
+    evaluations = [r for r in runs if r["name"].startswith("evaluate")]
+    assert len(evaluations) == 2
+    for run in evaluations:
         assert run["status"] == "FINISHED"
         assert 0.5 < run["metrics"]["val_roc_auc"] <= 1.0
-        assert "training_roc_auc" in run["metrics"]
+    pipeline_runs = json.loads(cli("pipeline", "runs", "--json").stdout)
+    assert [r["status"] for r in pipeline_runs] == ["COMPLETED", "COMPLETED"]

@@ -11,7 +11,7 @@ from tests.e2e.test_cli import cli
 
 pytestmark = pytest.mark.e2e
 
-FLOW = '''
+FLOW = """
 from pathlib import Path
 from shipyard import pipeline, step
 
@@ -30,7 +30,7 @@ def total(values: list) -> int:
 @pipeline
 def sums(n: int = 10):
     return total(numbers(n))
-'''
+"""
 
 
 @pytest.fixture

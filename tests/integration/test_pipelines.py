@@ -16,7 +16,7 @@ from shipyard.pipelines.lineage import lineage_tree
 from shipyard.pipelines.models import PipelineStatus, StepStatus
 from shipyard.sdk.pipelines import runner
 
-FLOW = '''
+FLOW = """
 import os, time
 from pathlib import Path
 import numpy as np
@@ -62,7 +62,7 @@ def training(n: int = 200, C: float = 1.0):
     X = features(df)
     model = train(X, df, C=C)
     return evaluate(model, X, df)
-'''
+"""
 
 
 def load_flow(tmp: Path, *, factor: int = 1, retries: int = 0, fail_first: int = 0) -> Any:
@@ -100,7 +100,12 @@ def test_run_then_fully_cached_rerun(tmp_path: Path) -> None:
     assert set(statuses(second).values()) == {"CACHED"}
     assert second.load("evaluate") == first.load("evaluate")
     third = flow.training.run(n=200, C=0.1)  # a param of one step: only it and what follows
-    assert statuses(third) == {"load": "CACHED", "features": "CACHED", "train": "COMPLETED", "evaluate": "COMPLETED"}
+    assert statuses(third) == {
+        "load": "CACHED",
+        "features": "CACHED",
+        "train": "COMPLETED",
+        "evaluate": "COMPLETED",
+    }
     assert set(statuses(flow.training.run(n=200, cache=False)).values()) == {"COMPLETED"}
 
 
@@ -116,7 +121,12 @@ def test_metrics_logged_in_a_step_land_on_its_run(tmp_path: Path) -> None:
 def test_changing_a_helper_reruns_its_callers_and_downstream_only(tmp_path: Path) -> None:
     load_flow(tmp_path, factor=1).training.run(n=120)
     changed = load_flow(tmp_path, factor=2).training.run(n=120)
-    assert statuses(changed) == {"load": "CACHED", "features": "COMPLETED", "train": "COMPLETED", "evaluate": "COMPLETED"}
+    assert statuses(changed) == {
+        "load": "CACHED",
+        "features": "COMPLETED",
+        "train": "COMPLETED",
+        "evaluate": "COMPLETED",
+    }
 
 
 def test_retries_with_backoff_then_success(tmp_path: Path) -> None:
@@ -125,9 +135,13 @@ def test_retries_with_backoff_then_success(tmp_path: Path) -> None:
     assert train.status is StepStatus.COMPLETED and train.attempts == 3
 
 
-def test_failure_is_stored_downstream_skipped_and_resume_reuses_finished_steps(tmp_path: Path) -> None:
+def test_failure_is_stored_downstream_skipped_and_resume_reuses_finished_steps(
+    tmp_path: Path,
+) -> None:
     flow = load_flow(tmp_path, fail_first=1)
-    with pytest.raises(PipelineError, match=r"failed at step .train.* flaky training failure") as info:
+    with pytest.raises(
+        PipelineError, match=r"failed at step .train.* flaky training failure"
+    ) as info:
         flow.training.run(n=100)
     failed = runner().store.get_pipeline_run(info.value.pipeline_run_id)  # type: ignore[attr-defined]
     assert failed.status is PipelineStatus.FAILED
@@ -138,7 +152,10 @@ def test_failure_is_stored_downstream_skipped_and_resume_reuses_finished_steps(t
     assert by_step["train"].outputs == ()
     resumed = runner().resume(flow.training, failed.id)  # the state file now lets train pass
     assert {s.step: s.status.value for s in resumed.steps} == {
-        "load": "CACHED", "features": "CACHED", "train": "COMPLETED", "evaluate": "COMPLETED"
+        "load": "CACHED",
+        "features": "CACHED",
+        "train": "COMPLETED",
+        "evaluate": "COMPLETED",
     }
     with pytest.raises(InvalidInputError, match="already completed"):
         runner().resume(flow.training, resumed.id)
@@ -176,7 +193,9 @@ def test_unserialisable_output_names_the_step_and_records_nothing() -> None:
     run = weird.run(raise_on_failure=False)
     step_run = run.record.steps[0]
     assert step_run.status is StepStatus.FAILED
-    assert "step 'odd' output 'output'" in (step_run.error or "") and "materializer" in (step_run.error or "")
+    assert "step 'odd' output 'output'" in (step_run.error or "") and "materializer" in (
+        step_run.error or ""
+    )
     assert step_run.outputs == ()
 
 
