@@ -11,7 +11,13 @@ from pathlib import Path
 
 import httpx
 
-os.environ.update(RAY_USAGE_STATS_ENABLED="0", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true")
+os.environ.update(
+    RAY_USAGE_STATS_ENABLED="0",
+    DO_NOT_TRACK="1",
+    MLFLOW_DISABLE_TELEMETRY="true",
+    PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    PREFECT_LOGGING_LEVEL="WARNING",
+)
 BIN = Path(sys.executable).parent
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from shipyard.core.blobs import BlobStore
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError
+from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError, StoreError
 from shipyard.core.ids import new_id
 from shipyard.pipelines._source import code_hash
 from shipyard.pipelines.executors import (
@@ -114,13 +114,20 @@ class PipelineRunner:
         return self._execute(graph, previous.executor, definition.cache, reuse, on_event)
 
     def load_output(self, record: OutputRecord) -> Any:
-        """Read a stored output back into a value."""
+        """Read a stored output back into a value, checking its bytes against the digest."""
         materializer = self.materializers.by_name(record.materializer)
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-output-"))
         path = tmp / f"{record.name}.bin"
+        digest = hashlib.sha256()
         with path.open("wb") as out:
             for chunk in self.blobs.read_chunks(record.digest):
+                digest.update(chunk)
                 out.write(chunk)
+        if digest.hexdigest() != record.digest:
+            raise StoreError(
+                f"output {record.name!r} does not match its recorded sha256 "
+                f"{record.digest[:12]}...: the stored bytes were altered"
+            )
         return materializer.load(path, dict(record.meta))
 
     # execution -------------------------------------------------------------------------
@@ -162,6 +169,7 @@ class PipelineRunner:
         outputs: dict[str, tuple[OutputRecord, ...]] = {}
         failed: set[str] = set()
         running: dict[Future[WorkResult], _Running] = {}
+        hashes: dict[int, str] = {}  # code hash per step function, once per run
         waiting = list(order)
         try:
             while waiting or running:
@@ -187,6 +195,7 @@ class PipelineRunner:
                             cache,
                             reuse,
                             on_event,
+                            hashes,
                         )
                         if isinstance(started, StepRunRecord):
                             outputs[name] = started.outputs
@@ -264,6 +273,7 @@ class PipelineRunner:
         cache: bool,
         reuse: dict[str, tuple[OutputRecord, ...]],
         on_event: OnEvent | None,
+        hashes: dict[int, str],
     ) -> StepRunRecord | _Running:
         """Reuse cached outputs, or open the step's tracked run and make its job."""
         step = node.step
@@ -274,7 +284,7 @@ class PipelineRunner:
                 input_refs[arg] = _output(outputs[value.node], value.name)
             else:
                 params[arg] = value
-        code = code_hash(step.fn)
+        code = hashes.get(id(step.fn)) or hashes.setdefault(id(step.fn), code_hash(step.fn))
         key = self._cache_key(node, {a: r.digest for a, r in input_refs.items()}, params, code)
         record = StepRunRecord(
             id=new_id("srun"),
@@ -316,8 +326,9 @@ class PipelineRunner:
                 "shipyard.cache_key": key,
             },
         )
+        # No step-run row is written until the step ends (one transaction fewer per step):
+        # while it runs, its tracked run (RUNNING, tagged with the pipeline run) shows it.
         record = replace(record, run_id=child.id)
-        self.store.save_step_run(record, position)
         job = StepJob(
             node=node.name,
             step_attr=step.fn.__name__,

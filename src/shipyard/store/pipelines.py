@@ -85,6 +85,7 @@ class SqlPipelineStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._statements: dict[str, Any] = {}
 
     def create_pipeline_run(self, record: PipelineRunRecord) -> None:
         """Insert a pipeline run."""
@@ -117,6 +118,18 @@ class SqlPipelineStore:
         except SQLAlchemyError as exc:
             raise wrap_db_error(exc, self.engine) from exc
 
+    def _step_upsert(self, conn: Connection) -> Any:
+        """The step-run upsert, built once per dialect (building it costs more than running it)."""
+        stmt = self._statements.get(conn.dialect.name)
+        if stmt is None:
+            insert = upsert(conn, t.step_runs)
+            columns = [c.name for c in t.step_runs.columns if c.name != "id"]
+            stmt = insert.on_conflict_do_update(
+                index_elements=["id"], set_={c: insert.excluded[c] for c in columns}
+            )
+            self._statements[conn.dialect.name] = stmt
+        return stmt
+
     def save_step_run(
         self,
         record: StepRunRecord,
@@ -144,13 +157,7 @@ class SqlPipelineStore:
         }
         try:
             with write_transaction(self.engine) as conn:
-                stmt = upsert(conn, t.step_runs).values(values)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["id"],
-                        set_={k: stmt.excluded[k] for k in values if k != "id"},
-                    )
-                )
+                conn.execute(self._step_upsert(conn), values)
                 if edges:
                     now = now_ms()
                     conn.execute(

@@ -233,9 +233,9 @@ class SqlTrackingStore:
                     .where(t.runs.c.id == run_id)
                     .values(status=status.value, end_time=end_time)
                 )
+                return self._hydrate(conn, [self._live_run(conn, run_id)])[0]
         except SQLAlchemyError as exc:
             raise self._guard(exc) from exc
-        return self.get_run(run_id)
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run: its data stays for audit but lookups no longer find it."""

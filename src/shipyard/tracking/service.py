@@ -134,8 +134,7 @@ class TrackingService:
         else:
             exp = self.get_or_create_experiment(experiment or DEFAULT_EXPERIMENT)
         if parent_id is not None:
-            check_run_id(parent_id)
-            self.store.get_run(parent_id)
+            check_run_id(parent_id)  # the store checks, in its transaction, that it exists
         run_name = check_name(name, "run name") if name else _default_run_name()
         return self.store.create_run(
             exp.id, run_name, parent_id, check_tags(tags), source or RunSource()
