@@ -13,7 +13,7 @@ from typing import Literal
 
 from shipyard.core.blobs import BlobStore
 from shipyard.core.settings import Settings
-from shipyard.pipelines.ports import PipelineStore
+from shipyard.pipelines.ports import PipelineStore, ScheduleStore
 from shipyard.tracking.service import TrackingService
 
 
@@ -23,6 +23,7 @@ class PipelineParts:
 
     blobs: BlobStore
     store: PipelineStore
+    schedules: ScheduleStore
 
 
 @dataclass
@@ -59,6 +60,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.engine import make_engine
     from shipyard.store.migrate import upgrade
     from shipyard.store.pipelines import SqlPipelineStore
+    from shipyard.store.schedules import SqlScheduleStore
     from shipyard.store.tracking import SqlTrackingStore
     from shipyard.tracking.artifacts import BlobRunArtifacts
 
@@ -68,7 +70,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     store = SqlTrackingStore(engine)
     blobs = make_blob_store(settings.artifact_root)
     tracking = TrackingService(store, BlobRunArtifacts(blobs, store))
-    parts = PipelineParts(blobs, SqlPipelineStore(engine))
+    parts = PipelineParts(blobs, SqlPipelineStore(engine), SqlScheduleStore(engine))
     return Backend("local", settings.store_uri, tracking, blobs, parts, [engine.dispose])
 
 

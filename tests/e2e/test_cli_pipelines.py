@@ -90,3 +90,20 @@ def test_bad_input_exits_2(flow: Path, args: tuple[str, ...]) -> None:
     done = cli(*[a.format(flow=flow) for a in args])
     assert done.returncode == 2, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr and done.stderr.strip()
+
+
+def test_schedule_commands_and_one_scheduler_pass() -> None:
+    target = str(Path(__file__).parents[1] / "resources" / "pipelines" / "scheduled.py")
+    added = cli(
+        "schedule", "add", "nightly", f"{target}:unscheduled", "--cron", "0 3 * * *", "-p", "n=4"
+    )
+    assert added.returncode == 0, added.stderr
+    listed = json.loads(cli("schedule", "list", "--json").stdout)
+    assert listed[0]["name"] == "nightly" and listed[0]["params"] == {"n": 4}
+    assert cli("scheduler", "--once").returncode == 0  # created just now: nothing due yet
+    assert json.loads(cli("schedule", "ticks", "nightly", "--json").stdout) == []
+    assert (
+        cli("schedule", "add", "bad", f"{target}:unscheduled", "--cron", "0 3 * *").returncode == 2
+    )
+    assert cli("schedule", "remove", "nightly").returncode == 0
+    assert cli("schedule", "ticks", "nightly").returncode == 2

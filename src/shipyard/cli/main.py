@@ -8,7 +8,7 @@ import sys
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts, db, demo, experiments, pipelines, runs, server
+from shipyard.cli import artifacts, db, demo, experiments, pipelines, runs, schedules, server
 from shipyard.cli.errors import EXIT_INTERNAL, exit_code
 from shipyard.cli.output import error
 from shipyard.cli.state import State
@@ -32,6 +32,8 @@ app.add_typer(artifacts.app, name="artifacts")
 app.add_typer(db.app, name="db")
 app.add_typer(pipelines.app, name="pipeline")
 app.command("lineage")(pipelines.lineage)
+app.add_typer(schedules.app, name="schedule")
+app.command("scheduler")(schedules.scheduler)
 app.command("server")(server.serve)
 app.command("demo")(demo.demo)
 

@@ -10,6 +10,7 @@ from shipyard.pipelines.models import (
     PipelineStatus,
     StepRunRecord,
 )
+from shipyard.pipelines.schedules import Schedule, Tick, TickStatus
 
 
 class PipelineStore(Protocol):
@@ -67,4 +68,49 @@ class PipelineStore(Protocol):
 
     def edges_touching(self, nodes: list[str]) -> list[tuple[str, str, str]]:
         """Edges whose source or target is one of ``nodes``."""
+        ...
+
+
+class ScheduleStore(Protocol):
+    """Schedules and the ticks they produced."""
+
+    def save_schedule(self, schedule: Schedule) -> None:
+        """Insert or replace a schedule (its tick history stays)."""
+        ...
+
+    def get_schedule(self, name: str) -> Schedule:
+        """A schedule by name; NotFoundError when unknown."""
+        ...
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule by name."""
+        ...
+
+    def delete_schedule(self, name: str) -> None:
+        """Remove a schedule (its ticks stay, for the record)."""
+        ...
+
+    def claim_tick(self, name: str, nominal_time: int, stale_before: int) -> TickStatus | None:
+        """Atomically claim a tick: STARTED if the schedule has no run going (one STARTED
+        before ``stale_before`` does not count), SKIPPED if it has, None if the tick was
+        already claimed. Moves the schedule's last tick forward either way."""
+        ...
+
+    def record_tick(self, tick: Tick) -> None:
+        """Record a tick that will not run (MISSED), unless it is already recorded."""
+        ...
+
+    def finish_tick(
+        self,
+        name: str,
+        nominal_time: int,
+        status: TickStatus,
+        pipeline_run_id: str | None,
+        note: str | None,
+    ) -> None:
+        """Close a STARTED tick with its outcome."""
+        ...
+
+    def list_ticks(self, name: str, limit: int) -> list[Tick]:
+        """A schedule's ticks, newest first."""
         ...

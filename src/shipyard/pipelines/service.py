@@ -85,13 +85,14 @@ class PipelineRunner:
         cache: bool = True,
         from_strings: bool = False,
         on_event: OnEvent | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineRunRecord:
-        """Validate parameters, trace the DAG, and run it."""
+        """Validate parameters, trace the DAG, and run it (``tags`` go on its tracked run)."""
         if executor != "local" and executor not in self.executors:
             allowed = ", ".join(["local", *self.executors])
             raise InvalidInputError(f"executor must be one of {allowed}; got {executor!r}")
         graph = definition.build(definition.validate_params(params, from_strings=from_strings))
-        return self._execute(graph, executor, cache and definition.cache, {}, on_event)
+        return self._execute(graph, executor, cache and definition.cache, {}, on_event, tags)
 
     def resume(
         self,
@@ -139,6 +140,7 @@ class PipelineRunner:
         cache: bool,
         reuse: dict[str, tuple[OutputRecord, ...]],
         on_event: OnEvent | None,
+        tags: Mapping[str, str] | None = None,
     ) -> PipelineRunRecord:
         pool = self._executor(executor)
         run_id = new_id("prun")
@@ -149,6 +151,7 @@ class PipelineRunner:
                 "shipyard.pipeline": graph.pipeline,
                 "shipyard.pipeline_run": run_id,
                 "shipyard.pipeline_target": graph.target,
+                **(tags or {}),
             },
         )
         self.tracking.log_batch(tracked.id, params={k: _text(v) for k, v in graph.params.items()})

@@ -191,3 +191,30 @@ lineage_edges = Table(
     Index(None, "source"),
     Index(None, "target"),
 )
+
+# --- schedules (revision 0003) --------------------------------------------------------------
+
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("target", String(1024), nullable=False),
+    Column("cron", String(120), nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("last_tick_at", BigInteger, nullable=True),
+)
+
+schedule_ticks = Table(
+    "schedule_ticks",
+    metadata,
+    Column("schedule", String(250), primary_key=True),
+    Column("nominal_time", BigInteger, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("pipeline_run_id", ID, nullable=True),
+    Column("recorded_at", BigInteger, nullable=False),
+    Column("note", Text, nullable=True),
+    Index(None, "schedule", "status"),
+)
