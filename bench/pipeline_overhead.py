@@ -82,6 +82,13 @@ def main() -> None:
     bench_steps.chain.run(steps=3)  # warm imports and the store
     rows = [("direct calls (floor)", f"{floor * 1000 / args.steps:.3f} ms/step")]
     executors = ["local"] if args.no_processes else ["local", "processes"]
+    try:
+        import ray  # noqa: F401 - only to know whether the ray extra is there
+    except ImportError:
+        pass
+    else:
+        if not args.no_processes:
+            executors.append("ray")
     for executor in executors:
         uncached, s1 = shipyard_run(args.steps, executor, cache=False)
         cached, s2 = shipyard_run(args.steps, executor, cache=True)

@@ -81,9 +81,7 @@ def run(
     ctx: typer.Context,
     target: str = typer.Argument(..., help="FILE.py:FUNCTION or MODULE:FUNCTION"),
     param: list[str] = typer.Option(None, "--param", "-p", help="KEY=VALUE (repeatable)."),
-    executor: str = typer.Option(
-        "local", "--executor", help="local (process pool and Ray come next)."
-    ),
+    executor: str = typer.Option("local", "--executor", help="local, processes or ray."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Run every step again."),
     as_json: bool = typer.Option(False, "--json", help="Print the run as JSON."),
 ) -> None:

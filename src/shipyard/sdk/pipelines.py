@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.settings import Settings
+from shipyard.pipelines.executors import Executor
 from shipyard.pipelines.graph import PipelineDefinition, step
 from shipyard.pipelines.materializers import Materializer, MaterializerRegistry
 from shipyard.pipelines.models import PipelineRunRecord, PipelineStatus
@@ -69,8 +71,14 @@ def runner() -> PipelineRunner:
         backend.pipelines.store,
         registry,
         activate=attach,
-        executors={"processes": lambda: ProcessExecutor(settings)},
+        executors={"processes": lambda: ProcessExecutor(settings), "ray": lambda: _ray(settings)},
     )
+
+
+def _ray(settings: Settings) -> Executor:
+    from shipyard.sdk.ray_executor import RayExecutor
+
+    return RayExecutor(settings)
 
 
 class PipelineRun:
