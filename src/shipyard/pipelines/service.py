@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, replace
@@ -511,9 +511,3 @@ def _text(value: Any) -> str:
 def _emit(on_event: OnEvent | None, name: str, status: StepStatus) -> None:
     if on_event is not None:
         on_event(name, status)
-
-
-def walk(records: list[PipelineRunRecord]) -> Iterator[StepRunRecord]:
-    """Every step run of these pipeline runs."""
-    for record in records:
-        yield from record.steps

@@ -7,7 +7,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, PipelineError
 from shipyard.core.settings import Settings
 from shipyard.pipelines.executors import Executor
 from shipyard.pipelines.graph import PipelineDefinition, step
@@ -137,8 +137,6 @@ class Pipeline(PipelineDefinition):
 
 
 def _raise_failure(record: PipelineRunRecord) -> None:
-    from shipyard.core.errors import PipelineError
-
     failed = [s for s in record.steps if s.status.value == "FAILED"]
     first = failed[0] if failed else None
     last_line = (first.error or "").strip().splitlines()[-1] if first and first.error else "failed"

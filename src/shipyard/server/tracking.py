@@ -56,7 +56,7 @@ def list_experiments(
     """List experiments, or find one by exact name."""
     svc = _svc(request)
     if name is not None:
-        found = svc.store.get_experiment_by_name(name)
+        found = svc.find_experiment(name)
         return ExperimentList(experiments=[ExperimentRead.of(found)] if found else [])
     return ExperimentList(experiments=[ExperimentRead.of(e) for e in svc.list_experiments()])
 

@@ -113,6 +113,10 @@ class TrackingService:
             raise NotFoundError(f"experiment {name!r} does not exist", experiment=name)
         return found
 
+    def find_experiment(self, name: str) -> Experiment | None:
+        """The experiment with exactly this name, or None."""
+        return self.store.get_experiment_by_name(check_name(name, "experiment name"))
+
     def list_experiments(self) -> list[Experiment]:
         """Return every experiment, oldest first."""
         return self.store.list_experiments()
