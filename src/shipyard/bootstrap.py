@@ -64,7 +64,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.tracking import SqlTrackingStore
     from shipyard.tracking.artifacts import BlobRunArtifacts
 
-    engine = make_engine(settings.store_uri)
+    engine = make_engine(settings.store_uri, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         upgrade(engine)
     store = SqlTrackingStore(engine)

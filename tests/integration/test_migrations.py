@@ -47,3 +47,13 @@ def test_head_constant_matches_the_migration_scripts() -> None:
     from shipyard.store.migrate import HEAD, script_head
 
     assert script_head() == HEAD
+
+
+def test_sqlite_durability_is_a_setting(tmp_path: Path) -> None:
+    full = make_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    normal = make_engine(f"sqlite:///{tmp_path / 'n.db'}", sqlite_synchronous="normal")
+    with full.connect() as a, normal.connect() as b:
+        assert a.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert b.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+    full.dispose()
+    normal.dispose()

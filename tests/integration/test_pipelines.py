@@ -114,6 +114,7 @@ def test_metrics_logged_in_a_step_land_on_its_run(tmp_path: Path) -> None:
     by_step = {s.step: s for s in run.record.steps}
     evaluated = shipyard.get_run(by_step["evaluate"].run_id)
     assert evaluated.metrics["accuracy"] > 0.9
+    assert evaluated.status.value == "FINISHED" and evaluated.end_time is not None
     assert evaluated.parent_id == run.record.run_id
     assert shipyard.get_run(by_step["train"].run_id).metrics == {"train_rows": 150.0}
 

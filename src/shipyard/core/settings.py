@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=3600, description="Seconds between background metric flushes."
     )
     metric_buffer_size: int = Field(
-        default=10_000, ge=1, le=1_000_000, description="Buffered metric points per run, at most."
+        default=50_000, ge=1, le=1_000_000, description="Buffered metric points per run, at most."
     )
     max_request_bytes: int = Field(
         default=16 * 1024 * 1024, ge=1024, description="Largest JSON request body the server takes."
@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         default=5 * 1024**3, ge=1, description="Largest artifact upload the server takes."
     )
     http_timeout: float = Field(default=30.0, gt=0, description="Client HTTP timeout, seconds.")
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description="SQLite durability: 'full' syncs every commit to disk; 'normal' (faster) "
+        "survives a crash of the process but may lose the last commits on power loss.",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from shipyard.pipelines.models import (
     StepRunRecord,
 )
 from shipyard.pipelines.schedules import Schedule, Tick, TickStatus
+from shipyard.tracking.models import RunStatus
 
 
 class PipelineStore(Protocol):
@@ -31,9 +32,11 @@ class PipelineStore(Protocol):
         *,
         edges: list[tuple[str, str, str]] | None = None,
         cache: bool = False,
+        end_tracked_run: RunStatus | None = None,
     ) -> None:
-        """Insert or replace a step run, in one transaction with its lineage edges and,
-        when ``cache`` is set, the cache entry for its key and outputs."""
+        """Insert or replace a step run, in one transaction with its lineage edges, the
+        cache entry for its key and outputs (when ``cache``), and the end of the step's
+        tracked run (when ``end_tracked_run``): a step and its run end together or not at all."""
         ...
 
     def get_pipeline_run(self, run_id: str) -> PipelineRunRecord:

@@ -358,8 +358,7 @@ class PipelineRunner:
                 attempts=exc.attempts,
                 error=exc.traceback_text,
             )
-            self.store.save_step_run(failed, started.position)
-            self.tracking.end_run(record.run_id, RunStatus.FAILED)
+            self.store.save_step_run(failed, started.position, end_tracked_run=RunStatus.FAILED)
             _emit(on_event, node.name, StepStatus.FAILED)
             return failed
         done = replace(
@@ -374,8 +373,8 @@ class PipelineRunner:
             started.position,
             edges=self._edges(record.pipeline_run_id, done, started.job.inputs),
             cache=node.step.options.cache,
+            end_tracked_run=RunStatus.FINISHED,
         )
-        self.tracking.end_run(record.run_id, RunStatus.FINISHED)
         _emit(on_event, node.name, StepStatus.COMPLETED)
         return done
 

@@ -18,7 +18,7 @@ SQLITE_BUSY_TIMEOUT_MS = 60_000
 WRITE = "shipyard_write"
 
 
-def make_engine(uri: str) -> Engine:
+def make_engine(uri: str, *, sqlite_synchronous: str = "full") -> Engine:
     """Create an engine for a store URI, preparing SQLite files and pragmas."""
     if uri.startswith("postgresql://"):
         # psycopg 3 is the driver we ship in the `postgres` extra.
@@ -29,7 +29,7 @@ def make_engine(uri: str) -> Engine:
             if path is not None:
                 path.parent.mkdir(parents=True, exist_ok=True)
             engine = create_engine(uri, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-            _configure_sqlite(engine)
+            _configure_sqlite(engine, "NORMAL" if sqlite_synchronous == "normal" else "FULL")
             return engine
         return create_engine(uri, pool_pre_ping=True, pool_size=8, max_overflow=8)
     except ModuleNotFoundError as exc:
@@ -44,7 +44,7 @@ def make_engine(uri: str) -> Engine:
         raise InvalidInputError(f"cannot use store URI {_redact(uri)!r}: {exc}") from exc
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
         # Take over transaction control from pysqlite so writes can BEGIN IMMEDIATE.
@@ -53,7 +53,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

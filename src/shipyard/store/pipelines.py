@@ -20,6 +20,7 @@ from shipyard.pipelines.models import (
 from shipyard.store import schema as t
 from shipyard.store.engine import wrap_db_error, write_transaction
 from shipyard.store.tracking import upsert
+from shipyard.tracking.models import RunStatus
 
 
 def _outputs_json(outputs: tuple[OutputRecord, ...]) -> str:
@@ -137,8 +138,10 @@ class SqlPipelineStore:
         *,
         edges: list[tuple[str, str, str]] | None = None,
         cache: bool = False,
+        end_tracked_run: RunStatus | None = None,
     ) -> None:
-        """Insert or replace a step run, with its edges and cache entry, in one transaction."""
+        """Insert or replace a step run, with its edges, cache entry and the end of its
+        tracked run, in one transaction."""
         values = {
             "id": record.id,
             "pipeline_run_id": record.pipeline_run_id,
@@ -169,6 +172,12 @@ class SqlPipelineStore:
                     )
                 if cache and record.cache_key:
                     self._put_cache(conn, record.cache_key, record.step, record.id, record.outputs)
+                if end_tracked_run is not None and record.run_id is not None:
+                    conn.execute(
+                        update(t.runs)
+                        .where(t.runs.c.id == record.run_id)
+                        .values(status=end_tracked_run.value, end_time=now_ms())
+                    )
         except SQLAlchemyError as exc:
             raise wrap_db_error(exc, self.engine) from exc
 

@@ -255,11 +255,13 @@ class SqlTrackingStore:
         params: dict[str, dict[str, str]] = {i: {} for i in ids}
         tags: dict[str, dict[str, str]] = {i: {} for i in ids}
         metrics: dict[str, dict[str, float]] = {i: {} for i in ids}
-        for p in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))):
+        # .all() fetches in bulk; iterating the result would fetch row by row.
+        for p in conn.execute(select(t.params).where(t.params.c.run_id.in_(ids))).all():
             params[p.run_id][p.key] = p.value
-        for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))):
+        for g in conn.execute(select(t.tags).where(t.tags.c.run_id.in_(ids))).all():
             tags[g.run_id][g.key] = g.value
-        for m in conn.execute(select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))):
+        latest = select(t.latest_metrics).where(t.latest_metrics.c.run_id.in_(ids))
+        for m in conn.execute(latest).all():
             metrics[m.run_id][m.key] = math.nan if m.is_nan else m.value
         return [
             Run(
