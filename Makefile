@@ -37,16 +37,17 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Benchmarks run beside MLflow, which lives in its own environment (about 1 GiB).
+# Benchmarks run beside MLflow and Prefect, which live in their own environment (about 1 GiB).
 $(BENCH_VENV)/.installed: $(STAMP)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres]'
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres,ray]'
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
-	$(BENCH_VENV)/bin/python bench/tracking_ingest.py
-	$(BENCH_VENV)/bin/python bench/search_runs.py
+	cd bench && ../$(BENCH_VENV)/bin/python tracking_ingest.py
+	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
+	cd bench && ../$(BENCH_VENV)/bin/python pipeline_overhead.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache
