@@ -395,7 +395,7 @@ class PipelineRunner:
                     try:
                         value = self._call(job, step, kwargs)
                         break
-                    except Exception as exc:
+                    except Exception as exc:  # user code may raise anything: retry or give up
                         if attempts > job.options.retries or isinstance(exc, _StepTimeoutError):
                             raise
                         delay = job.options.delay(attempts)
@@ -408,7 +408,7 @@ class PipelineRunner:
                         )
                         time.sleep(delay)
                 stored = self._store_outputs(job.node, step, value, Path(tmp))
-        except Exception as exc:
+        except Exception as exc:  # the step's failure is its result: kept with its traceback
             text = "".join(traceback.format_exception(exc))[-20_000:]
             raise StepFailedError(str(exc), text, attempts) from exc
         return WorkResult(stored, attempts)
