@@ -75,6 +75,26 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A write transaction whose database errors come out as StoreError naming the store."""
+    try:
+        with write_transaction(engine) as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise wrap_db_error(exc, engine) from exc
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A read-only connection whose database errors come out as StoreError."""
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except SQLAlchemyError as exc:
+        raise wrap_db_error(exc, engine) from exc
+
+
 def _redact(uri: str) -> str:
     if "@" in uri and "://" in uri:
         scheme, rest = uri.split("://", 1)

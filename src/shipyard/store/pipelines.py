@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, delete, desc, func, or_, select, update
-from sqlalchemy.exc import SQLAlchemyError
 
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import NotFoundError
@@ -18,7 +17,7 @@ from shipyard.pipelines.models import (
     StepStatus,
 )
 from shipyard.store import schema as t
-from shipyard.store.engine import wrap_db_error, write_transaction
+from shipyard.store.engine import reading, writing
 from shipyard.store.tracking import upsert
 from shipyard.tracking.models import RunStatus
 
@@ -90,34 +89,28 @@ class SqlPipelineStore:
 
     def create_pipeline_run(self, record: PipelineRunRecord) -> None:
         """Insert a pipeline run."""
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(
-                    t.pipeline_runs.insert().values(
-                        id=record.id,
-                        pipeline=record.pipeline,
-                        status=record.status.value,
-                        params=json.dumps(record.params, default=repr),
-                        run_id=record.run_id,
-                        executor=record.executor,
-                        started_at=record.started_at,
-                        ended_at=None,
-                    )
+        with writing(self.engine) as conn:
+            conn.execute(
+                t.pipeline_runs.insert().values(
+                    id=record.id,
+                    pipeline=record.pipeline,
+                    status=record.status.value,
+                    params=json.dumps(record.params, default=repr),
+                    run_id=record.run_id,
+                    executor=record.executor,
+                    started_at=record.started_at,
+                    ended_at=None,
                 )
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+            )
 
     def finish_pipeline_run(self, run_id: str, status: PipelineStatus, ended_at: int) -> None:
         """Set the final status."""
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(
-                    update(t.pipeline_runs)
-                    .where(t.pipeline_runs.c.id == run_id)
-                    .values(status=status.value, ended_at=ended_at)
-                )
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with writing(self.engine) as conn:
+            conn.execute(
+                update(t.pipeline_runs)
+                .where(t.pipeline_runs.c.id == run_id)
+                .values(status=status.value, ended_at=ended_at)
+            )
 
     def _step_upsert(self, conn: Connection) -> Any:
         """The step-run upsert, built once per dialect (building it costs more than running it)."""
@@ -158,45 +151,39 @@ class SqlPipelineStore:
             "inputs": json.dumps(list(record.inputs)),
             "outputs": _outputs_json(record.outputs),
         }
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(self._step_upsert(conn), values)
-                if edges:
-                    now = now_ms()
-                    conn.execute(
-                        t.lineage_edges.insert(),
-                        [
-                            {"source": a, "target": b, "relation": r, "created_at": now}
-                            for a, b, r in edges
-                        ],
-                    )
-                if cache and record.cache_key:
-                    self._put_cache(conn, record.cache_key, record.step, record.id, record.outputs)
-                if end_tracked_run is not None and record.run_id is not None:
-                    conn.execute(
-                        update(t.runs)
-                        .where(t.runs.c.id == record.run_id)
-                        .values(status=end_tracked_run.value, end_time=now_ms())
-                    )
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with writing(self.engine) as conn:
+            conn.execute(self._step_upsert(conn), values)
+            if edges:
+                now = now_ms()
+                conn.execute(
+                    t.lineage_edges.insert(),
+                    [
+                        {"source": a, "target": b, "relation": r, "created_at": now}
+                        for a, b, r in edges
+                    ],
+                )
+            if cache and record.cache_key:
+                self._put_cache(conn, record.cache_key, record.step, record.id, record.outputs)
+            if end_tracked_run is not None and record.run_id is not None:
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id == record.run_id)
+                    .values(status=end_tracked_run.value, end_time=now_ms())
+                )
 
     def get_pipeline_run(self, run_id: str) -> PipelineRunRecord:
         """A pipeline run with its steps in order."""
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id)
-                ).first()
-                if row is None:
-                    raise NotFoundError(f"pipeline run {run_id} does not exist", run_id=run_id)
-                steps = conn.execute(
-                    select(t.step_runs)
-                    .where(t.step_runs.c.pipeline_run_id == run_id)
-                    .order_by(t.step_runs.c.position)
-                ).all()
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                select(t.pipeline_runs).where(t.pipeline_runs.c.id == run_id)
+            ).first()
+            if row is None:
+                raise NotFoundError(f"pipeline run {run_id} does not exist", run_id=run_id)
+            steps = conn.execute(
+                select(t.step_runs)
+                .where(t.step_runs.c.pipeline_run_id == run_id)
+                .order_by(t.step_runs.c.position)
+            ).all()
         return _pipeline_run(row, tuple(_step(s) for s in steps))
 
     def list_pipeline_runs(self, pipeline: str | None, limit: int) -> list[PipelineRunRecord]:
@@ -204,47 +191,35 @@ class SqlPipelineStore:
         query = select(t.pipeline_runs).order_by(desc(t.pipeline_runs.c.started_at)).limit(limit)
         if pipeline:
             query = query.where(t.pipeline_runs.c.pipeline == pipeline)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(query).all()
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with reading(self.engine) as conn:
+            rows = conn.execute(query).all()
         return [_pipeline_run(r) for r in rows]
 
     def list_pipelines(self) -> list[tuple[str, int, int]]:
         """(name, runs, last started)."""
         p = t.pipeline_runs.c
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(p.pipeline, func.count(), func.max(p.started_at))
-                    .group_by(p.pipeline)
-                    .order_by(p.pipeline)
-                ).all()
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(p.pipeline, func.count(), func.max(p.started_at))
+                .group_by(p.pipeline)
+                .order_by(p.pipeline)
+            ).all()
         return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
     def get_cache(self, key: str) -> tuple[OutputRecord, ...] | None:
         """Cached outputs for a key."""
-        try:
-            with self.engine.connect() as conn:
-                row = conn.execute(
-                    select(t.step_cache.c.outputs).where(t.step_cache.c.cache_key == key)
-                ).first()
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                select(t.step_cache.c.outputs).where(t.step_cache.c.cache_key == key)
+            ).first()
         return _outputs(row.outputs) if row is not None else None
 
     def put_cache(
         self, key: str, step: str, step_run_id: str, outputs: tuple[OutputRecord, ...]
     ) -> None:
         """Remember outputs under a key."""
-        try:
-            with write_transaction(self.engine) as conn:
-                self._put_cache(conn, key, step, step_run_id, outputs)
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with writing(self.engine) as conn:
+            self._put_cache(conn, key, step, step_run_id, outputs)
 
     def _put_cache(
         self,
@@ -271,41 +246,29 @@ class SqlPipelineStore:
 
     def drop_cache(self, key: str) -> None:
         """Forget a cache entry."""
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(delete(t.step_cache).where(t.step_cache.c.cache_key == key))
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with writing(self.engine) as conn:
+            conn.execute(delete(t.step_cache).where(t.step_cache.c.cache_key == key))
 
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
         """Append lineage edges."""
         if not edges:
             return
         now = now_ms()
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(
-                    t.lineage_edges.insert(),
-                    [
-                        {"source": s, "target": d, "relation": r, "created_at": now}
-                        for s, d, r in edges
-                    ],
-                )
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with writing(self.engine) as conn:
+            conn.execute(
+                t.lineage_edges.insert(),
+                [{"source": s, "target": d, "relation": r, "created_at": now} for s, d, r in edges],
+            )
 
     def edges_touching(self, nodes: list[str]) -> list[tuple[str, str, str]]:
         """Edges into or out of any of ``nodes``."""
         if not nodes:
             return []
         e = t.lineage_edges.c
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(e.source, e.target, e.relation)
-                    .where(or_(e.source.in_(nodes), e.target.in_(nodes)))
-                    .order_by(e.id)
-                ).all()
-        except SQLAlchemyError as exc:
-            raise wrap_db_error(exc, self.engine) from exc
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(e.source, e.target, e.relation)
+                .where(or_(e.source.in_(nodes), e.target.in_(nodes)))
+                .order_by(e.id)
+            ).all()
         return [(r[0], r[1], r[2]) for r in rows]

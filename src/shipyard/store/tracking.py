@@ -25,10 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import ConflictError, NotFoundError, ShipyardError
+from shipyard.core.errors import ConflictError, NotFoundError
 from shipyard.core.ids import new_id
 from shipyard.store import schema as t
-from shipyard.store.engine import wrap_db_error, write_transaction
+from shipyard.store.engine import reading, wrap_db_error, write_transaction, writing
 from shipyard.tracking.models import (
     ArtifactRecord,
     Experiment,
@@ -78,9 +78,6 @@ class SqlTrackingStore:
 
     # helpers ------------------------------------------------------------------------------
 
-    def _guard(self, exc: SQLAlchemyError) -> ShipyardError:
-        return wrap_db_error(exc, self.engine)
-
     def _live_run(self, conn: Connection, run_id: str) -> Row[Any]:
         row = conn.execute(
             select(t.runs).where(t.runs.c.id == run_id, t.runs.c.deleted_at.is_(None))
@@ -109,28 +106,23 @@ class SqlTrackingStore:
         except IntegrityError as exc:
             raise ConflictError(f"experiment {name!r} already exists", name=name) from exc
         except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+            raise wrap_db_error(exc, self.engine) from exc
         return exp
 
     def _experiments(self, where: ColumnElement[bool] | None) -> list[Experiment]:
-        try:
-            with self.engine.connect() as conn:
-                query = select(t.experiments).order_by(
-                    t.experiments.c.created_at, t.experiments.c.id
-                )
-                if where is not None:
-                    query = query.where(where)
-                rows = conn.execute(query).all()
-                ids = [r.id for r in rows]
-                tag_rows = (
-                    conn.execute(
-                        select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
-                    ).all()
-                    if ids
-                    else []
-                )
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            query = select(t.experiments).order_by(t.experiments.c.created_at, t.experiments.c.id)
+            if where is not None:
+                query = query.where(where)
+            rows = conn.execute(query).all()
+            ids = [r.id for r in rows]
+            tag_rows = (
+                conn.execute(
+                    select(t.experiment_tags).where(t.experiment_tags.c.experiment_id.in_(ids))
+                ).all()
+                if ids
+                else []
+            )
         tags: dict[str, dict[str, str]] = {}
         for tag in tag_rows:
             tags.setdefault(tag.experiment_id, {})[tag.key] = tag.value
@@ -167,39 +159,36 @@ class SqlTrackingStore:
         """Create a RUNNING run."""
         run_id = new_id("run")
         start = now_ms()
-        try:
-            with write_transaction(self.engine) as conn:
-                if (
-                    conn.execute(
-                        select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
-                    ).first()
-                    is None
-                ):
-                    raise NotFoundError(
-                        f"experiment {experiment_id} does not exist", experiment_id=experiment_id
-                    )
-                if parent_id is not None:
-                    self._live_run(conn, parent_id)
+        with writing(self.engine) as conn:
+            if (
                 conn.execute(
-                    t.runs.insert().values(
-                        id=run_id,
-                        experiment_id=experiment_id,
-                        name=name,
-                        status=RunStatus.RUNNING.value,
-                        start_time=start,
-                        end_time=None,
-                        parent_id=parent_id,
-                        git_commit=source.git_commit,
-                        entry_point=source.entry_point,
-                    )
+                    select(t.experiments.c.id).where(t.experiments.c.id == experiment_id)
+                ).first()
+                is None
+            ):
+                raise NotFoundError(
+                    f"experiment {experiment_id} does not exist", experiment_id=experiment_id
                 )
-                if tags:
-                    conn.execute(
-                        t.tags.insert(),
-                        [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
-                    )
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+            if parent_id is not None:
+                self._live_run(conn, parent_id)
+            conn.execute(
+                t.runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    name=name,
+                    status=RunStatus.RUNNING.value,
+                    start_time=start,
+                    end_time=None,
+                    parent_id=parent_id,
+                    git_commit=source.git_commit,
+                    entry_point=source.entry_point,
+                )
+            )
+            if tags:
+                conn.execute(
+                    t.tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in tags.items()],
+                )
         return Run(
             run_id,
             experiment_id,
@@ -216,37 +205,26 @@ class SqlTrackingStore:
 
     def get_run(self, run_id: str) -> Run:
         """Return a run with params, latest metrics and tags."""
-        try:
-            with self.engine.connect() as conn:
-                row = self._live_run(conn, run_id)
-                return self._hydrate(conn, [row])[0]
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            row = self._live_run(conn, run_id)
+            return self._hydrate(conn, [row])[0]
 
     def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> Run:
         """Set status and end time."""
-        try:
-            with write_transaction(self.engine) as conn:
-                self._live_run(conn, run_id)
-                conn.execute(
-                    update(t.runs)
-                    .where(t.runs.c.id == run_id)
-                    .values(status=status.value, end_time=end_time)
-                )
-                return self._hydrate(conn, [self._live_run(conn, run_id)])[0]
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with writing(self.engine) as conn:
+            self._live_run(conn, run_id)
+            conn.execute(
+                update(t.runs)
+                .where(t.runs.c.id == run_id)
+                .values(status=status.value, end_time=end_time)
+            )
+            return self._hydrate(conn, [self._live_run(conn, run_id)])[0]
 
     def delete_run(self, run_id: str) -> None:
         """Soft-delete a run: its data stays for audit but lookups no longer find it."""
-        try:
-            with write_transaction(self.engine) as conn:
-                self._live_run(conn, run_id)
-                conn.execute(
-                    update(t.runs).where(t.runs.c.id == run_id).values(deleted_at=now_ms())
-                )
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with writing(self.engine) as conn:
+            self._live_run(conn, run_id)
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(deleted_at=now_ms()))
 
     def _hydrate(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
         ids = [r.id for r in rows]
@@ -284,34 +262,28 @@ class SqlTrackingStore:
 
     def log_batch(self, batch: MetricBatch) -> None:
         """Append metrics and set params and tags in one transaction, once per batch_id."""
-        try:
-            with write_transaction(self.engine) as conn:
-                self._live_run(conn, batch.run_id)
-                claimed = conn.execute(
-                    upsert(conn, t.metric_batches)
-                    .values(batch_id=batch.batch_id, run_id=batch.run_id, created_at=now_ms())
-                    .on_conflict_do_nothing()
-                    .returning(t.metric_batches.c.batch_id)
-                ).first()
-                if claimed is None:
-                    return  # this batch was applied before: a retry
-                if batch.params:
-                    self._write_params(conn, batch.run_id, batch.params)
-                if batch.tags:
-                    stmt = upsert(conn, t.tags)
-                    conn.execute(
-                        stmt.on_conflict_do_update(
-                            index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
-                        ),
-                        [
-                            {"run_id": batch.run_id, "key": k, "value": v}
-                            for k, v in batch.tags.items()
-                        ],
-                    )
-                if batch.metrics:
-                    self._write_metrics(conn, batch.run_id, batch.metrics)
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with writing(self.engine) as conn:
+            self._live_run(conn, batch.run_id)
+            claimed = conn.execute(
+                upsert(conn, t.metric_batches)
+                .values(batch_id=batch.batch_id, run_id=batch.run_id, created_at=now_ms())
+                .on_conflict_do_nothing()
+                .returning(t.metric_batches.c.batch_id)
+            ).first()
+            if claimed is None:
+                return  # this batch was applied before: a retry
+            if batch.params:
+                self._write_params(conn, batch.run_id, batch.params)
+            if batch.tags:
+                stmt = upsert(conn, t.tags)
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["run_id", "key"], set_={"value": stmt.excluded.value}
+                    ),
+                    [{"run_id": batch.run_id, "key": k, "value": v} for k, v in batch.tags.items()],
+                )
+            if batch.metrics:
+                self._write_metrics(conn, batch.run_id, batch.metrics)
 
     def _write_params(self, conn: Connection, run_id: str, params: dict[str, str]) -> None:
         existing = {
@@ -377,16 +349,13 @@ class SqlTrackingStore:
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, by step, then timestamp, then insertion."""
         m = t.metrics.c
-        try:
-            with self.engine.connect() as conn:
-                self._live_run(conn, run_id)
-                rows = conn.execute(
-                    select(m.key, m.value, m.is_nan, m.step, m.timestamp)
-                    .where(m.run_id == run_id, m.key == key)
-                    .order_by(m.step, m.timestamp, m.id)
-                ).all()
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            self._live_run(conn, run_id)
+            rows = conn.execute(
+                select(m.key, m.value, m.is_nan, m.step, m.timestamp)
+                .where(m.run_id == run_id, m.key == key)
+                .order_by(m.step, m.timestamp, m.id)
+            ).all()
         return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
 
     # search -------------------------------------------------------------------------------
@@ -406,13 +375,10 @@ class SqlTrackingStore:
             order.extend(keys)
         order.extend([t.runs.c.start_time.desc(), t.runs.c.id.desc()])
         stmt = stmt.order_by(*order).offset(query.offset).limit(query.max_results + 1)
-        try:
-            with self.engine.connect() as conn:
-                rows = conn.execute(stmt).all()
-                more = len(rows) > query.max_results
-                found = self._hydrate(conn, rows[: query.max_results])
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            rows = conn.execute(stmt).all()
+            more = len(rows) > query.max_results
+            found = self._hydrate(conn, rows[: query.max_results])
         token = encode_page_token(query.offset + query.max_results) if more else None
         return RunPage(found, token)
 
@@ -428,49 +394,39 @@ class SqlTrackingStore:
             "media_type": record.media_type,
             "created_at": record.created_at,
         }
-        try:
-            with write_transaction(self.engine) as conn:
-                self._live_run(conn, record.run_id)
-                stmt = upsert(conn, t.run_artifacts).values(values)
-                conn.execute(
-                    stmt.on_conflict_do_update(
-                        index_elements=["run_id", "name"],
-                        set_={
-                            k: stmt.excluded[k]
-                            for k in ("digest", "size", "media_type", "created_at")
-                        },
-                    )
+        with writing(self.engine) as conn:
+            self._live_run(conn, record.run_id)
+            stmt = upsert(conn, t.run_artifacts).values(values)
+            conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["run_id", "name"],
+                    set_={
+                        k: stmt.excluded[k] for k in ("digest", "size", "media_type", "created_at")
+                    },
                 )
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+            )
         return record
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """A run's artifact records by name."""
-        try:
-            with self.engine.connect() as conn:
-                self._live_run(conn, run_id)
-                rows = conn.execute(
-                    select(t.run_artifacts)
-                    .where(t.run_artifacts.c.run_id == run_id)
-                    .order_by(t.run_artifacts.c.name)
-                ).all()
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            self._live_run(conn, run_id)
+            rows = conn.execute(
+                select(t.run_artifacts)
+                .where(t.run_artifacts.c.run_id == run_id)
+                .order_by(t.run_artifacts.c.name)
+            ).all()
         return [_artifact(r) for r in rows]
 
     def get_artifact(self, run_id: str, name: str) -> ArtifactRecord:
         """One artifact record."""
-        try:
-            with self.engine.connect() as conn:
-                self._live_run(conn, run_id)
-                row = conn.execute(
-                    select(t.run_artifacts).where(
-                        t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == name
-                    )
-                ).first()
-        except SQLAlchemyError as exc:
-            raise self._guard(exc) from exc
+        with reading(self.engine) as conn:
+            self._live_run(conn, run_id)
+            row = conn.execute(
+                select(t.run_artifacts).where(
+                    t.run_artifacts.c.run_id == run_id, t.run_artifacts.c.name == name
+                )
+            ).first()
         if row is None:
             raise NotFoundError(f"run {run_id} has no artifact {name!r}", run_id=run_id, name=name)
         return _artifact(row)
