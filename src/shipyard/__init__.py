@@ -46,6 +46,15 @@ _EXPORTS = {
     "pipeline": "shipyard.sdk.pipelines",
     "register_materializer": "shipyard.sdk.pipelines",
     "PipelineRun": "shipyard.sdk.pipelines",
+    "log_model": "shipyard.sdk.registry",
+    "register_model": "shipyard.sdk.registry",
+    "load_model": "shipyard.sdk.registry",
+    "set_alias": "shipyard.sdk.registry",
+    "delete_alias": "shipyard.sdk.registry",
+    "get_model_version": "shipyard.sdk.registry",
+    "list_models": "shipyard.sdk.registry",
+    "model_registry": "shipyard.sdk.registry",
+    "ModelVersion": "shipyard.registry.models",
     "ActiveRun": "shipyard.sdk.active_run",
     "Run": "shipyard.tracking.models",
     "RunStatus": "shipyard.tracking.models",
@@ -56,6 +65,7 @@ _EXPORTS = {
 __all__ = [
     "ActiveRun",
     "Metric",
+    "ModelVersion",
     "PipelineRun",
     "Run",
     "RunStatus",
@@ -63,25 +73,33 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "delete_alias",
     "download_artifact",
     "end_run",
     "flush",
     "get_experiment",
     "get_metric_history",
+    "get_model_version",
     "get_run",
     "get_uri",
     "list_experiments",
+    "list_models",
+    "load_model",
     "log_artifact",
     "log_dict",
     "log_figure",
     "log_metric",
     "log_metrics",
+    "log_model",
     "log_param",
     "log_params",
     "log_text",
+    "model_registry",
     "pipeline",
     "register_materializer",
+    "register_model",
     "search_runs",
+    "set_alias",
     "set_tag",
     "set_tags",
     "set_uri",
@@ -91,9 +109,20 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
+    from shipyard.registry.models import ModelVersion
     from shipyard.sdk.active_run import ActiveRun
     from shipyard.sdk.autolog import autolog
     from shipyard.sdk.pipelines import PipelineRun, pipeline, register_materializer, step
+    from shipyard.sdk.registry import (
+        delete_alias,
+        get_model_version,
+        list_models,
+        load_model,
+        log_model,
+        model_registry,
+        register_model,
+        set_alias,
+    )
     from shipyard.sdk.runs import (
         active_run,
         download_artifact,

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shipyard.core.blobs import BlobStore
+from shipyard.core.errors import StoreError
 from shipyard.core.settings import Settings
 from shipyard.pipelines.ports import PipelineStore, ScheduleStore
+from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
 
 
@@ -35,7 +37,18 @@ class Backend:
     tracking: TrackingService
     blobs: BlobStore | None = None
     pipelines: PipelineParts | None = None
+    registry_service: RegistryService | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def registry(self) -> RegistryService:
+        """The model registry of this store."""
+        if self.registry_service is None:
+            raise StoreError(
+                f"the model registry is not available through {self.uri} yet: point "
+                "SHIPYARD_URI at the database and artifact store directly"
+            )
+        return self.registry_service
 
     def close(self) -> None:
         """Release connections and pools."""
@@ -60,6 +73,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.engine import make_engine
     from shipyard.store.migrate import upgrade
     from shipyard.store.pipelines import SqlPipelineStore
+    from shipyard.store.registry import SqlRegistryStore
     from shipyard.store.schedules import SqlScheduleStore
     from shipyard.store.tracking import SqlTrackingStore
     from shipyard.tracking.artifacts import BlobRunArtifacts
@@ -71,7 +85,8 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     blobs = make_blob_store(settings.artifact_root)
     tracking = TrackingService(store, BlobRunArtifacts(blobs, store))
     parts = PipelineParts(blobs, SqlPipelineStore(engine), SqlScheduleStore(engine))
-    return Backend("local", settings.store_uri, tracking, blobs, parts, [engine.dispose])
+    registry = RegistryService(SqlRegistryStore(engine), tracking)
+    return Backend("local", settings.store_uri, tracking, blobs, parts, registry, [engine.dispose])
 
 
 def rest_backend(settings: Settings) -> Backend:
@@ -82,7 +97,7 @@ def rest_backend(settings: Settings) -> Backend:
     token = settings.token.get_secret_value() if settings.token else None
     client = RestClient(settings.store_uri, token=token, timeout=settings.http_timeout)
     tracking = TrackingService(RestTrackingStore(client), RestRunArtifacts(client))
-    return Backend("rest", settings.store_uri, tracking, None, None, [client.close])
+    return Backend("rest", settings.store_uri, tracking, None, None, None, [client.close])
 
 
 def build_backend(settings: Settings) -> Backend:

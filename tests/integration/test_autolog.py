@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,6 @@ def store(tmp_path: Path):
 
 @pytest.mark.usefixtures("store")
 def test_classifier_pipeline_logs_one_run_with_model(tmp_path: Path) -> None:
-    import skops.io as sio
 
     X, y = load_breast_cancer(return_X_y=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(X, y)
@@ -38,12 +36,12 @@ def test_classifier_pipeline_logs_one_run_with_model(tmp_path: Path) -> None:
     assert run.params["logisticregression__max_iter"] == "200"
     assert 0.95 < run.metrics["training_roc_auc"] <= 1.0
     assert run.metrics["training_accuracy_score"] == pytest.approx(model.score(X, y))
-    manifest = json.loads(
-        shipyard.download_artifact(run.id, "model/skops-types.json", tmp_path).read_text()
-    )
-    blob = shipyard.download_artifact(run.id, "model/model.skops", tmp_path)
-    loaded = sio.load(blob, trusted=manifest["trusted_types"])
+    # The run holds a full model package: loadable by URI, with a signature from X.
+    loaded = shipyard.load_model(f"runs:/{run.id}/model")
     assert np.array_equal(loaded.predict(X), model.predict(X))
+    assert len(loaded.signature.inputs) == X.shape[1]
+    names = {a.name for a in shipyard.model_registry().tracking.list_artifacts(run.id)}
+    assert {"model/MLmodel", "model/model.skops", "model/requirements.txt"} <= names
 
 
 @pytest.mark.usefixtures("store")

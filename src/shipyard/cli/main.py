@@ -8,7 +8,19 @@ import sys
 import typer
 
 from shipyard import __version__
-from shipyard.cli import artifacts, db, demo, experiments, pipelines, runs, schedules, server
+from shipyard.cli import (
+    artifacts,
+    db,
+    demo,
+    experiments,
+    models,
+    pipelines,
+    predlog,
+    runs,
+    schedules,
+    serve,
+    server,
+)
 from shipyard.cli.errors import EXIT_INTERNAL, exit_code
 from shipyard.cli.output import error
 from shipyard.cli.state import State
@@ -16,7 +28,8 @@ from shipyard.core.errors import ShipyardError
 
 ENV_HELP = """Environment: SHIPYARD_URI (store: folder, sqlite:///..., postgresql+psycopg://...,
 http://server), SHIPYARD_ARTIFACTS (folder or s3://bucket/prefix), SHIPYARD_TOKEN,
-SHIPYARD_USER, SHIPYARD_FLUSH_INTERVAL, NO_COLOR. Exit codes: 0 ok, 1 a check failed,
+SHIPYARD_USER, SHIPYARD_FLUSH_INTERVAL, SHIPYARD_PREDLOG (prediction log folder),
+NO_COLOR. Exit codes: 0 ok, 1 a check failed,
 2 usage or input error, 3 internal or store error."""
 
 app = typer.Typer(
@@ -35,6 +48,9 @@ app.command("lineage")(pipelines.lineage)
 app.add_typer(schedules.app, name="schedule")
 app.command("scheduler")(schedules.scheduler)
 app.command("server")(server.serve)
+app.add_typer(models.app, name="models")
+app.command("serve")(serve.serve)
+app.add_typer(predlog.app, name="predlog")
 app.command("demo")(demo.demo)
 
 

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
         "survives a crash of the process but may lose the last commits on power loss.",
     )
 
+    predlog: str | None = Field(
+        default=None,
+        description="Prediction log folder of the model server. Default: 'predictions' "
+        "beside the SQLite file, or ./.shipyard/predictions.",
+    )
+    predlog_queue: int = Field(
+        default=10_000, ge=1, le=10_000_000, description="Requests the prediction log may queue."
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -125,6 +134,17 @@ class Settings(BaseSettings):
             if db_path is not None:
                 return str(db_path.parent / "artifacts")
         return str((DEFAULT_HOME / "artifacts").resolve())
+
+    @property
+    def predlog_root(self) -> Path:
+        """Where the model server writes its prediction log."""
+        if self.predlog:
+            return Path(self.predlog).expanduser()
+        if self.backend_kind == "sqlite":
+            db_path = sqlite_path(self.store_uri)
+            if db_path is not None:
+                return db_path.parent / "predictions"
+        return (DEFAULT_HOME / "predictions").resolve()
 
 
 def sqlite_path(uri: str) -> Path | None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
 import logging
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 from shipyard.core.errors import ShipyardError
-from shipyard.core.hashing import sha256_chunks
 from shipyard.sdk import runs
 
 logger = logging.getLogger(__name__)
@@ -92,10 +90,10 @@ def _record(
         logger.warning("autolog: params not logged: %s", exc)
     if X is not None and y is not None:
         runs.log_metrics(_training_metrics(estimator, X, y))
-    if log_models:
+    if log_models and X is not None:
         try:
-            _log_model(estimator)
-        except _UNSERIALISABLE as exc:
+            _log_model(estimator, X)
+        except (*_UNSERIALISABLE, ShipyardError) as exc:
             # Autologging must never break the user's fit; say why the model is missing.
             logger.warning("autolog: %s not stored with skops: %r", cls.__name__, exc)
             runs.set_tag("shipyard.autolog.model_error", f"{type(exc).__name__}: {exc}"[:500])
@@ -153,15 +151,15 @@ def _training_metrics(estimator: Any, X: Any, y: Any) -> dict[str, float]:
     return {k: float(v) for k, v in out.items()}
 
 
-def _log_model(estimator: Any) -> None:
-    """Store the fitted estimator with skops and the exact types it needs trusted on load."""
-    import skops.io as sio
+def _log_model(estimator: Any, X: Any) -> None:
+    """Store the fitted estimator as a model package (skops + ONNX where it converts).
 
-    data = sio.dumps(estimator)
-    digest, _ = sha256_chunks([data])
-    untrusted = sorted(sio.get_untrusted_types(data=data))
+    The first rows of the training data are the input example, so the package carries a
+    signature and can be registered with ``register_model(name, "runs:/RUN/model")``.
+    """
+    from shipyard.sdk.registry import model_registry
+
     run = runs.active_run()
     assert run is not None
-    run.backend.tracking.log_bytes(run.id, data, "model/model.skops")
-    manifest = {"format": "skops", "sha256": digest, "trusted_types": untrusted}
-    runs.log_text(json.dumps(manifest, indent=2), "model/skops-types.json")
+    example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
+    model_registry().log_model(run.id, estimator, artifact_path="model", input_example=example)

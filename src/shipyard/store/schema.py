@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 # Deterministic constraint names keep migrations identical on SQLite and PostgreSQL.
@@ -217,4 +218,64 @@ schedule_ticks = Table(
     Column("recorded_at", BigInteger, nullable=False),
     Column("note", Text, nullable=True),
     Index(None, "schedule", "status"),
+)
+
+# --- model registry (revision 0004) ---------------------------------------------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("description", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+model_tags = Table(
+    "model_tags",
+    metadata,
+    Column("name", String(250), ForeignKey("registered_models.name"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("name", String(250), ForeignKey("registered_models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", ID, nullable=False),
+    Column("artifact_path", String(500), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("description", Text, nullable=False),
+    # JSON documents: flavour names, MLflow signature, {file: sha256}, package versions, card.
+    Column("flavors", Text, nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("files", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("card", Text, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("deleted", Boolean, nullable=False),
+    UniqueConstraint("name", "version"),
+    Index(None, "run_id"),
+)
+
+model_version_tags = Table(
+    "model_version_tags",
+    metadata,
+    Column("version_id", ID, ForeignKey("model_versions.id"), primary_key=True),
+    Column("key", KEY, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("name", String(250), ForeignKey("registered_models.name"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
 )

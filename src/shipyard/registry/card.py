@@ -1,0 +1,202 @@
+"""Model cards: one structured document per version, rendered to Markdown and HTML.
+
+The sections follow Google's Model Card Toolkit schema (``model_details``,
+``model_parameters``, ``quantitative_analysis``, ``considerations``) so the JSON exports
+cleanly; the Markdown form carries Hugging Face-style YAML front-matter so it reads well in
+a pull request. Both renderings come from the same dictionary.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from shipyard.core.errors import InvalidInputError
+
+SCHEMA_VERSION = "0.0.2"
+SECTIONS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
+EDITABLE = {
+    "model_details": {"overview", "owners", "documentation", "licenses", "references"},
+    "model_parameters": {"model_architecture", "data", "input_format", "output_format"},
+    "quantitative_analysis": {"performance_metrics", "graphics"},
+    "considerations": {"users", "use_cases", "limitations", "tradeoffs", "ethical_considerations"},
+}
+
+
+def new_card(
+    *,
+    name: str,
+    version: int,
+    description: str,
+    flavor: str,
+    model_class: str,
+    signature: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    lineage: Mapping[str, Any],
+    data_profile: Mapping[str, Any] | None,
+    onnx: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The card a version starts with: what the registry knows, with blanks for people."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model_details": {
+            "name": name,
+            "version": {"name": str(version)},
+            "overview": description,
+            "owners": [],
+            "references": [],
+        },
+        "model_parameters": {
+            "model_architecture": f"{model_class} ({flavor})",
+            "data": {"training": {"lineage": dict(lineage), "profile": data_profile or {}}},
+            "input_format": signature.get("inputs"),
+            "output_format": signature.get("outputs"),
+            "onnx": dict(onnx or {}),
+        },
+        "quantitative_analysis": {
+            "performance_metrics": [{"type": k, "value": v} for k, v in sorted(metrics.items())],
+        },
+        "considerations": {
+            "users": [],
+            "use_cases": [],
+            "limitations": [],
+            "tradeoffs": [],
+            "ethical_considerations": [],
+        },
+    }
+
+
+def edit_card(card: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """Apply ``{"section.field": value}`` edits (or nested ``{section: {field: value}}``)."""
+    out = copy.deepcopy(dict(card))
+    flat: dict[str, Any] = {}
+    for key, value in changes.items():
+        if "." not in key and isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    for key, value in flat.items():
+        section, _, field = key.partition(".")
+        if section not in EDITABLE or field not in EDITABLE[section]:
+            allowed = ", ".join(f"{s}.{f}" for s in SECTIONS for f in sorted(EDITABLE[s]))
+            raise InvalidInputError(f"card field {key!r} is not editable; editable: {allowed}")
+        out.setdefault(section, {})[field] = value
+    return out
+
+
+def to_markdown(card: Mapping[str, Any]) -> str:
+    """Markdown with Hugging Face-style front-matter."""
+    details = card.get("model_details", {})
+    params = card.get("model_parameters", {})
+    quant = card.get("quantitative_analysis", {})
+    cons = card.get("considerations", {})
+    front = {
+        "library_name": "shipyard",
+        "tags": ["shipyard", str(params.get("model_architecture", ""))],
+        "model-index": [
+            {
+                "name": details.get("name"),
+                "results": [
+                    {
+                        "metrics": [
+                            {"type": m["type"], "value": m["value"]}
+                            for m in quant.get("performance_metrics", [])
+                        ]
+                    }
+                ],
+            }
+        ],
+    }
+    lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", ""]
+    lines.append(f"# {details.get('name')} version {details.get('version', {}).get('name')}")
+    lines += ["", details.get("overview") or "_No overview yet._", ""]
+    lines += ["## Model", "", f"- Architecture: {params.get('model_architecture')}"]
+    owners = details.get("owners") or []
+    lines.append(f"- Owners: {', '.join(map(str, owners)) if owners else '_not set_'}")
+    onnx = params.get("onnx") or {}
+    if onnx:
+        lines.append(f"- ONNX: {onnx}")
+    lines += ["", "## Inputs", "", "| column | type | missing allowed |", "|---|---|---|"]
+    for col in _columns(params.get("input_format")):
+        lines.append(f"| {col.get('name')} | {col.get('type')} | {not col.get('required', True)} |")
+    training = (params.get("data") or {}).get("training") or {}
+    lines += ["", "## Training data", ""]
+    for key, value in (training.get("lineage") or {}).items():
+        lines.append(f"- {key}: {value}")
+    profile = training.get("profile") or {}
+    if profile:
+        lines += ["", f"Rows: {profile.get('rows')}", "", "| column | dtype | nulls | summary |"]
+        lines.append("|---|---|---|---|")
+        for col, info in (profile.get("columns") or {}).items():
+            summary = {k: v for k, v in info.items() if k not in ("dtype", "nulls")}
+            lines.append(f"| {col} | {info.get('dtype')} | {info.get('nulls')} | {summary} |")
+    lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+    for m in quant.get("performance_metrics", []):
+        lines.append(
+            f"| {m['type']} | {m['value']:.6g} |"
+            if isinstance(m["value"], float)
+            else f"| {m['type']} | {m['value']} |"
+        )
+    for field in ("use_cases", "users", "limitations", "tradeoffs", "ethical_considerations"):
+        lines += ["", f"## {field.replace('_', ' ').capitalize()}", ""]
+        items = cons.get(field) or []
+        lines += [f"- {i}" for i in (items if isinstance(items, list) else [items])] or [
+            "_Not documented yet._"
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _columns(raw: Any) -> list[dict[str, Any]]:
+    import json
+
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return []
+    return [c for c in raw or [] if isinstance(c, dict)]
+
+
+def to_html(card: Mapping[str, Any]) -> str:
+    """A standalone HTML page of the card (for validators who print or archive it)."""
+    from jinja2 import Environment, select_autoescape
+
+    env = Environment(autoescape=select_autoescape(default=True))
+    template = env.from_string(_HTML)
+    return template.render(
+        card=card,
+        columns=_columns((card.get("model_parameters") or {}).get("input_format")),
+        esc=html.escape,
+    )
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Model card: {{ card.model_details.name }} v{{ card.model_details.version.name }}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}
+table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;text-align:left}
+</style></head><body>
+<h1>{{ card.model_details.name }} version {{ card.model_details.version.name }}</h1>
+<p>{{ card.model_details.overview or "No overview yet." }}</p>
+<h2>Model</h2><p>{{ card.model_parameters.model_architecture }}</p>
+<h2>Inputs</h2><table><tr><th>column</th><th>type</th><th>missing allowed</th></tr>
+{% for c in columns %}<tr><td>{{ c.name }}</td><td>{{ c.type }}</td>
+<td>{{ not c.get("required", True) }}</td></tr>{% endfor %}</table>
+<h2>Training data</h2><ul>
+{% for k, v in (card.model_parameters.data.training.lineage or {}).items() %}
+<li>{{ k }}: {{ v }}</li>{% endfor %}</ul>
+<h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>
+{% for m in card.quantitative_analysis.performance_metrics %}
+<tr><td>{{ m.type }}</td><td>{{ m.value }}</td></tr>{% endfor %}</table>
+{% for field in ["use_cases", "users", "limitations", "tradeoffs", "ethical_considerations"] %}
+<h2>{{ field.replace("_", " ").capitalize() }}</h2>
+{% set items = card.considerations.get(field) or [] %}
+{% if items %}<ul>{% for i in items %}<li>{{ i }}</li>{% endfor %}</ul>
+{% else %}<p><em>Not documented yet.</em></p>{% endif %}
+{% endfor %}
+</body></html>
+"""

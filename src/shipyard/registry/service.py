@@ -1,0 +1,337 @@
+"""RegistryService: register, describe, alias, transition and load model versions.
+
+A version's files live as artifacts of its source run (``runs:/RUN/model``), so the same
+hashing, confinement and verified downloads protect them on every backend; the version
+record keeps each file's sha256 and loading refuses any file that no longer matches.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.core.names import check_key, check_name, check_text
+from shipyard.core.paths import check_artifact_name
+from shipyard.registry import card as cards
+from shipyard.registry.models import (
+    ModelUri,
+    ModelVersion,
+    RegisteredModel,
+    VersionState,
+    check_alias,
+    check_transition,
+    parse_model_uri,
+    parse_state,
+)
+from shipyard.registry.package import (
+    MLMODEL,
+    LoadedModel,
+    PackageInfo,
+    load_package,
+    read_mlmodel,
+    save_package,
+)
+from shipyard.registry.ports import RegistryStore
+from shipyard.registry.signature import Signature
+from shipyard.tracking.service import TrackingService
+
+logger = logging.getLogger(__name__)
+
+MAX_DESCRIPTION = 20_000
+
+
+def check_version(version: object) -> int:
+    """A version number: a positive integer (``"3"`` accepted)."""
+    if isinstance(version, str) and version.isdigit():
+        version = int(version)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise InvalidInputError(f"a model version is a positive integer; got {version!r}")
+    return version
+
+
+class RegistryService:
+    """The model registry's rules over a RegistryStore and the run artifacts."""
+
+    def __init__(self, store: RegistryStore, tracking: TrackingService) -> None:
+        self.store = store
+        self.tracking = tracking
+
+    # packages -----------------------------------------------------------------------------
+
+    def log_model(
+        self,
+        run_id: str,
+        model: Any,
+        *,
+        artifact_path: str = "model",
+        input_example: Any,
+        signature: Signature | None = None,
+        convert_onnx: bool = True,
+    ) -> PackageInfo:
+        """Write ``model`` as a package under ``artifact_path`` of the run."""
+        path = check_artifact_name(artifact_path).rstrip("/")
+        self.tracking.get_run(run_id)
+        folder = Path(tempfile.mkdtemp(prefix="shipyard-model-"))
+        try:
+            info = save_package(
+                model,
+                folder,
+                input_example=input_example,
+                run_id=run_id,
+                artifact_path=path,
+                signature=signature,
+                convert_onnx=convert_onnx,
+            )
+            for name in info.files:
+                self.tracking.log_artifact(run_id, folder / name, f"{path}/{name}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return info
+
+    def _package_files(self, run_id: str, path: str) -> dict[str, str]:
+        prefix = path.rstrip("/") + "/"
+        files = {
+            r.name.removeprefix(prefix): r.digest
+            for r in self.tracking.list_artifacts(run_id)
+            if r.name.startswith(prefix)
+        }
+        if MLMODEL not in files:
+            raise NotFoundError(
+                f"runs:/{run_id}/{path} is not a model package (no {path}/MLmodel); log it "
+                "with shipyard.log_model or register a model object",
+                run_id=run_id,
+                path=path,
+            )
+        return files
+
+    def _download(self, run_id: str, path: str, files: Mapping[str, str], dest: Path) -> None:
+        for name in files:
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.tracking.download_artifact(run_id, f"{path}/{name}", target)
+
+    # registration -------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        artifact_path: str = "model",
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+        created_by: str = "local",
+        data_profile: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Register the package at ``runs:/run_id/artifact_path`` as the next version."""
+        name = check_name(name, "model name")
+        text = check_text(description or "", "description", MAX_DESCRIPTION)
+        tag_values = {check_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
+        run = self.tracking.get_run(run_id)
+        files = self._package_files(run_id, artifact_path)
+        with tempfile.TemporaryDirectory(prefix="shipyard-mlmodel-") as tmp:
+            self.tracking.download_artifact(run_id, f"{artifact_path}/{MLMODEL}", Path(tmp))
+            mlmodel = read_mlmodel(Path(tmp))
+            requirements = ""
+            if "requirements.txt" in files:
+                req = self.tracking.download_artifact(
+                    run_id, f"{artifact_path}/requirements.txt", Path(tmp)
+                )
+                requirements = req.read_text()
+        flavors = [f for f in mlmodel["flavors"] if f != "python_function"]
+        meta = mlmodel.get("shipyard") or {}
+        kind = meta.get("flavor") or flavors[0]
+        native = mlmodel["flavors"].get(kind, {})
+        signature = mlmodel.get("signature") or {}
+        lineage = {
+            "training_run": run_id,
+            "experiment": run.experiment_id,
+            "pipeline_run": run.tags.get("shipyard.pipeline_run"),
+            "pipeline": run.tags.get("shipyard.pipeline"),
+            "source_commit": run.source.git_commit if run.source else None,
+        }
+        version = self.store.create_version(
+            name,
+            {
+                "run_id": run_id,
+                "artifact_path": artifact_path,
+                "description": text,
+                "tags": tag_values,
+                "created_by": created_by,
+                "flavors": flavors,
+                "signature": signature,
+                "files": files,
+                "environment": _environment_of(mlmodel, requirements),
+                "card": {},
+            },
+        )
+        card = cards.new_card(
+            name=name,
+            version=version.version,
+            description=text,
+            flavor=kind,
+            model_class=str(native.get("model_class", kind)),
+            signature=signature,
+            metrics=run.metrics,
+            lineage={k: v for k, v in lineage.items() if v},
+            data_profile=data_profile,
+            onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
+        )
+        return self.store.update_version(name, version.version, {"card": card})
+
+    # lookups ------------------------------------------------------------------------------
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """A registered model with its tags and aliases."""
+        return self.store.get_model(check_name(name, "model name"))
+
+    def list_models(self) -> list[RegisteredModel]:
+        """Every registered model."""
+        return self.store.list_models()
+
+    def list_versions(self, name: str, include_deleted: bool = False) -> list[ModelVersion]:
+        """Versions of a model, newest first."""
+        return self.store.list_versions(check_name(name, "model name"), include_deleted)
+
+    def get_version(self, name: str, version: int | str) -> ModelVersion:
+        """A live version; deleted ones are NotFound with a message that says so."""
+        mv = self.store.get_version(check_name(name, "model name"), check_version(version))
+        if mv.deleted:
+            raise NotFoundError(
+                f"version {mv.version} of model {name!r} was deleted",
+                model=name,
+                version=mv.version,
+            )
+        return mv
+
+    def resolve(self, uri: str | ModelUri) -> ModelVersion:
+        """The version a ``models:/`` URI names (alias, number or latest)."""
+        parsed = parse_model_uri(uri) if isinstance(uri, str) else uri
+        if parsed.scheme != "models":
+            raise InvalidInputError(f"{uri} names a run artifact, not a registered version")
+        if parsed.alias is not None:
+            model = self.get_model(parsed.name)
+            if parsed.alias not in model.aliases:
+                known = ", ".join(sorted(model.aliases)) or "none"
+                raise NotFoundError(
+                    f"model {parsed.name!r} has no alias {parsed.alias!r} (aliases: {known})",
+                    model=parsed.name,
+                    alias=parsed.alias,
+                )
+            return self.get_version(parsed.name, model.aliases[parsed.alias])
+        if parsed.version is None:
+            model = self.get_model(parsed.name)
+            if model.latest_version is None:
+                raise NotFoundError(f"model {parsed.name!r} has no versions", model=parsed.name)
+            return self.get_version(parsed.name, model.latest_version)
+        return self.get_version(parsed.name, parsed.version)
+
+    def load(self, uri: str, *, trusted: bool = False) -> tuple[LoadedModel, ModelVersion | None]:
+        """Load the model a URI names, verifying every file against its recorded hash."""
+        parsed = parse_model_uri(uri)
+        if parsed.scheme == "runs":
+            self.tracking.get_run(parsed.run_id)
+            files = self._package_files(parsed.run_id, parsed.path)
+            version, run_id, path = None, parsed.run_id, parsed.path
+        else:
+            version = self.resolve(parsed)
+            run_id, path = version.run_id, version.artifact_path
+            files = self._package_files(run_id, path)
+            changed = sorted(n for n, d in version.files.items() if files.get(n) != d)
+            if changed:
+                raise NotFoundError(
+                    f"the stored files of {version.uri} changed since registration "
+                    f"({', '.join(changed)}); refusing to load",
+                    model=version.name,
+                    version=version.version,
+                )
+        folder = Path(tempfile.mkdtemp(prefix="shipyard-load-"))
+        try:
+            self._download(run_id, path, files, folder)
+            expected = version.files if version is not None else files
+            return load_package(folder, trusted=trusted, expected_files=expected), version
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # changes ------------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+        """Point ``alias`` at a live version (moving it from any other)."""
+        mv = self.get_version(name, version)
+        self.store.set_alias(mv.name, check_alias(alias), mv.version)
+        return self.get_version(mv.name, mv.version)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Remove an alias."""
+        self.store.set_alias(check_name(name, "model name"), check_alias(alias), None)
+
+    def transition(self, name: str, version: int | str, state: str | VersionState) -> ModelVersion:
+        """Move a version along its lifecycle (compare-and-set against concurrent moves)."""
+        mv = self.get_version(name, version)
+        target = parse_state(state)
+        check_transition(mv.state, target)
+        return self.store.update_version(
+            mv.name, mv.version, {"state": target.value}, expected_state=mv.state
+        )
+
+    def update(
+        self, name: str, version: int | str, *, description: str | None = None
+    ) -> ModelVersion:
+        """Change a version's description."""
+        mv = self.get_version(name, version)
+        text = check_text(description or "", "description", MAX_DESCRIPTION)
+        return self.store.update_version(mv.name, mv.version, {"description": text})
+
+    def update_model(self, name: str, description: str) -> RegisteredModel:
+        """Change a model's description."""
+        self.get_model(name)
+        return self.store.update_model(
+            name, check_text(description, "description", MAX_DESCRIPTION)
+        )
+
+    def set_tag(self, name: str, version: int | str | None, key: str, value: object) -> None:
+        """Tag a version (or the model when ``version`` is None); ``value=None`` removes."""
+        key = check_key(key, "tag key")
+        text = None if value is None else str(value)
+        if version is None:
+            self.get_model(name)
+            self.store.set_model_tag(name, key, text)
+        else:
+            mv = self.get_version(name, version)
+            self.store.set_version_tag(mv.name, mv.version, key, text)
+
+    def edit_card(self, name: str, version: int | str, changes: Mapping[str, Any]) -> ModelVersion:
+        """Edit the people-written parts of a version's model card."""
+        mv = self.get_version(name, version)
+        card = cards.edit_card(mv.card, changes)
+        return self.store.update_version(mv.name, mv.version, {"card": card})
+
+    def delete_version(self, name: str, version: int | str, *, force: bool = False) -> None:
+        """Delete a version; one in production or holding an alias needs ``force``."""
+        mv = self.get_version(name, version)
+        if not force and (mv.state is VersionState.PRODUCTION or mv.aliases):
+            held = f"aliases {', '.join(mv.aliases)}" if mv.aliases else "production state"
+            raise ConflictError(
+                f"version {mv.version} of {name!r} holds {held}; move them first or force",
+                model=name,
+                version=mv.version,
+            )
+        self.store.delete_version(mv.name, mv.version)
+
+
+def _environment_of(mlmodel: Mapping[str, Any], requirements: str) -> dict[str, str]:
+    """Python and the pinned packages of the package (from its requirements.txt)."""
+    env: dict[str, str] = {}
+    pyfunc = (mlmodel.get("flavors") or {}).get("python_function") or {}
+    if pyfunc.get("python_version"):
+        env["python"] = str(pyfunc["python_version"])
+    for line in requirements.splitlines():
+        dist, sep, version = line.strip().partition("==")
+        if sep and dist:
+            env[dist] = version
+    return env

@@ -1,0 +1,150 @@
+"""The registry API of the SDK: ``log_model``, ``register_model``, ``load_model``, aliases."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Mapping
+from typing import Any
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.pipelines.profile import profile_frame
+from shipyard.registry.models import ModelVersion, RegisteredModel, parse_model_uri
+from shipyard.registry.package import LoadedModel
+from shipyard.registry.service import RegistryService
+from shipyard.registry.signature import Signature
+from shipyard.sdk import context, runs
+
+
+def model_registry() -> RegistryService:
+    """The registry service of the current store (the full API, like MLflow's client)."""
+    return context.current().get_backend().registry
+
+
+def _actor() -> str:
+    user = context.current().settings.user
+    if user:
+        return user
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        return "local"
+
+
+def log_model(
+    model: Any,
+    artifact_path: str = "model",
+    *,
+    input_example: Any,
+    signature: Signature | None = None,
+    convert_onnx: bool = True,
+) -> str:
+    """Store ``model`` as a package in the active run; return its ``runs:/`` URI."""
+    run = runs.active_run()
+    if run is None:
+        raise InvalidInputError("log_model needs an active run: call it inside start_run()")
+    run.flush()
+    model_registry().log_model(
+        run.id,
+        model,
+        artifact_path=artifact_path,
+        input_example=input_example,
+        signature=signature,
+        convert_onnx=convert_onnx,
+    )
+    return f"runs:/{run.id}/{artifact_path}"
+
+
+def register_model(
+    name: str,
+    model_or_uri: Any,
+    input_example: Any = None,
+    *,
+    run_id: str | None = None,
+    description: str | None = None,
+    tags: Mapping[str, object] | None = None,
+    training_data: Any = None,
+    signature: Signature | None = None,
+    convert_onnx: bool = True,
+) -> ModelVersion:
+    """Register a model object, or a package already logged (``runs:/RUN/model``).
+
+    A model object is logged into ``run_id``, else the active run, else a new run named
+    ``register-<name>``; ``input_example`` (a few rows) gives the signature. Pass
+    ``training_data`` (a DataFrame) to put its profile in the model card.
+    """
+    svc = model_registry()
+    profile = profile_frame(training_data) if training_data is not None else None
+    if isinstance(model_or_uri, str):
+        uri = parse_model_uri(model_or_uri)
+        if uri.scheme != "runs":
+            raise InvalidInputError(
+                f"register a runs:/ URI or a model object; {model_or_uri} is already registered"
+            )
+        return svc.register(
+            name,
+            run_id=uri.run_id,
+            artifact_path=uri.path,
+            description=description,
+            tags=tags,
+            created_by=_actor(),
+            data_profile=profile,
+        )
+    active = runs.active_run()
+    target = run_id or (active.id if active is not None else None)
+    if target is None:
+        with runs.start_run(run_name=f"register-{name}"[:250]) as run:
+            svc.log_model(
+                run.id,
+                model_or_uri,
+                input_example=input_example,
+                signature=signature,
+                convert_onnx=convert_onnx,
+            )
+        target = run.id
+    else:
+        if active is not None and active.id == target:
+            active.flush()
+        svc.log_model(
+            target,
+            model_or_uri,
+            input_example=input_example,
+            signature=signature,
+            convert_onnx=convert_onnx,
+        )
+    return svc.register(
+        name,
+        run_id=target,
+        description=description,
+        tags=tags,
+        created_by=_actor(),
+        data_profile=profile,
+    )
+
+
+def load_model(uri: str, *, trusted: bool = False) -> LoadedModel:
+    """Load ``models:/name@alias``, ``models:/name/3`` or ``runs:/RUN_ID/model``.
+
+    Every file is checked against the hash recorded when it was stored; a pickled model
+    loads only with ``trusted=True``.
+    """
+    return model_registry().load(uri, trusted=trusted)[0]
+
+
+def set_alias(name: str, alias: str, version: int | str) -> ModelVersion:
+    """Point ``alias`` (``champion``, ``challenger``, ...) at a version."""
+    return model_registry().set_alias(name, alias, version)
+
+
+def delete_alias(name: str, alias: str) -> None:
+    """Remove an alias from a model."""
+    model_registry().delete_alias(name, alias)
+
+
+def get_model_version(name: str, version: int | str) -> ModelVersion:
+    """One version of a registered model."""
+    return model_registry().get_version(name, version)
+
+
+def list_models() -> list[RegisteredModel]:
+    """Every registered model."""
+    return model_registry().list_models()

@@ -1,0 +1,468 @@
+"""The model server: Open Inference Protocol v2, MLflow's ``/invocations`` and ``/metrics``.
+
+The request path is kept short on purpose (it is what the serving benchmark measures):
+read the body, parse and validate it against the signature, run the model (ONNX Runtime
+where a verified conversion exists), answer, then hand the record to the prediction log's
+queue and the shadow queue without waiting on either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+
+from shipyard import __version__
+from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.server.limits import BodyLimitMiddleware
+from shipyard.serving.deployment import Deployment, Poller, Served, row_outputs
+from shipyard.serving.payloads import (
+    ParsedRequest,
+    PayloadTooLargeError,
+    UnsupportedMediaError,
+    oip_tensor,
+    parse_invocations,
+    parse_oip,
+)
+from shipyard.serving.ports import PredictionRecord, PredictionSink
+
+logger = logging.getLogger(__name__)
+
+_JSON = "application/json"
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+)  # fmt: skip
+
+
+class ServingMetrics:
+    """Prometheus metrics of one server process (aggregated across workers when
+    ``PROMETHEUS_MULTIPROC_DIR`` is set, as prometheus-client does it)."""
+
+    def __init__(self, deployment: str) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.deployment = deployment
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        self.requests = Counter(
+            "shipyard_inference_requests_total",
+            "Inference requests answered, by model version and HTTP status code.",
+            ["deployment", "model", "version", "code"],
+            registry=reg,
+        )
+        self.duration = Histogram(
+            "shipyard_inference_request_duration_seconds",
+            "Time from request body read to response, by model version.",
+            ["deployment", "model", "version"],
+            buckets=LATENCY_BUCKETS,
+            registry=reg,
+        )
+        self.errors = Counter(
+            "shipyard_inference_errors_total",
+            "Requests refused or failed, by reason.",
+            ["deployment", "reason"],
+            registry=reg,
+        )
+        self.rows = Counter(
+            "shipyard_inference_rows_total",
+            "Rows predicted, by model version.",
+            ["deployment", "model", "version"],
+            registry=reg,
+        )
+        self.info = Gauge(
+            "shipyard_model_info",
+            "1 for each model version this server loaded (role: primary, canary, shadow).",
+            ["deployment", "model", "version", "role", "engine"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.predlog_rows = Counter(
+            "shipyard_predlog_rows_total",
+            "Prediction-log rows, by outcome (written, or dropped with its reason).",
+            ["deployment", "outcome"],
+            registry=reg,
+        )
+        self.swaps = Counter(
+            "shipyard_model_swaps_total",
+            "Times a followed alias moved and the server swapped models.",
+            ["deployment"],
+            registry=reg,
+        )
+        self.shadow_dropped = Counter(
+            "shipyard_shadow_requests_dropped_total",
+            "Shadow copies dropped because the shadow queue was full.",
+            ["deployment"],
+            registry=reg,
+        )
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
+
+    def observe(self, served: Served, code: int, seconds: float, rows: int) -> None:
+        """Count one answered request."""
+        key = (served.model_name, served.version_label, code)
+        children = self._children.get(key)
+        if children is None:
+            labels = (self.deployment, served.model_name, served.version_label)
+            children = (
+                self.requests.labels(*labels, str(code)),
+                self.duration.labels(*labels),
+                self.rows.labels(*labels),
+            )
+            self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
+        if rows:
+            children[2].inc(rows)
+
+    def error(self, reason: str) -> None:
+        """Count a refused or failed request."""
+        self.errors.labels(self.deployment, reason).inc()
+
+    def set_loaded(self, deployment: Deployment) -> None:
+        """Publish which versions are loaded."""
+        self.info.clear()
+        for s in deployment.serving():
+            engine = "onnxruntime" if s.model.uses_onnx else s.model.flavor
+            self.info.labels(self.deployment, s.model_name, s.version_label, s.role, engine).set(1)
+
+    def predlog_event(self, event: str, rows: int) -> None:
+        """Callback of the prediction log."""
+        outcome = event.replace(":", "_")
+        self.predlog_rows.labels(self.deployment, outcome).inc(rows)
+
+    def render(self) -> bytes:
+        """The exposition text."""
+        from prometheus_client import CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        if self.multiprocess:
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return bytes(generate_latest(merged))
+        return bytes(generate_latest(self.registry))
+
+
+class ShadowRunner:
+    """Runs shadow versions on copies of requests in one background thread (bounded)."""
+
+    def __init__(
+        self, deployment: Deployment,
+        emit: Callable[[Served, ParsedRequest, str, float, dict[str, Any]], None],
+        on_drop: Callable[[], None], max_queue: int = 1000,
+    ) -> None:  # fmt: skip
+        self.deployment = deployment
+        self.emit = emit
+        self.on_drop = on_drop
+        self._queue: queue.Queue[tuple[ParsedRequest, str] | None] = queue.Queue(max_queue)
+        self._thread = threading.Thread(target=self._run, name="shipyard-shadow", daemon=True)
+        self._thread.start()
+
+    def submit(self, parsed: ParsedRequest, request_id: str) -> None:
+        """Queue a copy; drop (and count) when the shadow path falls behind."""
+        try:
+            self._queue.put_nowait((parsed, request_id))
+        except queue.Full:
+            self.on_drop()
+
+    def _run(self) -> None:
+        while (item := self._queue.get()) is not None:
+            parsed, request_id = item
+            for shadow in list(self.deployment.shadows):
+                started = time.perf_counter()
+                try:
+                    outputs = shadow.model.infer(parsed.columns)
+                except Exception:
+                    logger.exception("shadow %s failed", shadow.uri)
+                    continue
+                self.emit(shadow, parsed, request_id, time.perf_counter() - started, outputs)
+
+    def close(self) -> None:
+        """Stop after the queued copies."""
+        self._queue.put(None)
+        self._thread.join(10)
+
+
+def _error(status: int, message: str, *, mlflow: bool = False, **extra: Any) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if mlflow:
+        body["error_code"] = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
+        body["message"] = message
+    body.update(extra)
+    return Response(json.dumps(body), status_code=status, media_type=_JSON)
+
+
+def create_model_app(
+    deployment: Deployment,
+    sink: PredictionSink | None,
+    *,
+    max_request_bytes: int = 16 * 1024 * 1024,
+) -> FastAPI:
+    """Build the model server around a loaded deployment and an optional prediction log."""
+    metrics = ServingMetrics(deployment.spec.name)
+    metrics.set_loaded(deployment)
+
+    def swapped(old: Served, new: Served) -> None:
+        metrics.swaps.labels(deployment.spec.name).inc()
+        metrics.set_loaded(deployment)
+
+    deployment.on_swap = swapped
+    name = deployment.spec.name
+    max_rows = deployment.spec.max_rows
+
+    def log(served: Served, parsed: ParsedRequest, request_id: str, seconds: float,
+            outputs: dict[str, Any]) -> None:  # fmt: skip
+        if sink is None:
+            return
+        sink.submit(
+            PredictionRecord(
+                deployment=name,
+                model=served.model_name,
+                version=served.version_label,
+                role=served.role,
+                request_id=request_id,
+                timestamp_ms=time.time_ns() // 1_000_000,
+                latency_seconds=seconds,
+                inputs=parsed.columns,
+                outputs=row_outputs(outputs),
+                rows=parsed.rows,
+            )
+        )
+
+    shadow: ShadowRunner | None = None
+    if deployment.shadows:
+        shadow = ShadowRunner(
+            deployment,
+            log,
+            lambda: metrics.shadow_dropped.labels(name).inc(),
+        )
+
+    poller = Poller(deployment, deployment.spec.poll_interval)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        poller.start()
+        yield
+        poller.stop()
+        if shadow is not None:
+            shadow.close()
+        if sink is not None:
+            sink.close()
+
+    app = FastAPI(
+        title=f"Shipyard model server: {name}",
+        version=__version__,
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(
+        BodyLimitMiddleware, json_limit=max_request_bytes, upload_limit=max_request_bytes
+    )
+    app.state.deployment = deployment
+    app.state.metrics = metrics
+
+    def predict(
+        served: Served, parsed: ParsedRequest, request_id: str, started: float
+    ) -> tuple[dict[str, Any], float]:
+        outputs = served.model.infer(parsed.columns)
+        seconds = time.perf_counter() - started
+        log(served, parsed, request_id, seconds, outputs)
+        if shadow is not None:
+            shadow.submit(parsed, request_id)
+        return outputs, seconds
+
+    def headers(served: Served, request_id: str) -> dict[str, str]:
+        return {
+            "x-request-id": request_id,
+            "x-model-version": f"{served.model_name}/{served.version_label}",
+        }
+
+    async def score(
+        request: Request, parse: Callable[[bytes, Served], ParsedRequest], render: Callable[
+            [Served, ParsedRequest, dict[str, Any], str], bytes], mlflow: bool,
+        version: str | None = None,
+    ) -> Response:  # fmt: skip
+        started = time.perf_counter()
+        body = await request.body()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if version is None:
+            served = deployment.choose(request_id)
+        else:
+            found = deployment.find_version(version)
+            if found is None:
+                metrics.error("unknown_version")
+                return _error(404, f"version {version} is not served here", mlflow=mlflow)
+            served = found
+        try:
+            parsed = parse(body, served)
+            if parsed.request_id:
+                request_id = parsed.request_id
+            outputs, seconds = predict(served, parsed, request_id, started)
+            content = render(served, parsed, outputs, request_id)
+        except UnsupportedMediaError as exc:
+            metrics.error("unsupported_media_type")
+            metrics.observe(served, 415, time.perf_counter() - started, 0)
+            return _error(415, exc.message, mlflow=mlflow)
+        except PayloadTooLargeError as exc:
+            metrics.error("too_many_rows")
+            metrics.observe(served, 413, time.perf_counter() - started, 0)
+            return _error(413, exc.message, mlflow=mlflow)
+        except InvalidInputError as exc:
+            metrics.error("invalid_input")
+            metrics.observe(served, 400, time.perf_counter() - started, 0)
+            return _error(400, exc.message, mlflow=mlflow)
+        except Exception as exc:
+            logger.exception("model %s failed", served.uri)
+            metrics.error("model_error")
+            metrics.observe(served, 500, time.perf_counter() - started, 0)
+            return _error(500, f"the model failed: {type(exc).__name__}: {exc}", mlflow=mlflow)
+        metrics.observe(served, 200, seconds, parsed.rows)
+        return Response(content, media_type=_JSON, headers=headers(served, request_id))
+
+    def parse_mlflow(request: Request) -> Callable[[bytes, Served], ParsedRequest]:
+        content_type = request.headers.get("content-type", "application/json")
+        return lambda body, served: parse_invocations(
+            body, content_type, served.model.signature, max_rows
+        )
+
+    def render_mlflow(
+        served: Served, parsed: ParsedRequest, outputs: dict[str, Any], rid: str
+    ) -> bytes:
+        return json.dumps({"predictions": outputs["predict"].tolist()}).encode()
+
+    def render_oip(
+        served: Served, parsed: ParsedRequest, outputs: dict[str, Any], rid: str
+    ) -> bytes:
+        wanted = parsed.outputs or list(outputs)
+        unknown = [w for w in wanted if w not in outputs]
+        if unknown:
+            raise InvalidInputError(
+                f"unknown output(s) {unknown}; this model has {sorted(outputs)}"
+            )
+        return json.dumps(
+            {
+                "model_name": served.model_name,
+                "model_version": served.version_label,
+                "id": rid,
+                "outputs": [oip_tensor(w, outputs[w]) for w in wanted],
+            }
+        ).encode()
+
+    def parse_v2(body: bytes, served: Served) -> ParsedRequest:
+        return parse_oip(body, served.model.signature, max_rows)
+
+    def check_name(model_name: str) -> None:
+        if model_name not in (deployment.model_name, name):
+            raise NotFoundError(f"model {model_name!r} is not served here")
+
+    @app.post("/invocations")
+    async def invocations(request: Request) -> Response:
+        """MLflow scoring protocol."""
+        return await score(request, parse_mlflow(request), render_mlflow, mlflow=True)
+
+    @app.post("/v2/models/{model_name}/infer")
+    async def infer(model_name: str, request: Request) -> Response:
+        """Open Inference Protocol v2 inference."""
+        if model_name not in (deployment.model_name, name):
+            return _error(404, f"model {model_name!r} is not served here")
+        return await score(request, parse_v2, render_oip, mlflow=False)
+
+    @app.post("/v2/models/{model_name}/versions/{version}/infer")
+    async def infer_version(model_name: str, version: str, request: Request) -> Response:
+        """Inference on one named version (primary, canary or shadow)."""
+        if model_name not in (deployment.model_name, name):
+            return _error(404, f"model {model_name!r} is not served here")
+        return await score(request, parse_v2, render_oip, mlflow=False, version=version)
+
+    def metadata(served: Served) -> dict[str, Any]:
+        sig = served.model.signature
+        outputs = [{"name": "predict", "datatype": "FP64", "shape": [-1]}]
+        if hasattr(served.model, "predict_proba"):
+            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+        return {
+            "name": served.model_name,
+            "versions": [s.version_label for s in deployment.serving()],
+            "platform": "onnxruntime" if served.model.uses_onnx else served.model.flavor,
+            "inputs": [
+                {"name": c.name, "datatype": c.oip_datatype, "shape": [-1]} for c in sig.inputs
+            ],
+            "outputs": outputs,
+            "parameters": {"deployment": name, "role": served.role, "uri": served.uri},
+        }
+
+    @app.get("/v2/models/{model_name}")
+    def model_metadata(model_name: str) -> Response:
+        """OIP model metadata: inputs and outputs from the signature."""
+        try:
+            check_name(model_name)
+        except NotFoundError as exc:
+            return _error(404, exc.message)
+        return Response(json.dumps(metadata(deployment.primary)), media_type=_JSON)
+
+    @app.get("/v2/models/{model_name}/versions/{version}")
+    def version_metadata(model_name: str, version: str) -> Response:
+        """OIP metadata of one served version."""
+        found = deployment.find_version(version)
+        if found is None or model_name not in (deployment.model_name, name):
+            return _error(404, f"{model_name} version {version} is not served here")
+        return Response(json.dumps(metadata(found)), media_type=_JSON)
+
+    @app.get("/v2/models/{model_name}/ready")
+    def model_ready(model_name: str) -> Response:
+        """OIP model readiness."""
+        if model_name not in (deployment.model_name, name):
+            return _error(404, f"model {model_name!r} is not served here")
+        return Response(json.dumps({"name": model_name, "ready": True}), media_type=_JSON)
+
+    @app.get("/v2/health/live")
+    def live() -> Response:
+        """Liveness probe."""
+        return Response(json.dumps({"live": True}), media_type=_JSON)
+
+    @app.get("/v2/health/ready")
+    def ready() -> Response:
+        """Readiness probe: models are loaded before the server accepts connections."""
+        return Response(json.dumps({"ready": True}), media_type=_JSON)
+
+    @app.get("/v2")
+    def server_metadata() -> Response:
+        """OIP server metadata."""
+        return Response(
+            json.dumps({"name": "shipyard", "version": __version__, "extensions": []}),
+            media_type=_JSON,
+        )
+
+    @app.get("/ping")
+    @app.get("/health")
+    def ping() -> Response:
+        """MLflow's health check."""
+        return Response("\n", media_type="application/json")
+
+    @app.get("/version")
+    def version_route() -> Response:
+        """MLflow's version endpoint."""
+        return Response(__version__, media_type="text/plain")
+
+    @app.get("/metrics")
+    def metrics_route() -> Response:
+        """Prometheus exposition."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.exception_handler(ShipyardError)
+    async def shipyard_error(_: Request, exc: ShipyardError) -> Response:
+        status = 404 if isinstance(exc, NotFoundError) else 400
+        return _error(status, exc.message)
+
+    return app

@@ -1,0 +1,315 @@
+"""Request bodies of the two scoring protocols, parsed into typed columns.
+
+MLflow's ``/invocations`` (``dataframe_split``, ``dataframe_records``, ``instances``,
+``inputs``; JSON or CSV) and the Open Inference Protocol v2 ``infer`` request. Both end in
+:func:`shipyard.registry.signature.check_columns`, so a request is judged by one set of
+rules whichever protocol carries it. Error texts reuse MLflow's wording where users know it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.registry.signature import Signature, check_columns
+
+MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_FORMAT_HELP = (
+    "The input must be a JSON dictionary with exactly one of the input fields "
+    "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}"
+)
+OIP_DATATYPES = {
+    "BOOL": "b",
+    "UINT8": "u",
+    "UINT16": "u",
+    "UINT32": "u",
+    "UINT64": "u",
+    "INT8": "i",
+    "INT16": "i",
+    "INT32": "i",
+    "INT64": "i",
+    "FP16": "f",
+    "FP32": "f",
+    "FP64": "f",
+    "BYTES": "O",
+}
+
+
+class PayloadTooLargeError(InvalidInputError):
+    """The request holds more rows than the deployment accepts."""
+
+
+@dataclass
+class ParsedRequest:
+    """Validated columns and what the caller asked of the response."""
+
+    columns: dict[str, np.ndarray[Any, Any]]
+    rows: int
+    request_id: str | None = None
+    outputs: list[str] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+def _load_json(body: bytes) -> Any:
+    if not body.strip():
+        raise InvalidInputError("the request body is empty")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+
+
+def _check_rows(rows: int, max_rows: int) -> None:
+    if rows > max_rows:
+        raise PayloadTooLargeError(
+            f"the request holds {rows} rows; this deployment accepts at most {max_rows}",
+            rows=rows,
+            max_rows=max_rows,
+        )
+
+
+def _rows_to_columns(
+    names: list[str], data: Any, signature: Signature, max_rows: int
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    if not isinstance(data, list):
+        raise InvalidInputError("'data' must be a list of rows")
+    _check_rows(len(data), max_rows)
+    if not data:
+        raise InvalidInputError("the request holds no rows")
+    width = len(names)
+    for i, row in enumerate(data):
+        if not isinstance(row, list) or len(row) != width:
+            raise InvalidInputError(
+                f"row {i} has {len(row) if isinstance(row, list) else 'no'} values; "
+                f"expected {width} (one per column)",
+                row=i,
+            )
+    matrix = np.array(data)
+    cols: dict[str, Any]
+    if matrix.dtype.kind in "fi" and matrix.ndim == 2:
+        # Fast path: an all-numeric request; the column views need no per-value work.
+        cols = {n: matrix[:, j] for j, n in enumerate(names)}
+    else:
+        cols = {n: [row[j] for row in data] for j, n in enumerate(names)}
+    return check_columns(signature, cols)
+
+
+def parse_invocations(
+    body: bytes, content_type: str, signature: Signature, max_rows: int
+) -> ParsedRequest:
+    """Parse an MLflow scoring request (JSON or CSV)."""
+    media = content_type.split(";")[0].strip().lower()
+    if media == "text/csv":
+        return _parse_csv(body, signature, max_rows)
+    if media not in ("application/json", ""):
+        raise UnsupportedMediaError(
+            f"content type {media!r} is not supported; use application/json or text/csv"
+        )
+    doc = _load_json(body)
+    if not isinstance(doc, dict):
+        raise InvalidInputError(f"{_FORMAT_HELP}. Received a {type(doc).__name__}.")
+    keys = [k for k in MLFLOW_KEYS if k in doc]
+    if len(keys) != 1:
+        raise InvalidInputError(
+            f"{_FORMAT_HELP}. Received dictionary with input fields: {list(doc)}"
+        )
+    extra = set(doc) - {keys[0], "params"}
+    if extra:
+        raise InvalidInputError(f"unexpected fields in the request: {sorted(extra)}")
+    key, value = keys[0], doc[keys[0]]
+    names = signature.input_names
+    if key == "dataframe_split":
+        if not isinstance(value, dict) or "data" not in value:
+            raise InvalidInputError("'dataframe_split' must be an object with 'columns' and 'data'")
+        columns = value.get("columns", names)
+        if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+            raise InvalidInputError("'columns' must be a list of column names")
+        if sorted(columns) != sorted(names):
+            # Let check_columns name exactly what is missing or extra.
+            check_columns(signature, {c: [] for c in columns})
+        cols, rows = _rows_to_columns(columns, value["data"], signature, max_rows)
+    elif key == "dataframe_records" or (
+        key == "instances" and isinstance(value, list) and value and isinstance(value[0], dict)
+    ):
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise InvalidInputError(f"'{key}' must be a list of objects (one per row)")
+        _check_rows(len(value), max_rows)
+        seen: list[str] = []
+        for record in value:
+            for k in record:
+                if k not in seen:
+                    seen.append(k)
+        raw = {c: [r.get(c) for r in value] for c in seen}
+        cols, rows = check_columns(signature, raw)
+    elif key == "instances":
+        if not isinstance(value, list):
+            raise InvalidInputError("'instances' must be a list of rows")
+        cols, rows = _rows_to_columns(names, value, signature, max_rows)
+    else:  # inputs: columnar {col: [values]} or a list of rows (tensor)
+        if isinstance(value, dict):
+            lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
+            _check_rows(max(lengths, default=0), max_rows)
+            cols, rows = check_columns(signature, value)
+        elif isinstance(value, list):
+            cols, rows = _rows_to_columns(names, value, signature, max_rows)
+        else:
+            raise InvalidInputError("'inputs' must be an object of columns or a list of rows")
+    return ParsedRequest(cols, rows, parameters=doc.get("params") or {})
+
+
+class UnsupportedMediaError(InvalidInputError):
+    """The body is neither JSON nor CSV (HTTP 415, as MLflow answers)."""
+
+
+def _parse_csv(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UnsupportedMediaError("CSV bodies must be UTF-8") from exc
+    reader = csv.reader(io.StringIO(text))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise InvalidInputError("the request body is empty") from None
+    rows = list(reader)
+    _check_rows(len(rows), max_rows)
+    types = {c.name: c.type for c in signature.inputs}
+    converted: dict[str, list[Any]] = {h: [] for h in header}
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise InvalidInputError(
+                f"CSV row {i + 1} has {len(row)} fields; header has {len(header)}"
+            )
+        for name, cell in zip(header, row, strict=True):
+            converted[name].append(_csv_cell(cell, types.get(name, "string"), name))
+    cols, n = check_columns(signature, converted)
+    return ParsedRequest(cols, n)
+
+
+def _csv_cell(cell: str, kind: str, name: str) -> Any:
+    if cell == "":
+        return None
+    if kind in ("double", "float"):
+        try:
+            return float(cell)
+        except ValueError:
+            raise InvalidInputError(
+                f"column {name!r} expects {kind} values; got {cell[:40]!r}", column=name
+            ) from None
+    if kind in ("long", "integer"):
+        try:
+            return int(cell)
+        except ValueError:
+            raise InvalidInputError(
+                f"column {name!r} expects {kind} values; got {cell[:40]!r}", column=name
+            ) from None
+    if kind == "boolean":
+        return cell.strip().lower() in ("true", "1")
+    return cell
+
+
+def parse_oip(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest:
+    """Parse an Open Inference Protocol v2 infer request.
+
+    Accepts one tensor per signature column (shape ``[n]`` or ``[n, 1]``), or a single
+    2-D tensor ``[n, k]`` whose k columns are the signature's, in order.
+    """
+    doc = _load_json(body)
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
+        raise InvalidInputError("an infer request is an object with a non-empty 'inputs' list")
+    request_id = doc.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise InvalidInputError("'id' must be a string")
+    outputs = []
+    for out in doc.get("outputs") or []:
+        if not isinstance(out, dict) or not isinstance(out.get("name"), str):
+            raise InvalidInputError("each entry of 'outputs' needs a 'name'")
+        outputs.append(out["name"])
+    tensors: dict[str, Any] = {}
+    for tensor in doc["inputs"]:
+        if not isinstance(tensor, Mapping):
+            raise InvalidInputError("each input tensor is an object")
+        for key in ("name", "shape", "datatype", "data"):
+            if key not in tensor:
+                raise InvalidInputError(f"an input tensor lacks {key!r}")
+        name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+        if datatype not in OIP_DATATYPES:
+            raise InvalidInputError(
+                f"input {name!r}: datatype {datatype!r} is not an Open Inference Protocol type"
+            )
+        if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            raise InvalidInputError(f"input {name!r}: shape must be a list of sizes")
+        data = np.array(tensor["data"], dtype=object if datatype == "BYTES" else None)
+        size = int(np.prod(shape)) if shape else 1
+        if data.size != size:
+            raise InvalidInputError(
+                f"input {name!r}: shape {shape} holds {size} values but data has {data.size}"
+            )
+        _check_rows(shape[0] if shape else 1, max_rows)
+        tensors[name] = (data.reshape(shape), datatype)
+    names = signature.input_names
+    if len(tensors) == 1 and len(names) > 1:
+        ((name, (data, datatype)),) = tensors.items()
+        if data.ndim != 2 or data.shape[1] != len(names):
+            raise InvalidInputError(
+                f"input {name!r} has shape {list(data.shape)}; a single tensor must be "
+                f"[rows, {len(names)}] (columns {', '.join(names)}), or send one tensor per column"
+            )
+        _check_datatypes(signature, {n: str(datatype) for n in names})
+        columns = {n: data[:, j] for j, n in enumerate(names)}
+    else:
+        for name, (data, _) in tensors.items():
+            if data.ndim == 2 and data.shape[1] == 1:
+                tensors[name] = (data.reshape(-1), tensors[name][1])
+            elif data.ndim != 1:
+                raise InvalidInputError(
+                    f"input {name!r} must have shape [rows] or [rows, 1]; got {list(data.shape)}"
+                )
+        _check_datatypes(signature, {n: dt for n, (_, dt) in tensors.items()})
+        columns = {n: d for n, (d, _) in tensors.items()}
+    cols, rows = check_columns(signature, columns)
+    return ParsedRequest(cols, rows, request_id, outputs, parameters=doc.get("parameters") or {})
+
+
+def _check_datatypes(signature: Signature, datatypes: Mapping[str, str]) -> None:
+    for spec in signature.inputs:
+        given = datatypes.get(spec.name)
+        if given is None:
+            continue
+        kind = OIP_DATATYPES[given]
+        numeric = spec.type in ("double", "float", "long", "integer")
+        ok = (
+            (numeric and kind in "fiu" and not (spec.type in ("long", "integer") and kind == "f"))
+            or (spec.type == "boolean" and kind == "b")
+            or (spec.type in ("string", "binary", "datetime") and kind == "O")
+        )
+        if not ok:
+            raise InvalidInputError(
+                f"input {spec.name!r} has datatype {given}; the signature says {spec.type} "
+                f"({spec.oip_datatype})",
+                column=spec.name,
+            )
+
+
+def oip_tensor(name: str, values: np.ndarray[Any, Any]) -> dict[str, Any]:
+    """An output tensor of an infer response."""
+    kind = values.dtype.kind
+    datatype = {"f": "FP64" if values.dtype.itemsize == 8 else "FP32", "b": "BOOL"}.get(
+        kind, "INT64" if kind in "iu" else "BYTES"
+    )
+    data = values.tolist() if kind != "O" else [str(v) for v in values.reshape(-1)]
+    if kind != "O" and values.ndim > 1:
+        data = values.reshape(-1).tolist()
+    return {"name": name, "shape": list(values.shape), "datatype": datatype, "data": data}
+
+
+def predictions_json(values: np.ndarray[Any, Any]) -> bytes:
+    """MLflow's ``{"predictions": [...]}`` body."""
+    return json.dumps({"predictions": values.tolist()}).encode()
