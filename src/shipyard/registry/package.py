@@ -125,7 +125,13 @@ def save_package(
     }
     conversion = None
     if convert_onnx and kind in ("sklearn", "xgboost", "lightgbm"):
-        conversion = convert(model, kind, matrix.astype("float32", copy=False), folder, example)
+        conversion = convert(
+            model,
+            kind,
+            (matrix.astype("float32", copy=False) if matrix.dtype.kind in "fiub" else matrix),
+            folder,
+            example,
+        )
         if conversion.converted:
             flavors["onnx"] = conversion.conf
     env = environment()

@@ -210,16 +210,20 @@ class SqlRegistryStore:
         )
 
     def _create_version(self, conn: Connection, name: str, fields: dict[str, Any]) -> ModelVersion:
-        model = conn.execute(
-            select(t.registered_models.c.name).where(t.registered_models.c.name == name)
-        ).first()
-        if model is None:
-            self._insert_model(conn, name, "", {})
+        now = now_ms()
+        create = upsert(conn, t.registered_models).values(
+            name=name, description="", created_at=now, updated_at=now
+        )
+        conn.execute(create.on_conflict_do_nothing(index_elements=["name"]))
+        query = select(t.registered_models.c.name).where(t.registered_models.c.name == name)
+        if conn.dialect.name == "postgresql":
+            # Serialise version numbering per model (SQLite's write lock already does).
+            query = query.with_for_update()
+        conn.execute(query)
         latest = conn.execute(
             select(func.max(t.model_versions.c.version)).where(t.model_versions.c.name == name)
         ).scalar()
         number = (latest or 0) + 1
-        now = now_ms()
         vid = new_id("mv")
         values = {
             "id": vid,

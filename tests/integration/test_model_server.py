@@ -1,0 +1,342 @@
+"""A real `shipyard serve` process on 127.0.0.1: protocols, bad input, metrics, the log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from sklearn.datasets import make_classification
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+import shipyard
+from tests.conftest import free_port
+
+COLS = [f"f{i}" for i in range(5)]
+
+
+class ModelServer:
+    """`shipyard serve` as a subprocess, stopped by its PID."""
+
+    def __init__(self, home: Path, *args: str, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+        full.update({"SHIPYARD_URI": str(home), **(env or {})})
+        self.log = (home / f"serve-{self.port}.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shipyard", "serve", *args, "--port", str(self.port)],
+            env=full,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(Path(self.log.name).read_text())
+            try:
+                if httpx.get(f"{self.url}/v2/health/ready", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("model server did not become ready")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+        self.log.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, seed: int) -> Iterator[Path]:
+    """A store with fraud v1 (logistic, champion) and v2 (boosting)."""
+    store = tmp_path / "store"
+    shipyard.set_uri(str(store))
+    X, y = make_classification(300, 5, random_state=seed)
+    frame = pd.DataFrame(X, columns=COLS)
+    shipyard.register_model("fraud", LogisticRegression().fit(frame, y), frame[:5])
+    shipyard.register_model(
+        "fraud", HistGradientBoostingClassifier(max_iter=10).fit(frame, y), frame[:5]
+    )
+    shipyard.set_alias("fraud", "champion", 1)
+    shipyard.set_uri(None)
+    return store
+
+
+@pytest.fixture
+def served(home: Path) -> Iterator[ModelServer]:
+    srv = ModelServer(home, "models:/fraud@champion", "--poll-interval", "0.5", "--max-rows", "50")
+    yield srv
+    srv.stop()
+
+
+ROW = [0.1, -0.2, 0.3, 0.0, 1.5]
+
+
+def test_mlflow_and_oip_requests_are_answered(served: ModelServer) -> None:
+    url = served.url
+    split = {"dataframe_split": {"columns": COLS, "data": [ROW, ROW]}}
+    r = httpx.post(f"{url}/invocations", json=split, headers={"x-request-id": "req-1"})
+    assert r.status_code == 200, r.text
+    assert len(r.json()["predictions"]) == 2
+    assert r.headers["x-request-id"] == "req-1"
+    assert r.headers["x-model-version"] == "fraud/1"
+    records = {"dataframe_records": [dict(zip(COLS, ROW, strict=True))]}
+    assert httpx.post(f"{url}/invocations", json=records).json()["predictions"] in ([0], [1])
+    assert httpx.post(f"{url}/invocations", json={"instances": [ROW]}).status_code == 200
+    columnar = {"inputs": {c: [v] for c, v in zip(COLS, ROW, strict=True)}}
+    assert httpx.post(f"{url}/invocations", json=columnar).status_code == 200
+    csv = ",".join(COLS) + "\n" + ",".join(map(str, ROW)) + "\n"
+    r = httpx.post(f"{url}/invocations", content=csv, headers={"content-type": "text/csv"})
+    assert r.status_code == 200, r.text
+
+    infer = {
+        "id": "abc",
+        "inputs": [
+            {"name": c, "shape": [1], "datatype": "FP64", "data": [v]}
+            for c, v in zip(COLS, ROW, strict=True)
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+    body = httpx.post(f"{url}/v2/models/fraud/infer", json=infer).json()
+    assert body["id"] == "abc" and body["model_version"] == "1"
+    assert body["outputs"][0]["name"] == "predict_proba" and body["outputs"][0]["shape"] == [1, 2]
+    tensor = {"inputs": [{"name": "x", "shape": [2, 5], "datatype": "FP32", "data": ROW + ROW}]}
+    assert httpx.post(f"{url}/v2/models/fraud/infer", json=tensor).status_code == 200
+    meta = httpx.get(f"{url}/v2/models/fraud").json()
+    assert [i["name"] for i in meta["inputs"]] == COLS
+    assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty"),
+        (b"[1, 2]", 400, "exactly one of the input fields"),
+        (json.dumps({"instances": [ROW], "inputs": [ROW]}).encode(), 400, "exactly one"),
+        (
+            json.dumps({"dataframe_split": {"columns": COLS[:4], "data": [ROW[:4]]}}).encode(),
+            400,
+            "missing input column(s): f4",
+        ),
+        (
+            json.dumps(
+                {"dataframe_split": {"columns": [*COLS, "zz"], "data": [[*ROW, 1]]}}
+            ).encode(),
+            400,
+            "unexpected input column(s): zz",
+        ),
+        (json.dumps({"instances": [ROW[:3]]}).encode(), 400, "expected 5"),
+        (
+            json.dumps({"inputs": {**{c: [1.0] for c in COLS}, "f0": ["high"]}}).encode(),
+            400,
+            "expects double",
+        ),
+        (
+            json.dumps({"inputs": {**{c: [1.0] for c in COLS}, "f0": [None]}}).encode(),
+            400,
+            "missing value",
+        ),
+        (json.dumps({"instances": [ROW] * 51}).encode(), 413, "at most 50"),
+    ],
+)
+def test_bad_requests_get_a_json_4xx_naming_the_problem(
+    served: ModelServer, body: bytes, status: int, needle: str
+) -> None:
+    r = httpx.post(
+        f"{served.url}/invocations", content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == status
+    assert needle in r.json()["error"]
+
+
+def test_bad_oip_requests_and_huge_bodies(served: ModelServer) -> None:
+    url = f"{served.url}/v2/models/fraud/infer"
+    wrong_shape = {"inputs": [{"name": "x", "shape": [1, 4], "datatype": "FP32", "data": ROW[:4]}]}
+    assert "single tensor must be [rows, 5]" in httpx.post(url, json=wrong_shape).json()["error"]
+    wrong_type = {
+        "inputs": [{"name": c, "shape": [1], "datatype": "BYTES", "data": ["a"]} for c in COLS]
+    }
+    r = httpx.post(url, json=wrong_type)
+    assert r.status_code == 400 and "datatype BYTES" in r.json()["error"]
+    assert httpx.post(f"{served.url}/v2/models/other/infer", json=wrong_shape).status_code == 404
+    huge = b'{"instances": [' + b"[1,2,3,4,5]," * 2_000_000 + b"[1,2,3,4,5]]}"
+    r = httpx.post(
+        f"{served.url}/invocations", content=huge, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413
+    assert (
+        httpx.post(
+            f"{served.url}/invocations", content=b"x", headers={"content-type": "text/xml"}
+        ).status_code
+        == 415
+    )
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert 'shipyard_inference_errors_total{deployment="fraud",reason="invalid_input"}' in metrics
+
+
+def test_metrics_and_prediction_log(home: Path, served: ModelServer) -> None:
+    for i in range(20):
+        httpx.post(
+            f"{served.url}/invocations",
+            json={"instances": [ROW, ROW]},
+            headers={"x-request-id": f"r{i}"},
+        )
+    metrics = httpx.get(f"{served.url}/metrics").text
+    assert (
+        'shipyard_inference_requests_total{code="200",deployment="fraud",model="fraud",version="1"} 20.0'
+        in metrics
+    )
+    assert "shipyard_inference_request_duration_seconds_bucket" in metrics
+    assert (
+        'shipyard_model_info{deployment="fraud",engine="onnxruntime",model="fraud",role="primary",version="1"} 1.0'
+        in metrics
+    )
+    served.stop()  # closes the open Parquet file
+    out = subprocess.run(
+        [sys.executable, "-m", "shipyard", "predlog", "tail", "-n", "100", "--json"],
+        capture_output=True, text=True, env={**os.environ, "SHIPYARD_URI": str(home)}, check=True,
+    )  # fmt: skip
+    rows = json.loads(out.stdout)["rows"]
+    assert len(rows) == 40
+    assert {r["request_id"] for r in rows} == {f"r{i}" for i in range(20)}
+    assert rows[0]["input.f0"] == ROW[0] and rows[0]["version"] == "1"
+    assert {"output.prediction", "output.proba_1", "latency_seconds"} <= set(rows[0])
+
+
+def test_alias_move_is_followed_without_failing_requests(home: Path, served: ModelServer) -> None:
+    failures: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                r = client.post(f"{served.url}/invocations", json={"instances": [ROW]})
+                if r.status_code != 200:
+                    failures.append(r.status_code)
+                versions.add(r.headers.get("x-model-version", ""))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    shipyard.set_uri(str(home))
+    shipyard.set_alias("fraud", "champion", 2)
+    shipyard.set_uri(None)
+    deadline = time.monotonic() + 20
+    while "fraud/2" not in versions and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.3)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not failures
+    assert versions == {"fraud/1", "fraud/2"}
+    assert "shipyard_model_swaps_total" in httpx.get(f"{served.url}/metrics").text
+
+
+def test_canary_and_shadow(home: Path) -> None:
+    srv = ModelServer(
+        home, "models:/fraud/1", "--canary", "models:/fraud/2", "--canary-percent", "30",
+        "--shadow", "models:/fraud/2", "--name", "fraud-live",
+    )  # fmt: skip
+    try:
+        seen = [
+            httpx.post(
+                f"{srv.url}/invocations",
+                json={"instances": [ROW]},
+                headers={"x-request-id": f"c{i}"},
+            ).headers["x-model-version"]
+            for i in range(200)
+        ]
+        share = seen.count("fraud/2") / len(seen)
+        assert 0.15 < share < 0.45
+        # The same request id always lands on the same version.
+        again = httpx.post(
+            f"{srv.url}/invocations", json={"instances": [ROW]}, headers={"x-request-id": "c7"}
+        )
+        assert again.headers["x-model-version"] == seen[7]
+        assert (
+            httpx.post(
+                f"{srv.url}/v2/models/fraud/versions/2/infer",
+                json={"inputs": [{"name": "x", "shape": [1, 5], "datatype": "FP64", "data": ROW}]},
+            ).json()["model_version"]
+            == "2"
+        )
+    finally:
+        srv.stop()
+    from shipyard.predlog.reader import read_log
+
+    log = read_log(home / "predictions", deployment="fraud-live").to_pandas()
+    assert set(log["role"]) == {"primary", "canary", "shadow"}
+    assert (log["role"] == "shadow").sum() >= 190  # every live request, minus at most a few
+
+
+def test_unwritable_prediction_log_does_not_stop_serving(home: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the log folder should be")
+    srv = ModelServer(
+        home, "models:/fraud@champion", env={"SHIPYARD_PREDLOG": str(blocker / "predictions")}
+    )
+    try:
+        for _ in range(5):
+            assert (
+                httpx.post(f"{srv.url}/invocations", json={"instances": [ROW]}).status_code == 200
+            )
+        deadline = time.monotonic() + 10
+        text = ""
+        while time.monotonic() < deadline:
+            text = httpx.get(f"{srv.url}/metrics").text
+            if 'outcome="dropped_write_error"' in text:
+                break
+            time.sleep(0.3)
+        assert (
+            'shipyard_predlog_rows_total{deployment="fraud",outcome="dropped_write_error"} 5.0'
+            in text
+        )
+    finally:
+        srv.stop()
+    assert "prediction log: cannot write" in Path(srv.log.name).read_text()
+
+
+def test_serving_an_unknown_model_fails_fast(home: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "shipyard", "serve", "models:/nope@champion", "--port", str(free_port())],
+        capture_output=True, text=True, env={**os.environ, "SHIPYARD_URI": str(home)}, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert "'nope' does not exist" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_two_workers_share_the_port(home: Path) -> None:
+    srv = ModelServer(home, "models:/fraud@champion", "--workers", "2")
+    try:
+        with httpx.Client() as client:
+            codes = {
+                client.post(f"{srv.url}/invocations", json={"instances": [ROW]}).status_code
+                for _ in range(40)
+            }
+        assert codes == {200}
+        for _ in range(20):
+            httpx.post(f"{srv.url}/invocations", json={"instances": [ROW]})  # new connections
+        text = httpx.get(f"{srv.url}/metrics").text
+        line = next(
+            x for x in text.splitlines() if x.startswith("shipyard_inference_requests_total{")
+        )
+        assert float(line.rsplit(" ", 1)[1]) == 60.0  # summed across both workers
+    finally:
+        srv.stop()
