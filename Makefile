@@ -41,13 +41,14 @@ lint: $(STAMP)
 $(BENCH_VENV)/.installed: $(STAMP)
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres,ray]'
+	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres,ray,onnx]'
 	touch $@
 
 bench: $(BENCH_VENV)/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python tracking_ingest.py
 	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline_overhead.py
+	cd bench && ../$(BENCH_VENV)/bin/python serving.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache
