@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -165,16 +166,21 @@ def main() -> None:
         env={**env, "SHIPYARD_URI": str(work / "shipyard")},
     )
     try:
-        for rows, body in bodies.items():
-            results[("shipyard", rows)] = wrk(
-                f"http://127.0.0.1:{sy_port}/invocations", body, args.connections, args.duration
-            )
+        measure(sy, sy_port, ml_port, bodies, env, results, floors, mlflow_path, args)
     finally:
-        pass
+        stop(sy)
+
+
+def measure(sy, sy_port, ml_port, bodies, env, results, floors, mlflow_path, args) -> None:
+    """Drive both servers, print the comparison, then the optional soak."""
+    for rows, body in bodies.items():
+        results[("shipyard", rows)] = wrk(
+            f"http://127.0.0.1:{sy_port}/invocations", body, args.connections, args.duration
+        )
     ml = start(
         [str(BIN / "mlflow"), "models", "serve", "-m", str(mlflow_path), "--env-manager", "local",
          "-h", "127.0.0.1", "-p", str(ml_port), "--workers", "1"],
-        f"http://127.0.0.1:{ml_port}/ping", env=env,
+        f"http://127.0.0.1:{ml_port}/ping", env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"},
     )  # fmt: skip
     try:
         for rows, body in bodies.items():
@@ -221,7 +227,7 @@ def main() -> None:
                  ("growth", f"{end_rss - start_rss:+.1f} MiB"), ("failed requests", str(failures))],
             )  # fmt: skip
     finally:
-        stop(sy)
+        pass
 
 
 if __name__ == "__main__":
