@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from shipyard.cli.output import console, emit_json, table, when
+from shipyard.cli.output import console, emit_json, result, table, when
 from shipyard.cli.state import state
 from shipyard.core.errors import InvalidInputError
 
@@ -127,18 +127,16 @@ def alias(
     registry = state(ctx).backend.registry
     if delete:
         registry.delete_alias(name, alias_name)
-        if as_json:
-            emit_json({"model": name, "alias": alias_name, "deleted": True})
-        else:
-            console.print(f"removed alias {alias_name} of {name}")
+        result(
+            {"model": name, "alias": alias_name, "deleted": True},
+            as_json,
+            f"removed alias {alias_name} of {name}",
+        )
         return
     if version is None:
         raise InvalidInputError("give the VERSION to point the alias at, or --delete")
     mv = registry.set_alias(name, alias_name, version)
-    if as_json:
-        emit_json(mv)
-    else:
-        console.print(f"{name}@{alias_name} → version {mv.version}")
+    result(mv, as_json, f"{name}@{alias_name} → version {mv.version}")
 
 
 @app.command("state")
@@ -153,10 +151,7 @@ def set_state(
 ) -> None:
     """Move a version along its lifecycle."""
     mv = state(ctx).backend.registry.transition(name, version, new_state)
-    if as_json:
-        emit_json(mv)
-    else:
-        console.print(f"{name} version {mv.version} is now {mv.state}")
+    result(mv, as_json, f"{name} version {mv.version} is now {mv.state}")
 
 
 @app.command("card")
@@ -218,7 +213,8 @@ def delete_version(
 ) -> None:
     """Delete a version (its files stay with its run; its aliases are removed)."""
     state(ctx).backend.registry.delete_version(name, version, force=force)
-    if as_json:
-        emit_json({"model": name, "version": version, "deleted": True})
-    else:
-        console.print(f"deleted {name} version {version}")
+    result(
+        {"model": name, "version": version, "deleted": True},
+        as_json,
+        f"deleted {name} version {version}",
+    )

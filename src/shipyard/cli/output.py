@@ -43,6 +43,14 @@ def emit_json(data: Any) -> None:
     sys.stdout.write(json.dumps(_plain(data), indent=2, ensure_ascii=False) + "\n")
 
 
+def result(data: Any, as_json: bool, message: str) -> None:
+    """The outcome of a command: ``data`` as JSON with ``--json``, else one line for people."""
+    if as_json:
+        emit_json(data)
+    else:
+        console.print(message)
+
+
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     """Print a Rich table."""
     out = Table(title=title, show_lines=False, header_style="bold")
