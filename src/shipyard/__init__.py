@@ -55,6 +55,10 @@ _EXPORTS = {
     "list_models": "shipyard.sdk.registry",
     "model_registry": "shipyard.sdk.registry",
     "ModelVersion": "shipyard.registry.models",
+    "check_gates": "shipyard.sdk.gates",
+    "drift_report": "shipyard.sdk.gates",
+    "GatePolicy": "shipyard.gates.policy",
+    "GateReport": "shipyard.gates.report",
     "ActiveRun": "shipyard.sdk.active_run",
     "Run": "shipyard.tracking.models",
     "RunStatus": "shipyard.tracking.models",
@@ -64,6 +68,8 @@ _EXPORTS = {
 
 __all__ = [
     "ActiveRun",
+    "GatePolicy",
+    "GateReport",
     "Metric",
     "ModelVersion",
     "PipelineRun",
@@ -73,8 +79,10 @@ __all__ = [
     "__version__",
     "active_run",
     "autolog",
+    "check_gates",
     "delete_alias",
     "download_artifact",
+    "drift_report",
     "end_run",
     "flush",
     "get_experiment",
@@ -109,9 +117,12 @@ __all__ = [
 
 if TYPE_CHECKING:
     from shipyard.core.errors import ShipyardError
+    from shipyard.gates.policy import GatePolicy
+    from shipyard.gates.report import GateReport
     from shipyard.registry.models import ModelVersion
     from shipyard.sdk.active_run import ActiveRun
     from shipyard.sdk.autolog import autolog
+    from shipyard.sdk.gates import check_gates, drift_report
     from shipyard.sdk.pipelines import PipelineRun, pipeline, register_materializer, step
     from shipyard.sdk.registry import (
         delete_alias,

@@ -9,12 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
+from shipyard.core.actor import set_process_actor
 from shipyard.core.blobs import BlobStore
 from shipyard.core.errors import StoreError
 from shipyard.core.settings import Settings
-from shipyard.pipelines.ports import PipelineStore, ScheduleStore
+from shipyard.gates.service import GateService
+from shipyard.governance.approvals import ApprovalService
+from shipyard.governance.audit import AuditService
+from shipyard.governance.identity import IdentityService
+from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
 
@@ -26,6 +32,18 @@ class PipelineParts:
     blobs: BlobStore
     store: PipelineStore
     schedules: ScheduleStore
+    lineage: LineageSink | None = None
+    namespace: str = "shipyard://default"
+    datasets: str = "file://"
+
+
+@dataclass(frozen=True)
+class Governance:
+    """Audit log, users and tokens, and approvals of one store."""
+
+    audit: AuditService
+    identity: IdentityService
+    approvals: ApprovalService
 
 
 @dataclass
@@ -38,17 +56,30 @@ class Backend:
     blobs: BlobStore | None = None
     pipelines: PipelineParts | None = None
     registry_service: RegistryService | None = None
+    gate_service: GateService | None = None
+    governance_services: Governance | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def registry(self) -> RegistryService:
         """The model registry of this store."""
         if self.registry_service is None:
-            raise StoreError(
-                f"the model registry is not available through {self.uri} yet: point "
-                "SHIPYARD_URI at the database and artifact store directly"
-            )
+            raise StoreError(f"this backend ({self.uri}) has no model registry")
         return self.registry_service
+
+    @property
+    def gates(self) -> GateService:
+        """Quality gates over this store's registry."""
+        if self.gate_service is None:
+            raise StoreError(f"this backend ({self.uri}) has no quality gates")
+        return self.gate_service
+
+    @property
+    def governance(self) -> Governance:
+        """Audit, identity and approvals of this store."""
+        if self.governance_services is None:
+            raise StoreError(f"this backend ({self.uri}) has no governance services")
+        return self.governance_services
 
     def close(self) -> None:
         """Release connections and pools."""
@@ -70,7 +101,10 @@ def make_blob_store(root: str) -> BlobStore:
 
 def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     """Embedded backend: SQLite or PostgreSQL metadata plus a blob store, in this process."""
+    from shipyard.remote.openlineage import lineage_sink
     from shipyard.store.engine import make_engine
+    from shipyard.store.gates import SqlGateStore
+    from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
     from shipyard.store.migrate import upgrade
     from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.registry import SqlRegistryStore
@@ -78,26 +112,72 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.tracking import SqlTrackingStore
     from shipyard.tracking.artifacts import BlobRunArtifacts
 
+    set_process_actor(settings.actor)
     engine = make_engine(settings.store_uri, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         upgrade(engine)
+    audit = AuditService(SqlAuditStore(engine))
     store = SqlTrackingStore(engine)
     blobs = make_blob_store(settings.artifact_root)
-    tracking = TrackingService(store, BlobRunArtifacts(blobs, store))
-    parts = PipelineParts(blobs, SqlPipelineStore(engine), SqlScheduleStore(engine))
-    registry = RegistryService(SqlRegistryStore(engine), tracking)
-    return Backend("local", settings.store_uri, tracking, blobs, parts, registry, [engine.dispose])
+    tracking = TrackingService(store, BlobRunArtifacts(blobs, store), audit)
+    root = settings.artifact_root
+    parts = PipelineParts(
+        blobs,
+        SqlPipelineStore(engine),
+        SqlScheduleStore(engine),
+        lineage_sink(settings),
+        f"shipyard://{settings.project}",
+        root if "://" in root else f"file://{Path(root).resolve()}",
+    )
+    registry = RegistryService(SqlRegistryStore(engine), tracking, audit)
+    gates = GateService(registry, SqlGateStore(engine), audit)
+    governance = Governance(
+        audit,
+        IdentityService(SqlIdentityStore(engine), audit),
+        ApprovalService(registry, gates, SqlApprovalStore(engine), audit),
+    )
+    return Backend(
+        "local",
+        settings.store_uri,
+        tracking,
+        blobs,
+        parts,
+        registry,
+        gates,
+        governance,
+        [engine.dispose],
+    )
 
 
 def rest_backend(settings: Settings) -> Backend:
     """Client backend: every call goes to a Shipyard server over HTTP."""
     from shipyard.remote.client import RestClient
+    from shipyard.remote.gates import RestGateStore
+    from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
+    from shipyard.remote.registry import RestRegistry
     from shipyard.remote.tracking import RestRunArtifacts, RestTrackingStore
 
     token = settings.token.get_secret_value() if settings.token else None
-    client = RestClient(settings.store_uri, token=token, timeout=settings.http_timeout)
+    client = RestClient(
+        settings.store_uri, token=token, timeout=settings.http_timeout, actor=settings.actor
+    )
     tracking = TrackingService(RestTrackingStore(client), RestRunArtifacts(client))
-    return Backend("rest", settings.store_uri, tracking, None, None, None, [client.close])
+    registry = RestRegistry(client, tracking)
+    gates = GateService(registry, RestGateStore(client))
+    governance = Governance(
+        RestAudit(client), RestIdentity(client), RestApprovals(client, registry, gates)
+    )
+    return Backend(
+        "rest",
+        settings.store_uri,
+        tracking,
+        None,
+        None,
+        registry,
+        gates,
+        governance,
+        [client.close],
+    )
 
 
 def build_backend(settings: Settings) -> Backend:

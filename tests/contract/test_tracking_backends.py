@@ -59,7 +59,9 @@ def test_run_lifecycle_params_tags_and_latest_metrics(backend: Backend) -> None:
     # latest = highest step, then latest timestamp
     assert got.metrics == {"auc": 0.9}
     assert got.params == {"model": "lgbm", "depth": "6"}
-    assert got.tags == {"owner": "bea"}
+    # Every run records who started it (separation of duties reads it later).
+    assert got.tags == {"owner": "bea", "shipyard.user": got.tags["shipyard.user"]}
+    assert got.tags["shipyard.user"]
     history = svc.get_metric_history(run.id, "auc")
     assert [(m.step, m.value) for m in history] == [(0, 0.8), (1, 0.85), (1, 0.9)]
 

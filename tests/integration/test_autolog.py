@@ -25,7 +25,6 @@ def store(tmp_path: Path):
 
 @pytest.mark.usefixtures("store")
 def test_classifier_pipeline_logs_one_run_with_model(tmp_path: Path) -> None:
-
     X, y = load_breast_cancer(return_X_y=True)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=200)).fit(X, y)
     runs = shipyard.search_runs("Default").runs

@@ -19,7 +19,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 import shipyard
-from tests.conftest import free_port
+from tests.conftest import ServerProcess, free_port
 
 COLS = [f"f{i}" for i in range(5)]
 
@@ -116,6 +116,10 @@ def test_mlflow_and_oip_requests_are_answered(served: ModelServer) -> None:
     assert httpx.post(f"{url}/v2/models/fraud/infer", json=tensor).status_code == 200
     meta = httpx.get(f"{url}/v2/models/fraud").json()
     assert [i["name"] for i in meta["inputs"]] == COLS
+    # Declared output types match what infer returns (integer labels here).
+    predicted = httpx.post(f"{url}/v2/models/fraud/infer", json=tensor).json()["outputs"][0]
+    assert meta["outputs"][0] == {"name": "predict", "datatype": "INT64", "shape": [-1]}
+    assert predicted["name"] == "predict" and predicted["datatype"] == "INT64"
     assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
 
 
@@ -340,3 +344,35 @@ def test_two_workers_share_the_port(home: Path) -> None:
         assert float(line.rsplit(" ", 1)[1]) == 60.0  # summed across both workers
     finally:
         srv.stop()
+
+
+def test_serving_from_a_central_server_follows_its_aliases(home: Path, tmp_path: Path) -> None:
+    """A model server may read the registry through a Shipyard server (SHIPYARD_URI=http)."""
+    central = ServerProcess(home)
+    predlog = tmp_path / "remote-predictions"
+    srv = ModelServer(
+        home,
+        "models:/fraud@champion",
+        "--poll-interval",
+        "0.5",
+        env={"SHIPYARD_URI": central.url, "SHIPYARD_PREDLOG": str(predlog)},
+    )
+    try:
+        first = httpx.post(f"{srv.url}/invocations", json={"instances": [ROW]})
+        assert first.status_code == 200 and first.headers["x-model-version"] == "fraud/1"
+        shipyard.set_uri(central.url)
+        shipyard.set_alias("fraud", "champion", 2)
+        shipyard.set_uri(None)
+        deadline = time.monotonic() + 20
+        version = ""
+        while version != "fraud/2" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            r = httpx.post(f"{srv.url}/invocations", json={"instances": [ROW]})
+            version = r.headers["x-model-version"]
+        assert version == "fraud/2"
+    finally:
+        srv.stop()
+        central.stop()
+    from shipyard.predlog.reader import read_log
+
+    assert read_log(predlog, deployment="fraud").num_rows >= 2

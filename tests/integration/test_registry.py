@@ -26,10 +26,13 @@ from shipyard.core.errors import (
 from shipyard.registry.card import to_html, to_markdown
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "rest"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """The registry on embedded SQLite, on PostgreSQL, and through a live server."""
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
+    elif request.param == "rest":
+        shipyard.set_uri(request.getfixturevalue("server").url)
     else:
         uri = request.getfixturevalue("postgres_uri")
         import os

@@ -29,6 +29,7 @@ def test_health_and_openapi(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/health").json()["status"] == "ok"
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert "/api/v1/runs/{run_id}/batch" in spec["paths"]
+    assert "/api/v1/models/{name}/aliases/{alias}" in spec["paths"]
 
 
 def test_malformed_and_wrong_bodies_get_4xx_json(server: ServerProcess) -> None:
@@ -72,6 +73,25 @@ def test_unknown_ids_get_404_json(server: ServerProcess) -> None:
     assert body["type"] == "NotFoundError"
     _assert_json_error(httpx.get(f"{server.url}/api/v1/runs/not-an-id"), 400)
     _assert_json_error(httpx.get(f"{server.url}/api/v1/nothing-here"), 404)
+
+
+def test_registry_routes_refuse_bad_input_with_4xx_json(server: ServerProcess) -> None:
+    models = f"{server.url}/api/v1/models"
+    body = _assert_json_error(httpx.get(f"{models}/fraud"), 404)
+    assert body["type"] == "NotFoundError"
+    _assert_json_error(httpx.get(f"{models}/fraud/versions/0"), 400)
+    _assert_json_error(httpx.get(f"{models}/fraud/versions/two"), 400)
+    _assert_json_error(httpx.put(f"{models}/fraud/aliases/champion", json={"version": "x"}), 422)
+    _assert_json_error(httpx.put(f"{models}/fraud/aliases/bad%20alias", json={"version": 1}), 400)
+    run_id = _run(server)
+    # A run without a logged package cannot be registered; nothing is created.
+    missing = _assert_json_error(
+        httpx.post(f"{models}/fraud/versions", json={"run_id": run_id}), 404
+    )
+    assert "not a model package" in str(missing["error"])
+    _assert_json_error(httpx.post(f"{models}/fraud/versions", json={"run": run_id}), 422)
+    assert httpx.get(models).json() == {"models": []}
+    _assert_json_error(httpx.patch(f"{models}/fraud/versions/1", json={"state": "staging"}), 422)
 
 
 def test_oversized_bodies_are_refused_with_413(tmp_path: object) -> None:

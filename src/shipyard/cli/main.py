@@ -13,6 +13,8 @@ from shipyard.cli import (
     db,
     demo,
     experiments,
+    gate,
+    governance,
     models,
     pipelines,
     predlog,
@@ -49,6 +51,19 @@ app.add_typer(schedules.app, name="schedule")
 app.command("scheduler")(schedules.scheduler)
 app.command("server")(server.serve)
 app.add_typer(models.app, name="models")
+app.add_typer(gate.app, name="gate")
+app.add_typer(governance.users_app, name="users")
+app.add_typer(governance.tokens_app, name="tokens")
+app.add_typer(governance.audit_app, name="audit")
+for _name, _command in (
+    ("request-promotion", governance.request_promotion),
+    ("approve", governance.approve),
+    ("reject", governance.reject),
+    ("rollback", governance.rollback),
+    ("requests", governance.requests),
+    ("set", governance.set_fields),
+):
+    models.app.command(_name)(_command)
 app.command("serve")(serve.serve)
 app.add_typer(predlog.app, name="predlog")
 app.command("demo")(demo.demo)

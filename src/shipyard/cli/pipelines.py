@@ -218,14 +218,40 @@ def list_runs(
 
 def lineage(
     ctx: typer.Context,
-    target: str = typer.Argument(..., help="run_..., prun_..., srun_..., or an artifact sha256."),
+    target: str = typer.Argument(
+        ..., help="models:/NAME/VERSION (or @alias), run_..., prun_..., srun_..., or a sha256."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the graph as JSON."),
 ) -> None:
-    """Show what an artifact or run was made from (upstream) and what used it (downstream)."""
+    """Show what a model version, artifact or run was made from (upstream) and what used it
+    (downstream); ``models:/fraud/3`` covers data, pipeline and step runs, code, gates,
+    approvals and deployments."""
     from shipyard.pipelines.lineage import lineage_tree
     from shipyard.sdk.pipelines import runner
 
-    state(ctx).backend  # noqa: B018
+    backend = state(ctx).backend
+    if target.startswith("models:/"):
+        from shipyard.governance.lineage import model_lineage
+
+        gov = backend.governance
+        found = model_lineage(
+            backend.registry,
+            backend.gates,
+            gov.approvals,
+            backend.pipelines.store if backend.pipelines else None,
+            target,
+        )
+        if as_json:
+            emit_json(found.graph())
+            return
+        for title, tree_root in (
+            ("upstream (made from)", found.upstream),
+            ("downstream (led to)", found.downstream),
+        ):
+            tree = Tree(f"[bold]{found.node}[/] {title}")
+            _grow(tree, tree_root)
+            console.print(tree)
+        return
     node = _node(target)
     store = runner().store
     up = lineage_tree(store, node, "upstream")

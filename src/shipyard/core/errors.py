@@ -51,6 +51,10 @@ class PermissionDeniedError(ShipyardError):
     """The caller may not do this."""
 
 
+class AuthenticationError(PermissionDeniedError):
+    """The caller could not be identified: no, a forged, a revoked or an expired token."""
+
+
 class StateTransitionError(ShipyardError):
     """The requested state change is not allowed from the current state."""
 

@@ -6,6 +6,7 @@ Precedence: explicit arguments > ``SHIPYARD_*`` environment variables > the
 
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import Literal
 
@@ -69,6 +70,22 @@ class Settings(BaseSettings):
         default=None,
         description="Prediction log folder of the model server. Default: 'predictions' "
         "beside the SQLite file, or ./.shipyard/predictions.",
+    )
+    project: str = Field(
+        default="default",
+        pattern=r"^[A-Za-z0-9_.\-]{1,64}$",
+        description="Project name: the OpenLineage namespace is shipyard://<project>.",
+    )
+    openlineage_url: str | None = Field(
+        default=None,
+        description="Send OpenLineage run events here (e.g. Marquez: http://host:5000); "
+        "OPENLINEAGE_URL is read too.",
+    )
+    openlineage_file: str | None = Field(
+        default=None, description="Append OpenLineage run events to this JSON-lines file."
+    )
+    audit_retention_years: int = Field(
+        default=7, ge=1, le=100, description="Years audit events and gate reports are kept."
     )
     predlog_queue: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Requests the prediction log may queue."
@@ -134,6 +151,16 @@ class Settings(BaseSettings):
             if db_path is not None:
                 return str(db_path.parent / "artifacts")
         return str((DEFAULT_HOME / "artifacts").resolve())
+
+    @property
+    def actor(self) -> str:
+        """Who acts in local mode: ``SHIPYARD_USER``, else the OS user."""
+        if self.user:
+            return self.user
+        try:
+            return getpass.getuser()
+        except (KeyError, OSError):  # no passwd entry in some containers
+            return "local"
 
     @property
     def predlog_root(self) -> Path:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from shipyard.pipelines.models import (
     OutputRecord,
@@ -69,6 +69,12 @@ class PipelineStore(Protocol):
         """Append lineage edges (source node, target node, relation)."""
         ...
 
+    def record_lineage_event(
+        self, event: dict[str, Any], edges: list[tuple[str, str, str]]
+    ) -> None:
+        """Keep a received OpenLineage event and its lineage edges, atomically."""
+        ...
+
     def edges_touching(self, nodes: list[str]) -> list[tuple[str, str, str]]:
         """Edges whose source or target is one of ``nodes``."""
         ...
@@ -116,4 +122,12 @@ class ScheduleStore(Protocol):
 
     def list_ticks(self, name: str, limit: int) -> list[Tick]:
         """A schedule's ticks, newest first."""
+        ...
+
+
+class LineageSink(Protocol):
+    """Where OpenLineage run events go (an HTTP endpoint, a file); never raises."""
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Send one event; failures are logged, never raised into the pipeline."""
         ...

@@ -22,6 +22,7 @@ from shipyard.core.blobs import BlobStore
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError, StoreError
 from shipyard.core.ids import new_id
+from shipyard.pipelines import openlineage
 from shipyard.pipelines._source import code_hash
 from shipyard.pipelines.executors import (
     Executor,
@@ -39,7 +40,7 @@ from shipyard.pipelines.models import (
     StepRunRecord,
     StepStatus,
 )
-from shipyard.pipelines.ports import PipelineStore
+from shipyard.pipelines.ports import LineageSink, PipelineStore
 from shipyard.tracking.models import RunStatus
 from shipyard.tracking.service import TrackingService
 
@@ -66,7 +67,14 @@ class PipelineRunner:
         *,
         activate: Activate | None = None,
         executors: Mapping[str, Callable[[], Executor]] | None = None,
+        lineage: LineageSink | None = None,
+        namespace: str = "shipyard://default",
+        datasets: str = "file://",
     ) -> None:
+        self.lineage = lineage
+        self._pipelines: dict[str, str] = {}  # pipeline run id -> pipeline name, for events
+        self.namespace = namespace
+        self.datasets = datasets
         self.tracking = tracking
         self.executors = dict(executors or {})
         self.blobs = blobs
@@ -167,6 +175,17 @@ class PipelineRunner:
         )
         self.store.create_pipeline_run(record)
         self.store.add_edges([(f"pipeline_run:{run_id}", f"run:{tracked.id}", "tracked_as")])
+        self._pipelines[run_id] = graph.pipeline
+        self._event(
+            "START",
+            graph.pipeline,
+            run_id,
+            shipyard={
+                "pipeline_run_id": run_id,
+                "tracked_run_id": tracked.id,
+                "executor": executor,
+            },
+        )
         order = graph.order()
         position = {name: i for i, name in enumerate(order)}
         outputs: dict[str, tuple[OutputRecord, ...]] = {}
@@ -225,6 +244,13 @@ class PipelineRunner:
             pool.close()
         status = PipelineStatus.FAILED if failed else PipelineStatus.COMPLETED
         self.store.finish_pipeline_run(run_id, status, now_ms())
+        self._event(
+            "FAIL" if failed else "COMPLETE",
+            graph.pipeline,
+            run_id,
+            error=f"steps failed: {', '.join(sorted(failed))}" if failed else None,
+            shipyard={"pipeline_run_id": run_id, "tracked_run_id": tracked.id},
+        )
         self.tracking.end_run(tracked.id, RunStatus.FAILED if failed else RunStatus.FINISHED)
         return self.store.get_pipeline_run(run_id)
 
@@ -317,6 +343,8 @@ class PipelineRunner:
                 done, position, edges=self._edges(pipeline_run_id, done, input_refs)
             )
             _emit(on_event, node.name, StepStatus.CACHED)
+            for kind in ("START", "COMPLETE"):
+                self._step_event(kind, done, cached=True)
             return done
         _emit(on_event, node.name, StepStatus.RUNNING)
         child = self.tracking.create_run(
@@ -332,6 +360,7 @@ class PipelineRunner:
         # No step-run row is written until the step ends (one transaction fewer per step):
         # while it runs, its tracked run (RUNNING, tagged with the pipeline run) shows it.
         record = replace(record, run_id=child.id)
+        self._step_event("START", record)
         job = StepJob(
             node=node.name,
             step_attr=step.fn.__name__,
@@ -360,6 +389,7 @@ class PipelineRunner:
             )
             self.store.save_step_run(failed, started.position, end_tracked_run=RunStatus.FAILED)
             _emit(on_event, node.name, StepStatus.FAILED)
+            self._step_event("FAIL", failed)
             return failed
         done = replace(
             record,
@@ -376,7 +406,46 @@ class PipelineRunner:
             end_tracked_run=RunStatus.FINISHED,
         )
         _emit(on_event, node.name, StepStatus.COMPLETED)
+        self._step_event("COMPLETE", done)
         return done
+
+    # OpenLineage ---------------------------------------------------------------------------
+
+    def _event(self, kind: str, job: str, run_id: str, **extra: Any) -> None:
+        if self.lineage is None:
+            return
+        event = openlineage.run_event(
+            kind,
+            namespace=self.namespace,
+            job=job,
+            run_id=run_id,
+            time_ms=now_ms(),
+            datasets=self.datasets,
+            **extra,
+        )
+        self.lineage.emit(event)
+
+    def _step_event(self, kind: str, record: StepRunRecord, *, cached: bool = False) -> None:
+        if self.lineage is None:
+            return
+        pipeline_name = self._pipelines.get(record.pipeline_run_id, "pipeline")
+        done = kind in ("COMPLETE", "FAIL")
+        self._event(
+            kind,
+            f"{pipeline_name}.{record.step}",
+            record.id,
+            inputs=record.inputs,
+            outputs=tuple((o.name, o.digest) for o in record.outputs) if done else (),
+            parent=(pipeline_name, record.pipeline_run_id),
+            error=record.error if kind == "FAIL" else None,
+            shipyard={
+                "step_run_id": record.id,
+                "pipeline_run_id": record.pipeline_run_id,
+                "tracked_run_id": record.run_id,
+                "cache_hit": cached,
+                "code_hash": record.code_hash,
+            },
+        )
 
     def work(self, job: StepJob, step: Step) -> WorkResult:
         """Run one step here: load inputs, call it with retries and timeout, store outputs.

@@ -219,33 +219,38 @@ class ParquetPredictionLog:
 
 
 def _table(records: list[PredictionRecord]) -> Any:
+    """One Arrow table for a batch of requests.
+
+    Per-request values (request id, role) are expanded to rows by index in Arrow, not as
+    Python lists: the writer shares the GIL with the request path, so building a batch
+    must cost the server as little as possible.
+    """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     first = records[0]
-    rows = [r.rows for r in records]
+    rows = np.fromiter((r.rows for r in records), dtype="int64", count=len(records))
+    owner = pa.array(np.repeat(np.arange(len(records), dtype="int32"), rows))
+    total = int(rows.sum())
+    starts = np.repeat(np.cumsum(rows) - rows, rows)
+
+    def per_request(values: list[Any], kind: Any) -> Any:
+        return pc.take(pa.array(values, kind), owner)
+
+    def constant(value: str) -> Any:
+        return pc.take(pa.array([value], pa.string()), pa.array(np.zeros(total, "int32")))
+
     columns: dict[str, Any] = {
-        "request_id": np.repeat(np.array([r.request_id for r in records], dtype=object), rows),
-        "row": np.concatenate([np.arange(n, dtype="int32") for n in rows]),
-        "timestamp": pa.array(
-            np.repeat(np.array([r.timestamp_ms for r in records], dtype="int64"), rows),
-            pa.timestamp("ms", tz="UTC"),
-        ),
-        "model": first.model,
-        "version": first.version,
-        "role": np.repeat(np.array([r.role for r in records], dtype=object), rows),
-        "latency_seconds": np.repeat(np.array([r.latency_seconds for r in records]), rows),
+        "request_id": per_request([r.request_id for r in records], pa.string()),
+        "row": pa.array((np.arange(total, dtype="int64") - starts).astype("int32")),
+        "timestamp": per_request([r.timestamp_ms for r in records], pa.timestamp("ms", tz="UTC")),
+        "model": constant(first.model),
+        "version": constant(first.version),
+        "role": per_request([r.role for r in records], pa.string()),
+        "latency_seconds": per_request([r.latency_seconds for r in records], pa.float64()),
     }
     for name in first.inputs:
-        columns[f"input.{name}"] = np.concatenate([r.inputs[name] for r in records])
+        columns[f"input.{name}"] = pa.array(np.concatenate([r.inputs[name] for r in records]))
     for name in first.outputs:
-        columns[f"output.{name}"] = np.concatenate([r.outputs[name] for r in records])
-    total = sum(rows)
-    arrays = {
-        k: (
-            pa.array([v] * total)
-            if isinstance(v, str)
-            else (v if isinstance(v, pa.Array) else pa.array(v))
-        )
-        for k, v in columns.items()
-    }
-    return pa.table(arrays)
+        columns[f"output.{name}"] = pa.array(np.concatenate([r.outputs[name] for r in records]))
+    return pa.table(columns)

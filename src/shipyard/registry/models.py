@@ -63,6 +63,14 @@ class RegisteredModel:
     tags: dict[str, str] = field(default_factory=dict)
     aliases: dict[str, int] = field(default_factory=dict)
     latest_version: int | None = None
+    # What a regulator asks of every model: its use case (credit scoring is high-risk under
+    # the EU AI Act, Annex III 5(b); fraud detection is named as an exception there), owner,
+    # risk tier and intended use; and how many approvals a promotion to production needs.
+    use_case: str | None = None
+    owner: str | None = None
+    risk_tier: str | None = None
+    intended_use: str | None = None
+    approvals_required: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,3 +170,15 @@ def parse_model_uri(uri: object) -> ModelUri:
             f"model version must be a positive integer or 'latest'; got {version!r}"
         )
     return ModelUri("models", name=name, version=int(version))
+
+
+#: Use cases with a known regulatory reading; others are accepted as free text.
+KNOWN_USE_CASES = {
+    "credit_scoring": "high-risk under the EU AI Act (Annex III 5(b)): creditworthiness",
+    "fraud_detection": "named as an exception to Annex III 5(b) of the EU AI Act",
+    "insurance_pricing": "high-risk under the EU AI Act (Annex III 5(c)): life and health",
+    "aml_monitoring": "anti-money-laundering transaction monitoring",
+    "marketing": "customer targeting and offers",
+    "other": "see intended use",
+}
+RISK_TIERS = ("low", "medium", "high", "critical")

@@ -22,8 +22,8 @@ class RegistryStore(Protocol):
         """Every model by name."""
         ...
 
-    def update_model(self, name: str, description: str) -> RegisteredModel:
-        """Change a model's description."""
+    def update_model(self, name: str, changes: dict[str, Any]) -> RegisteredModel:
+        """Change a model's description or governance fields (``GOVERNANCE_FIELDS``)."""
         ...
 
     def set_model_tag(self, name: str, key: str, value: str | None) -> None:

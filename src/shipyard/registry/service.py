@@ -14,11 +14,18 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.core.audit import NULL_AUDIT, AuditLog
+from shipyard.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    StateTransitionError,
+)
 from shipyard.core.names import check_key, check_name, check_text
 from shipyard.core.paths import check_artifact_name
 from shipyard.registry import card as cards
 from shipyard.registry.models import (
+    RISK_TIERS,
     ModelUri,
     ModelVersion,
     RegisteredModel,
@@ -57,9 +64,12 @@ def check_version(version: object) -> int:
 class RegistryService:
     """The model registry's rules over a RegistryStore and the run artifacts."""
 
-    def __init__(self, store: RegistryStore, tracking: TrackingService) -> None:
+    def __init__(
+        self, store: RegistryStore, tracking: TrackingService, audit: AuditLog | None = None
+    ) -> None:
         self.store = store
         self.tracking = tracking
+        self.audit: AuditLog = audit or NULL_AUDIT
 
     # packages -----------------------------------------------------------------------------
 
@@ -182,7 +192,13 @@ class RegistryService:
             data_profile=data_profile,
             onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
         )
-        return self.store.update_version(name, version.version, {"card": card})
+        registered = self.store.update_version(name, version.version, {"card": card})
+        self.audit.record(
+            "model.registered",
+            registered.uri,
+            {"source": registered.source_uri, "files": registered.files, "created_by": created_by},
+        )
+        return registered
 
     # lookups ------------------------------------------------------------------------------
 
@@ -262,22 +278,47 @@ class RegistryService:
 
     def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
         """Point ``alias`` at a live version (moving it from any other)."""
+        alias = check_alias(alias)
         mv = self.get_version(name, version)
-        self.store.set_alias(mv.name, check_alias(alias), mv.version)
+        before = self.get_model(mv.name).aliases.get(alias)
+        self.store.set_alias(mv.name, alias, mv.version)
+        self.audit.record(
+            "alias.set", f"models:/{mv.name}@{alias}", {"version": mv.version, "previous": before}
+        )
         return self.get_version(mv.name, mv.version)
 
     def delete_alias(self, name: str, alias: str) -> None:
         """Remove an alias."""
+        before = self.get_model(name).aliases.get(check_alias(alias))
         self.store.set_alias(check_name(name, "model name"), check_alias(alias), None)
+        self.audit.record("alias.deleted", f"models:/{name}@{alias}", {"previous": before})
 
     def transition(self, name: str, version: int | str, state: str | VersionState) -> ModelVersion:
         """Move a version along its lifecycle (compare-and-set against concurrent moves)."""
         mv = self.get_version(name, version)
         target = parse_state(state)
         check_transition(mv.state, target)
-        return self.store.update_version(
+        return self._move(mv, target)
+
+    def _move(self, mv: ModelVersion, target: VersionState) -> ModelVersion:
+        moved = self.store.update_version(
             mv.name, mv.version, {"state": target.value}, expected_state=mv.state
         )
+        self.audit.record(
+            "version.transitioned", mv.uri, {"from": mv.state.value, "to": target.value}
+        )
+        return moved
+
+    def restore(self, name: str, version: int | str) -> ModelVersion:
+        """Bring a retired version back to production: only a rollback does this."""
+        mv = self.get_version(name, version)
+        if mv.state is not VersionState.RETIRED:
+            raise StateTransitionError(
+                f"only a retired version can be restored; {mv.uri} is {mv.state.value}",
+                model=mv.name,
+                version=mv.version,
+            )
+        return self._move(mv, VersionState.PRODUCTION)
 
     def update(
         self, name: str, version: int | str, *, description: str | None = None
@@ -290,9 +331,45 @@ class RegistryService:
     def update_model(self, name: str, description: str) -> RegisteredModel:
         """Change a model's description."""
         self.get_model(name)
-        return self.store.update_model(
-            name, check_text(description, "description", MAX_DESCRIPTION)
-        )
+        text = check_text(description, "description", MAX_DESCRIPTION)
+        model = self.store.update_model(name, {"description": text})
+        self.audit.record("model.updated", f"models:/{name}", {"description": text})
+        return model
+
+    def set_governance(
+        self,
+        name: str,
+        *,
+        use_case: str | None = None,
+        owner: str | None = None,
+        risk_tier: str | None = None,
+        intended_use: str | None = None,
+        approvals_required: int | None = None,
+    ) -> RegisteredModel:
+        """Record the fields regulators ask for; None leaves a field as it is."""
+        self.get_model(name)
+        changes: dict[str, Any] = {}
+        if use_case is not None:
+            changes["use_case"] = check_key(use_case, "use case")
+        if owner is not None:
+            changes["owner"] = check_text(owner, "owner", 250)
+        if risk_tier is not None:
+            if risk_tier not in RISK_TIERS:
+                raise InvalidInputError(
+                    f"risk tier must be one of {', '.join(RISK_TIERS)}; got {risk_tier!r}"
+                )
+            changes["risk_tier"] = risk_tier
+        if intended_use is not None:
+            changes["intended_use"] = check_text(intended_use, "intended use", MAX_DESCRIPTION)
+        if approvals_required is not None:
+            if not 1 <= approvals_required <= 10:
+                raise InvalidInputError("approvals required must be between 1 and 10")
+            changes["approvals_required"] = approvals_required
+        if not changes:
+            raise InvalidInputError("nothing to change: give at least one field")
+        model = self.store.update_model(name, changes)
+        self.audit.record("model.governance_set", f"models:/{name}", changes)
+        return model
 
     def set_tag(self, name: str, version: int | str | None, key: str, value: object) -> None:
         """Tag a version (or the model when ``version`` is None); ``value=None`` removes."""
@@ -309,7 +386,9 @@ class RegistryService:
         """Edit the people-written parts of a version's model card."""
         mv = self.get_version(name, version)
         card = cards.edit_card(mv.card, changes)
-        return self.store.update_version(mv.name, mv.version, {"card": card})
+        edited = self.store.update_version(mv.name, mv.version, {"card": card})
+        self.audit.record("card.edited", mv.uri, {"fields": sorted(changes)})
+        return edited
 
     def delete_version(self, name: str, version: int | str, *, force: bool = False) -> None:
         """Delete a version; one in production or holding an alias needs ``force``."""
@@ -322,6 +401,7 @@ class RegistryService:
                 version=mv.version,
             )
         self.store.delete_version(mv.name, mv.version)
+        self.audit.record("version.deleted", mv.uri, {"force": force, "aliases": mv.aliases})
 
 
 def _environment_of(mlmodel: Mapping[str, Any], requirements: str) -> dict[str, str]:

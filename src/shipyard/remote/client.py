@@ -5,12 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel
 
 from shipyard.core import errors as err
 
 _RETRY_STATUSES = {502, 503, 504}
+_JSON = {"Content-Type": "application/json"}
+ACTOR_HEADER = "X-Shipyard-Actor"
 _BY_NAME: dict[str, type[err.ShipyardError]] = {
     cls.__name__: cls
     for cls in (
@@ -18,6 +22,7 @@ _BY_NAME: dict[str, type[err.ShipyardError]] = {
         err.NotFoundError,
         err.ConflictError,
         err.PermissionDeniedError,
+        err.AuthenticationError,
         err.StateTransitionError,
         err.PipelineError,
         err.StoreError,
@@ -25,7 +30,7 @@ _BY_NAME: dict[str, type[err.ShipyardError]] = {
 }
 _BY_STATUS: dict[int, type[err.ShipyardError]] = {
     400: err.InvalidInputError,
-    401: err.PermissionDeniedError,
+    401: err.AuthenticationError,
     403: err.PermissionDeniedError,
     404: err.NotFoundError,
     409: err.ConflictError,
@@ -38,11 +43,20 @@ class RestClient:
     """HTTP access to a Shipyard server; server errors come back as the same exceptions."""
 
     def __init__(
-        self, base_url: str, *, token: str | None = None, timeout: float = 30.0, retries: int = 3
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        timeout: float = 30.0,
+        retries: int = 3,
+        actor: str | None = None,
     ) -> None:
         headers = {"User-Agent": "shipyard-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        if actor:
+            # Who the local user says they are; only a server without auth believes it.
+            headers[ACTOR_HEADER] = actor
         self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
@@ -111,3 +125,13 @@ def _error_from(response: httpx.Response) -> err.ShipyardError:
     cls = _BY_NAME.get(str(body.get("type")), _BY_STATUS.get(response.status_code, err.StoreError))
     context = body.get("context") if isinstance(body.get("context"), dict) else {}
     return cls(message, status_code=response.status_code, **(context or {}))
+
+
+def json_body(model: BaseModel) -> dict[str, Any]:
+    """Request keyword arguments sending a pydantic model as JSON (serialised once)."""
+    return {"content": model.model_dump_json(), "headers": _JSON}
+
+
+def seg(value: object) -> str:
+    """One URL path segment, every reserved character escaped."""
+    return quote(str(value), safe="")

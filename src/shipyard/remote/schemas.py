@@ -6,8 +6,11 @@ JSON has no literal for them.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.registry.models import ModelVersion, RegisteredModel, VersionState
 from shipyard.tracking.models import (
     ArtifactRecord,
     Experiment,
@@ -227,3 +230,244 @@ class Health(Wire):
     status: str
     version: str
     store: str
+
+
+# registry ---------------------------------------------------------------------------------
+
+
+class ModelRead(Wire):
+    """A registered model with its tags, aliases and latest version number."""
+
+    name: str
+    description: str
+    created_at: int
+    updated_at: int
+    tags: dict[str, str]
+    aliases: dict[str, int]
+    latest_version: int | None
+    use_case: str | None = None
+    owner: str | None = None
+    risk_tier: str | None = None
+    intended_use: str | None = None
+    approvals_required: int = 1
+
+    @classmethod
+    def of(cls, model: RegisteredModel) -> ModelRead:
+        """From the domain record."""
+        return cls(
+            name=model.name,
+            description=model.description,
+            created_at=model.created_at,
+            updated_at=model.updated_at,
+            tags=model.tags,
+            aliases=model.aliases,
+            latest_version=model.latest_version,
+            use_case=model.use_case,
+            owner=model.owner,
+            risk_tier=model.risk_tier,
+            intended_use=model.intended_use,
+            approvals_required=model.approvals_required,
+        )
+
+    def domain(self) -> RegisteredModel:
+        """To the domain record."""
+        return RegisteredModel(
+            self.name,
+            self.description,
+            self.created_at,
+            self.updated_at,
+            dict(self.tags),
+            dict(self.aliases),
+            self.latest_version,
+            use_case=self.use_case,
+            owner=self.owner,
+            risk_tier=self.risk_tier,
+            intended_use=self.intended_use,
+            approvals_required=self.approvals_required,
+        )
+
+
+class ModelList(Wire):
+    """Registered models by name."""
+
+    models: list[ModelRead]
+
+
+class ModelUpdate(Wire):
+    """Body of ``PATCH /api/v1/models/{name}``."""
+
+    description: str
+
+
+class VersionCreate(Wire):
+    """Body of ``POST /api/v1/models/{name}/versions``: register a logged package."""
+
+    run_id: str
+    artifact_path: str = "model"
+    description: str | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    created_by: str | None = Field(default=None, max_length=256)
+    data_profile: dict[str, Any] | None = None
+
+
+class VersionRead(Wire):
+    """A model version: its package's files and hashes, signature, state, card."""
+
+    id: str
+    name: str
+    version: int
+    run_id: str
+    artifact_path: str
+    state: VersionState
+    description: str
+    flavors: list[str]
+    signature: dict[str, Any]
+    files: dict[str, str]
+    environment: dict[str, str]
+    card: dict[str, Any]
+    created_by: str
+    created_at: int
+    updated_at: int
+    deleted: bool
+    tags: dict[str, str]
+    aliases: list[str]
+
+    @classmethod
+    def of(cls, mv: ModelVersion) -> VersionRead:
+        """From the domain record."""
+        return cls(
+            id=mv.id,
+            name=mv.name,
+            version=mv.version,
+            run_id=mv.run_id,
+            artifact_path=mv.artifact_path,
+            state=mv.state,
+            description=mv.description,
+            flavors=mv.flavors,
+            signature=mv.signature,
+            files=mv.files,
+            environment=mv.environment,
+            card=mv.card,
+            created_by=mv.created_by,
+            created_at=mv.created_at,
+            updated_at=mv.updated_at,
+            deleted=mv.deleted,
+            tags=mv.tags,
+            aliases=mv.aliases,
+        )
+
+    def domain(self) -> ModelVersion:
+        """To the domain record."""
+        return ModelVersion(
+            id=self.id,
+            name=self.name,
+            version=self.version,
+            run_id=self.run_id,
+            artifact_path=self.artifact_path,
+            state=self.state,
+            description=self.description,
+            flavors=list(self.flavors),
+            signature=dict(self.signature),
+            files=dict(self.files),
+            environment=dict(self.environment),
+            card=dict(self.card),
+            created_by=self.created_by,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            deleted=self.deleted,
+            tags=dict(self.tags),
+            aliases=list(self.aliases),
+        )
+
+
+class VersionList(Wire):
+    """Versions of one model, newest first."""
+
+    versions: list[VersionRead]
+
+
+class VersionUpdate(Wire):
+    """Body of ``PATCH /api/v1/models/{name}/versions/{version}``: one change at a time."""
+
+    description: str | None = None
+    state: VersionState | None = None
+
+
+class CardEdit(Wire):
+    """Body of ``PATCH .../versions/{version}/card``: the people-written card fields."""
+
+    changes: dict[str, Any]
+
+
+class TagValue(Wire):
+    """Body of ``PUT .../tags/{key}``."""
+
+    value: str
+
+
+class AliasTarget(Wire):
+    """Body of ``PUT /api/v1/models/{name}/aliases/{alias}``."""
+
+    version: int
+
+
+# gates --------------------------------------------------------------------------------------
+
+
+class GateReportWire(Wire):
+    """A gate report as JSON (``GateReport.to_dict``); checks carry their own tables."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, ser_json_inf_nan="strings")
+
+    id: str
+    model: str
+    version: int
+    passed: bool
+    checks: list[dict[str, Any]]
+
+
+class GateReportList(Wire):
+    """Reports, newest first."""
+
+    reports: list[dict[str, Any]]
+
+
+# governance ---------------------------------------------------------------------------------
+
+
+class UserCreate(Wire):
+    """Body of ``POST /api/v1/users``."""
+
+    name: str
+    role: str
+
+
+class TokenCreate(Wire):
+    """Body of ``POST /api/v1/tokens``."""
+
+    user: str
+    name: str = "default"
+    expires_in: str | None = None
+
+
+class NoteBody(Wire):
+    """A decision's note."""
+
+    note: str = ""
+
+
+class PromotionCreate(Wire):
+    """Body of ``POST .../versions/{version}/promotion-requests``."""
+
+    to: str = "production"
+    note: str = ""
+
+
+class GovernanceUpdate(Wire):
+    """Body of ``PUT /api/v1/models/{name}/governance``."""
+
+    use_case: str | None = None
+    owner: str | None = None
+    risk_tier: str | None = None
+    intended_use: str | None = None
+    approvals_required: int | None = None

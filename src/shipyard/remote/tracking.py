@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 from urllib.parse import quote
 
-from shipyard.remote.client import RestClient
+from shipyard.remote.client import RestClient, json_body, seg
 from shipyard.remote.schemas import (
     ArtifactList,
     ArtifactRead,
@@ -22,7 +21,6 @@ from shipyard.remote.schemas import (
     RunSearch,
     RunUpdate,
     SourceWire,
-    Wire,
 )
 from shipyard.tracking.artifacts import verified_chunks
 from shipyard.tracking.models import (
@@ -37,16 +35,6 @@ from shipyard.tracking.models import (
 )
 from shipyard.tracking.search import RunQuery, encode_page_token
 
-_JSON = {"Content-Type": "application/json"}
-
-
-def _body(model: Wire) -> dict[str, Any]:
-    return {"content": model.model_dump_json(exclude_none=False), "headers": _JSON}
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
-
 
 class RestTrackingStore:
     """TrackingStore over HTTP."""
@@ -60,13 +48,13 @@ class RestTrackingStore:
             "POST",
             "/api/v1/experiments",
             idempotent=False,
-            **_body(ExperimentCreate(name=name, tags=tags)),
+            **json_body(ExperimentCreate(name=name, tags=tags)),
         )
         return ExperimentRead.model_validate(data).domain()
 
     def get_experiment(self, experiment_id: str) -> Experiment:
         """GET /api/v1/experiments/{id}."""
-        data = self.client.json("GET", f"/api/v1/experiments/{_seg(experiment_id)}")
+        data = self.client.json("GET", f"/api/v1/experiments/{seg(experiment_id)}")
         return ExperimentRead.model_validate(data).domain()
 
     def get_experiment_by_name(self, name: str) -> Experiment | None:
@@ -96,25 +84,25 @@ class RestTrackingStore:
             tags=tags,
             source=SourceWire(git_commit=source.git_commit, entry_point=source.entry_point),
         )
-        data = self.client.json("POST", "/api/v1/runs", idempotent=False, **_body(body))
+        data = self.client.json("POST", "/api/v1/runs", idempotent=False, **json_body(body))
         return RunRead.model_validate(data).domain()
 
     def get_run(self, run_id: str) -> Run:
         """GET /api/v1/runs/{id}."""
         return RunRead.model_validate(
-            self.client.json("GET", f"/api/v1/runs/{_seg(run_id)}")
+            self.client.json("GET", f"/api/v1/runs/{seg(run_id)}")
         ).domain()
 
     def set_run_status(self, run_id: str, status: RunStatus, end_time: int | None) -> Run:
         """PATCH /api/v1/runs/{id} (the server stamps the end time)."""
         data = self.client.json(
-            "PATCH", f"/api/v1/runs/{_seg(run_id)}", **_body(RunUpdate(status=status))
+            "PATCH", f"/api/v1/runs/{seg(run_id)}", **json_body(RunUpdate(status=status))
         )
         return RunRead.model_validate(data).domain()
 
     def delete_run(self, run_id: str) -> None:
         """DELETE /api/v1/runs/{id}."""
-        self.client.request("DELETE", f"/api/v1/runs/{_seg(run_id)}")
+        self.client.request("DELETE", f"/api/v1/runs/{seg(run_id)}")
 
     def log_batch(self, batch: MetricBatch) -> None:
         """POST /api/v1/runs/{id}/batch; retried safely thanks to the batch id."""
@@ -127,12 +115,12 @@ class RestTrackingStore:
             params=batch.params,
             tags=batch.tags,
         )
-        self.client.request("POST", f"/api/v1/runs/{_seg(batch.run_id)}/batch", **_body(body))
+        self.client.request("POST", f"/api/v1/runs/{seg(batch.run_id)}/batch", **json_body(body))
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """GET /api/v1/runs/{id}/metrics/history?key=..."""
         body = self.client.content(
-            "GET", f"/api/v1/runs/{_seg(run_id)}/metrics/history", params={"key": key}
+            "GET", f"/api/v1/runs/{seg(run_id)}/metrics/history", params={"key": key}
         )
         return [m.domain() for m in MetricHistory.model_validate_json(body).metrics]
 
@@ -146,7 +134,7 @@ class RestTrackingStore:
             page_token=encode_page_token(query.offset) if query.offset else None,
         )
         page = RunPageRead.model_validate_json(
-            self.client.content("POST", "/api/v1/runs/search", **_body(body))
+            self.client.content("POST", "/api/v1/runs/search", **json_body(body))
         )
         return RunPage([r.domain() for r in page.runs], page.next_page_token)
 
@@ -167,19 +155,19 @@ class RestRunArtifacts:
     ) -> ArtifactRecord:
         """PUT /api/v1/runs/{id}/artifacts/{name}."""
         data = self.client.upload(
-            f"/api/v1/runs/{_seg(run_id)}/artifacts/{quote(name)}", chunks, media_type
+            f"/api/v1/runs/{seg(run_id)}/artifacts/{quote(name)}", chunks, media_type
         )
         return ArtifactRead.model_validate(data).domain()
 
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """GET /api/v1/runs/{id}/artifacts."""
-        data = self.client.json("GET", f"/api/v1/runs/{_seg(run_id)}/artifacts")
+        data = self.client.json("GET", f"/api/v1/runs/{seg(run_id)}/artifacts")
         return [a.domain() for a in ArtifactList.model_validate(data).artifacts]
 
     def get_artifact(self, run_id: str, name: str) -> ArtifactRecord:
         """GET /api/v1/runs/{id}/artifacts/{name}?meta=true."""
         data = self.client.json(
-            "GET", f"/api/v1/runs/{_seg(run_id)}/artifacts/{quote(name)}", params={"meta": "true"}
+            "GET", f"/api/v1/runs/{seg(run_id)}/artifacts/{quote(name)}", params={"meta": "true"}
         )
         return ArtifactRead.model_validate(data).domain()
 
@@ -187,5 +175,5 @@ class RestRunArtifacts:
         """GET /api/v1/runs/{id}/artifacts/{name}, checked against the recorded digest."""
         record = self.get_artifact(run_id, name)
         return verified_chunks(
-            self.client.download(f"/api/v1/runs/{_seg(run_id)}/artifacts/{quote(name)}"), record
+            self.client.download(f"/api/v1/runs/{seg(run_id)}/artifacts/{quote(name)}"), record
         )

@@ -72,6 +72,9 @@ def runner() -> PipelineRunner:
         registry,
         activate=attach,
         executors={"processes": lambda: ProcessExecutor(settings), "ray": lambda: _ray(settings)},
+        lineage=backend.pipelines.lineage,
+        namespace=backend.pipelines.namespace,
+        datasets=backend.pipelines.datasets,
     )
 
 

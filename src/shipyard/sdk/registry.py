@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
+import tempfile
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from shipyard.core.actor import current_actor
 from shipyard.core.errors import InvalidInputError
+from shipyard.gates.service import TRAINING_DATA
 from shipyard.pipelines.profile import profile_frame
 from shipyard.registry.models import ModelVersion, RegisteredModel, parse_model_uri
 from shipyard.registry.package import LoadedModel
@@ -20,14 +23,10 @@ def model_registry() -> RegistryService:
     return context.current().get_backend().registry
 
 
-def _actor() -> str:
-    user = context.current().settings.user
-    if user:
-        return user
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return "local"
+def actor_name() -> str:
+    """Who acts: the request's user on a server, else ``SHIPYARD_USER`` or the OS user."""
+    context.current().get_backend()  # building it names the process's actor
+    return current_actor()
 
 
 def log_model(
@@ -80,13 +79,15 @@ def register_model(
             raise InvalidInputError(
                 f"register a runs:/ URI or a model object; {model_or_uri} is already registered"
             )
+        if training_data is not None:
+            _log_training_data(svc, uri.run_id, training_data)
         return svc.register(
             name,
             run_id=uri.run_id,
             artifact_path=uri.path,
             description=description,
             tags=tags,
-            created_by=_actor(),
+            created_by=actor_name(),
             data_profile=profile,
         )
     active = runs.active_run()
@@ -100,6 +101,8 @@ def register_model(
                 signature=signature,
                 convert_onnx=convert_onnx,
             )
+            if training_data is not None:
+                _log_training_data(svc, run.id, training_data)
         target = run.id
     else:
         if active is not None and active.id == target:
@@ -111,12 +114,14 @@ def register_model(
             signature=signature,
             convert_onnx=convert_onnx,
         )
+        if training_data is not None:
+            _log_training_data(svc, target, training_data)
     return svc.register(
         name,
         run_id=target,
         description=description,
         tags=tags,
-        created_by=_actor(),
+        created_by=actor_name(),
         data_profile=profile,
     )
 
@@ -148,3 +153,21 @@ def get_model_version(name: str, version: int | str) -> ModelVersion:
 def list_models() -> list[RegisteredModel]:
     """Every registered model."""
     return model_registry().list_models()
+
+
+#: Training data kept with a version for gates (schema and drift); larger sets are sampled.
+MAX_TRAINING_ROWS = 1_000_000
+
+
+def _log_training_data(svc: RegistryService, run_id: str, frame: Any) -> None:
+    """Keep the training data (Parquet) in the run, where gate checks find it."""
+    import pandas as pd
+
+    if not isinstance(frame, pd.DataFrame):
+        raise InvalidInputError("training_data must be a pandas DataFrame")
+    if len(frame) > MAX_TRAINING_ROWS:
+        frame = frame.sample(MAX_TRAINING_ROWS, random_state=0)
+    with tempfile.TemporaryDirectory(prefix="shipyard-train-") as tmp:
+        path = Path(tmp) / "training.parquet"
+        frame.to_parquet(path, index=False)
+        svc.tracking.log_artifact(run_id, path, TRAINING_DATA)

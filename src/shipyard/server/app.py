@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Depends, FastAPI, Request
+from fastapi.routing import APIRoute
 
 from shipyard import __version__
 from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
-from shipyard.server import errors, tracking
-from shipyard.server.auth import LOCAL_ACTOR, current_actor
+from shipyard.server import errors, gates, governance, registry, tracking
+from shipyard.server.auth import authorize
 from shipyard.server.limits import BodyLimitMiddleware
 
 
@@ -18,12 +21,11 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app = FastAPI(
         title="Shipyard",
         version=__version__,
-        description="Self-hosted MLOps platform: tracking API.",
-        dependencies=[Depends(current_actor)],
+        description="Self-hosted MLOps platform: tracking and model registry API.",
+        dependencies=[Depends(authorize)],
     )
     app.state.backend = backend
     app.state.settings = settings
-    app.state.actor = LOCAL_ACTOR
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=settings.max_request_bytes,
@@ -31,6 +33,9 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     )
     errors.install(app)
     app.include_router(tracking.router)
+    app.include_router(registry.router)
+    app.include_router(gates.router)
+    app.include_router(governance.router)
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> Health:
@@ -39,3 +44,17 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
         return Health(status="ok", version=__version__, store=store)
 
     return app
+
+
+def mounted_routes(app: FastAPI) -> list[APIRoute]:
+    """Every API route the app serves, including those of included routers."""
+    found: list[APIRoute] = []
+    pending: list[Any] = list(app.routes)
+    while pending:
+        route = pending.pop(0)
+        if isinstance(route, APIRoute):
+            found.append(route)
+        inner = getattr(route, "original_router", None)  # FastAPI >= 0.165 wraps routers
+        if inner is not None:
+            pending.extend(inner.routes)
+    return found

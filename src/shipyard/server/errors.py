@@ -18,6 +18,7 @@ STATUS = {
     err.InvalidInputError: 400,
     err.NotFoundError: 404,
     err.ConflictError: 409,
+    err.AuthenticationError: 401,
     err.PermissionDeniedError: 403,
     err.StateTransitionError: 409,
     err.PipelineError: 422,

@@ -40,6 +40,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) ->
     # Workers are separate processes: hand them the resolved settings via the environment.
     os.environ["SHIPYARD_URI"] = settings.store_uri
     os.environ["SHIPYARD_ARTIFACTS"] = settings.artifact_root
+    os.environ["SHIPYARD_AUTH"] = settings.auth
     uvicorn.run(
         "shipyard.server.run:app_factory",
         factory=True,

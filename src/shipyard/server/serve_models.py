@@ -21,9 +21,11 @@ from typing import Any
 from fastapi import FastAPI
 
 from shipyard.bootstrap import Backend, build_backend
+from shipyard.core.errors import PermissionDeniedError, ShipyardError
 from shipyard.core.settings import Settings
-from shipyard.server.auth import check_bind
-from shipyard.serving.deployment import Deployment, DeploymentSpec
+from shipyard.registry.models import ModelVersion
+from shipyard.server.auth import is_loopback
+from shipyard.serving.deployment import Deployment, DeploymentSpec, Served
 
 logger = logging.getLogger(__name__)
 
@@ -51,16 +53,73 @@ def build_model_app(
     app = create_model_app(deployment, sink, max_request_bytes=settings.max_request_bytes)
     if predlog:
         holder["metrics"] = app.state.metrics
+    count_swap = deployment.on_swap
+
+    def swapped(old: Served, new: Served) -> None:
+        if count_swap is not None:
+            count_swap(old, new)
+        _record(
+            backend,
+            "deployment.swapped",
+            spec.name,
+            {new.uri: new.version},
+            {
+                "role": new.role,
+                "from": old.version_label,
+                "to": new.version_label,
+                "pid": os.getpid(),
+            },
+        )
+
+    deployment.on_swap = swapped
     return app, backend
+
+
+def _record(
+    backend: Backend,
+    action: str,
+    name: str,
+    versions: dict[str, ModelVersion | None],
+    payload: dict[str, Any],
+) -> None:
+    """Audit a deployment change and link the served versions to it in lineage."""
+    try:
+        backend.governance.audit.record(action, f"deployment:{name}", payload)
+        if backend.pipelines is not None:
+            backend.pipelines.store.add_edges(
+                [
+                    (f"model:{mv.name}/{mv.version}", f"deployment:{name}", "served_by")
+                    for mv in versions.values()
+                    if mv is not None
+                ]
+            )
+    except ShipyardError as exc:  # serving goes on; the record is best effort here
+        logger.error("could not record %s for deployment %s: %s", action, name, exc)
 
 
 def check_spec(spec: DeploymentSpec, settings: Settings) -> None:
     """Resolve every URI once, so a typo fails before any worker starts."""
     backend = build_backend(settings)
     try:
+        resolved: dict[str, ModelVersion | None] = {}
         for uri in (spec.model, spec.canary, *spec.shadows):
-            if uri is not None and uri.startswith("models:/"):
-                backend.registry.resolve(uri)
+            if uri is not None:
+                resolved[uri] = (
+                    backend.registry.resolve(uri) if uri.startswith("models:/") else None
+                )
+        _record(
+            backend,
+            "deployment.started",
+            spec.name,
+            resolved,
+            {
+                "model": spec.model,
+                "canary": spec.canary,
+                "canary_percent": spec.canary_percent,
+                "shadows": list(spec.shadows),
+                "versions": {u: v.version for u, v in resolved.items() if v is not None},
+            },
+        )
     finally:
         backend.close()
 
@@ -76,8 +135,14 @@ def _socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _worker(spec: dict[str, Any], settings: dict[str, Any], host: str, port: int,
-            predlog: bool, log_level: str) -> None:  # fmt: skip
+def _worker(
+    spec: dict[str, Any],
+    settings: dict[str, Any],
+    host: str,
+    port: int,
+    predlog: bool,
+    log_level: str,
+) -> None:
     import uvicorn
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
@@ -103,7 +168,12 @@ def run_model_server(
     """Serve until interrupted; refuses a non-loopback bind without auth."""
     import uvicorn
 
-    check_bind(host, settings.auth)
+    if not is_loopback(host):
+        raise PermissionDeniedError(
+            f"refusing to bind {host!r}: the model server has no authentication of its own in "
+            "this version; bind 127.0.0.1 and put an authenticating proxy in front",
+            host=host,
+        )
     check_spec(spec, settings)
     if workers == 1:
         app, backend = build_model_app(spec, settings, predlog=predlog)

@@ -26,8 +26,9 @@ from shipyard.remote.schemas import (
     RunUpdate,
     Wire,
 )
+from shipyard.server.auth import current_actor
 from shipyard.tracking.models import RunSource
-from shipyard.tracking.service import TrackingService
+from shipyard.tracking.service import USER_TAG, TrackingService
 
 router = APIRouter(prefix="/api/v1")
 
@@ -70,11 +71,15 @@ def get_experiment(experiment_id: str, request: Request) -> ExperimentRead:
 @router.post("/runs", status_code=201, tags=["runs"])
 def create_run(body: RunCreate, request: Request) -> RunRead:
     """Start a run."""
+    tags = dict(body.tags)
+    actor = current_actor(request)
+    if actor.authenticated:
+        tags[USER_TAG] = actor.name  # who trained it is who the token says, not the body
     run = _svc(request).create_run(
         body.experiment_id,
         name=body.name,
         parent_id=body.parent_id,
-        tags=body.tags,
+        tags=tags,
         source=RunSource(body.source.git_commit, body.source.entry_point),
     )
     return RunRead.of(run)

@@ -260,6 +260,32 @@ class SqlPipelineStore:
                 [{"source": s, "target": d, "relation": r, "created_at": now} for s, d, r in edges],
             )
 
+    def record_lineage_event(
+        self, event: dict[str, Any], edges: list[tuple[str, str, str]]
+    ) -> None:
+        """Keep a received OpenLineage event and the edges it implies, in one transaction."""
+        now = now_ms()
+        with writing(self.engine) as conn:
+            conn.execute(
+                t.openlineage_events.insert().values(
+                    run_id=str(event["run"]["runId"]),
+                    event_type=str(event.get("eventType", "OTHER")),
+                    job_namespace=str(event["job"]["namespace"])[:500],
+                    job_name=str(event["job"]["name"])[:500],
+                    event_time=str(event["eventTime"])[:64],
+                    body=json.dumps(event, ensure_ascii=False),
+                    received_at=now,
+                )
+            )
+            if edges:
+                conn.execute(
+                    t.lineage_edges.insert(),
+                    [
+                        {"source": a, "target": b, "relation": r, "created_at": now}
+                        for a, b, r in edges
+                    ],
+                )
+
     def edges_touching(self, nodes: list[str]) -> list[tuple[str, str, str]]:
         """Edges into or out of any of ``nodes``."""
         if not nodes:

@@ -61,7 +61,18 @@ class SqlRegistryStore:
             )
         ).scalar()
         return RegisteredModel(
-            row.name, row.description, row.created_at, row.updated_at, tags, aliases, latest
+            row.name,
+            row.description,
+            row.created_at,
+            row.updated_at,
+            tags,
+            aliases,
+            latest,
+            use_case=row.use_case,
+            owner=row.owner,
+            risk_tier=row.risk_tier,
+            intended_use=row.intended_use,
+            approvals_required=int(row.approvals_required),
         )
 
     def create_model(self, name: str, description: str, tags: dict[str, str]) -> RegisteredModel:
@@ -108,13 +119,13 @@ class SqlRegistryStore:
             ).scalars()
             return [self._model(conn, n) for n in list(names)]
 
-    def update_model(self, name: str, description: str) -> RegisteredModel:
-        """Change a model's description."""
+    def update_model(self, name: str, changes: dict[str, Any]) -> RegisteredModel:
+        """Change a model's description or governance fields."""
         with writing(self.engine) as conn:
             done = conn.execute(
                 update(t.registered_models)
                 .where(t.registered_models.c.name == name)
-                .values(description=description, updated_at=now_ms())
+                .values(**changes, updated_at=now_ms())
             )
             if done.rowcount == 0:
                 raise _unknown_model(name)

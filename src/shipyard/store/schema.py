@@ -229,6 +229,13 @@ registered_models = Table(
     Column("description", Text, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+    # What regulators ask of every model (governance): use case, owner, risk tier, intended
+    # use, and how many approvals a promotion to production needs.
+    Column("use_case", String(64), nullable=True),
+    Column("owner", String(250), nullable=True),
+    Column("risk_tier", String(32), nullable=True),
+    Column("intended_use", Text, nullable=True),
+    Column("approvals_required", Integer, nullable=False, server_default="1"),
 )
 
 model_tags = Table(
@@ -278,4 +285,110 @@ model_aliases = Table(
     Column("alias", String(64), primary_key=True),
     Column("version", Integer, nullable=False),
     Column("updated_at", BigInteger, nullable=False),
+)
+
+# gates --------------------------------------------------------------------------------------
+
+gate_reports = Table(
+    "gate_reports",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model", String(250), ForeignKey("registered_models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("policy_digest", String(64), nullable=False),
+    Column("data_digest", String(64), nullable=False),
+    # The whole GateReport as JSON (checks with their tables), as it was when evaluated.
+    Column("report", Text, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index(None, "model", "version", "created_at"),
+)
+
+
+# governance ---------------------------------------------------------------------------------
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # The chain's order: contiguous from 1, so a deleted event leaves a gap.
+    Column(
+        "seq", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    ),
+    Column("id", ID, nullable=False, unique=True),
+    Column("time", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object", String(500), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "object", "seq"),
+    Index(None, "time"),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("name", String(250), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("created_by", String(250), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("user", String(250), ForeignKey("users.name"), nullable=False),
+    Column("name", String(250), nullable=False),
+    # sha256 of the secret: tokens carry 256 random bits, so a fast hash cannot be guessed
+    # back, and lookups stay one indexed read per request.
+    Column("secret_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=True),
+    Column("revoked_at", BigInteger, nullable=True),
+)
+
+promotion_requests = Table(
+    "promotion_requests",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("model", String(250), ForeignKey("registered_models.name"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("target", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # open, approved, rejected
+    Column("requested_by", String(250), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("gate_report", ID, nullable=True),
+    Column("previous_champion", Integer, nullable=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("decided_at", BigInteger, nullable=True),
+    Index(None, "model", "version"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("request_id", ID, ForeignKey("promotion_requests.id"), primary_key=True),
+    Column("approver", String(250), primary_key=True),
+    Column("decision", String(16), nullable=False),  # approve, reject
+    Column("note", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+
+openlineage_events = Table(
+    "openlineage_events",
+    metadata,
+    Column("id", AUTO_ID, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("job_namespace", String(500), nullable=False),
+    Column("job_name", String(500), nullable=False),
+    Column("event_time", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Index(None, "run_id"),
 )

@@ -7,6 +7,8 @@ import secrets
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
+from shipyard.core.actor import current_actor
+from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
 from shipyard.core.ids import new_id, parse_id
@@ -75,12 +77,19 @@ def check_metrics(metrics: Iterable[Metric]) -> list[Metric]:
     return checked
 
 
+#: The run tag naming who started the run (MLflow's ``mlflow.user`` under our prefix).
+USER_TAG = "shipyard.user"
+
+
 class TrackingService:
     """Experiments, runs, metrics, params, tags and artifacts, checked before storage."""
 
-    def __init__(self, store: TrackingStore, artifacts: RunArtifactStore) -> None:
+    def __init__(
+        self, store: TrackingStore, artifacts: RunArtifactStore, audit: AuditLog | None = None
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
+        self.audit: AuditLog = audit or NULL_AUDIT
 
     # experiments -------------------------------------------------------------------------
 
@@ -140,9 +149,16 @@ class TrackingService:
         if parent_id is not None:
             check_run_id(parent_id)  # the store checks, in its transaction, that it exists
         run_name = check_name(name, "run name") if name else _default_run_name()
-        return self.store.create_run(
-            exp.id, run_name, parent_id, check_tags(tags), source or RunSource()
+        run_tags = check_tags(tags)
+        # Who trained it: separation of duties keeps this person from approving the model.
+        run_tags.setdefault(USER_TAG, current_actor())
+        run = self.store.create_run(exp.id, run_name, parent_id, run_tags, source or RunSource())
+        self.audit.record(
+            "run.created",
+            f"run:{run.id}",
+            {"experiment": exp.id, "name": run.name, "user": run_tags[USER_TAG]},
         )
+        return run
 
     def get_run(self, run_id: str) -> Run:
         """Return a run by id."""

@@ -1,0 +1,1 @@
+"""Distribution drift between a reference and a current sample (gates and monitoring)."""

@@ -1,0 +1,1 @@
+"""Quality gates: the checks a model version must pass before promotion, and their report."""

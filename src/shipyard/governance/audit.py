@@ -1,0 +1,35 @@
+"""AuditService: append events for the current actor; list, export and verify the chain."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shipyard.core.actor import current_actor
+from shipyard.core.audit import AuditEvent, ChainCheck, verify_chain
+from shipyard.core.clock import now_ms
+from shipyard.core.ids import new_id
+from shipyard.governance.ports import AuditStore
+
+logger = logging.getLogger(__name__)
+
+
+class AuditService:
+    """The audit log of one store (implements core's AuditLog)."""
+
+    def __init__(self, store: AuditStore) -> None:
+        self.store = store
+
+    def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
+        """Append an event for the current actor."""
+        self.store.append(new_id("evt"), now_ms(), current_actor(), action, obj, payload or {})
+
+    def events(
+        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """Events in order, optionally from a time or for one object and its children."""
+        return self.store.events(since=since, obj=obj, limit=limit)
+
+    def verify(self) -> ChainCheck:
+        """Walk the whole chain from the first event."""
+        return verify_chain(self.store.events())

@@ -1,0 +1,82 @@
+"""What governance needs from a metadata store."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from shipyard.core.audit import AuditEvent
+from shipyard.governance.models import Approval, PromotionRequest, Token, User
+
+
+class AuditStore(Protocol):
+    """The append-only chain of audit events."""
+
+    def append(
+        self, event_id: str, time: int, actor: str, action: str, obj: str, payload: dict[str, Any]
+    ) -> AuditEvent:
+        """Add the next event, linking it to the last one, atomically."""
+        ...
+
+    def events(
+        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """Events in sequence order, optionally from a time or for one object (prefix)."""
+        ...
+
+
+class IdentityStore(Protocol):
+    """Users and their API tokens."""
+
+    def create_user(self, user: User) -> User:
+        """Add a user; ConflictError if the name is taken."""
+        ...
+
+    def get_user(self, name: str) -> User:
+        """A user; NotFoundError if unknown."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user by name."""
+        ...
+
+    def create_token(self, token: Token, secret_hash: str) -> Token:
+        """Store a token's record and the hash of its secret."""
+        ...
+
+    def token_by_hash(self, secret_hash: str) -> Token | None:
+        """The token whose secret hashes to ``secret_hash``."""
+        ...
+
+    def list_tokens(self, user: str | None = None) -> list[Token]:
+        """Tokens, newest first."""
+        ...
+
+    def revoke_token(self, token_id: str, when: int) -> Token:
+        """Mark a token revoked; NotFoundError if unknown."""
+        ...
+
+
+class ApprovalStore(Protocol):
+    """Promotion requests and the decisions on them."""
+
+    def create_request(self, request: PromotionRequest) -> PromotionRequest:
+        """Open a request; ConflictError if the version already has an open one."""
+        ...
+
+    def open_request(self, model: str, version: int) -> PromotionRequest | None:
+        """The open request of a version, with its decisions."""
+        ...
+
+    def list_requests(self, model: str, version: int | None = None) -> list[PromotionRequest]:
+        """Requests of a model (or version), newest first, with their decisions."""
+        ...
+
+    def add_decision(self, request_id: str, approval: Approval) -> None:
+        """Record one approver's decision; ConflictError if they already decided."""
+        ...
+
+    def close_request(
+        self, request_id: str, status: str, when: int, previous_champion: int | None
+    ) -> bool:
+        """Move an open request to ``status``; False if another caller closed it first."""
+        ...

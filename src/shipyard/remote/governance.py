@@ -1,0 +1,180 @@
+"""Governance over HTTP: the server applies every rule; these clients only ask."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from shipyard.core.audit import AuditEvent, ChainCheck
+from shipyard.gates.service import GateService
+from shipyard.governance.approvals import ApprovalService
+from shipyard.governance.audit import AuditService
+from shipyard.governance.identity import IdentityService
+from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
+from shipyard.registry.models import ModelVersion
+from shipyard.registry.service import RegistryService, check_version
+from shipyard.remote.client import RestClient, json_body, seg
+from shipyard.remote.schemas import (
+    NoteBody,
+    PromotionCreate,
+    TokenCreate,
+    UserCreate,
+    VersionRead,
+)
+
+
+def event_of(data: dict[str, Any]) -> AuditEvent:
+    """An AuditEvent from its JSON form."""
+    return AuditEvent(**data)
+
+
+def request_of(data: dict[str, Any]) -> PromotionRequest:
+    """A PromotionRequest from its JSON form."""
+    fields = dict(data)
+    fields["approvals"] = [Approval(**a) for a in data.get("approvals", [])]
+    return PromotionRequest(**fields)
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready form of a governance record."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, Role):
+        return value.value
+    return value
+
+
+class RestAudit(AuditService):
+    """The server's audit log, read over HTTP (clients never append)."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+
+    def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
+        """The server records; a client has nothing to add."""
+
+    def events(
+        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+    ) -> list[AuditEvent]:
+        """GET /api/v1/audit/events."""
+        params = {
+            k: str(v)
+            for k, v in (("since", since), ("object", obj), ("limit", limit))
+            if v is not None
+        }
+        data = self.client.json("GET", "/api/v1/audit/events", params=params)
+        return [event_of(e) for e in data["events"]]
+
+    def verify(self) -> ChainCheck:
+        """GET /api/v1/audit/verify."""
+        return ChainCheck(**self.client.json("GET", "/api/v1/audit/verify"))
+
+
+class RestIdentity(IdentityService):
+    """Users and tokens managed through the server (admin role)."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+
+    def create_user(self, name: str, role: str | Role) -> User:
+        """POST /api/v1/users."""
+        body = UserCreate(name=name, role=str(role))
+        data = self.client.json("POST", "/api/v1/users", idempotent=False, **json_body(body))
+        return User(**{**data, "role": Role(data["role"])})
+
+    def list_users(self) -> list[User]:
+        """GET /api/v1/users."""
+        data = self.client.json("GET", "/api/v1/users")
+        return [User(**{**u, "role": Role(u["role"])}) for u in data["users"]]
+
+    def create_token(
+        self, user: str, name: str = "default", expires_in: str | None = None
+    ) -> tuple[Token, str]:
+        """POST /api/v1/tokens."""
+        body = TokenCreate(user=user, name=name, expires_in=expires_in)
+        data = self.client.json("POST", "/api/v1/tokens", idempotent=False, **json_body(body))
+        return Token(**data["record"]), str(data["token"])
+
+    def list_tokens(self, user: str | None = None) -> list[Token]:
+        """GET /api/v1/tokens."""
+        params = {"user": user} if user else {}
+        data = self.client.json("GET", "/api/v1/tokens", params=params)
+        return [Token(**t) for t in data["tokens"]]
+
+    def revoke_token(self, token_id: str) -> Token:
+        """DELETE /api/v1/tokens/{id}."""
+        return Token(**self.client.json("DELETE", f"/api/v1/tokens/{seg(token_id)}"))
+
+    def authenticate(self, secret: str) -> User:
+        """GET /api/v1/whoami with the given token."""
+        data = self.client.json(
+            "GET", "/api/v1/whoami", headers={"Authorization": f"Bearer {secret}"}
+        )
+        return User(**{**data, "role": Role(data["role"])})
+
+
+class RestApprovals(ApprovalService):
+    """Promotion requests and decisions, decided by the server."""
+
+    def __init__(self, client: RestClient, registry: RegistryService, gates: GateService) -> None:
+        self.client = client
+        self.registry = registry
+        self.gates = gates
+
+    def _version(self, name: str, version: int | str) -> str:
+        return f"/api/v1/models/{seg(name)}/versions/{check_version(version)}"
+
+    def request(
+        self, name: str, version: int | str, *, to: str = "production", note: str = ""
+    ) -> PromotionRequest:
+        """POST .../promotion-requests."""
+        body = PromotionCreate(to=to, note=note)
+        data = self.client.json(
+            "POST",
+            f"{self._version(name, version)}/promotion-requests",
+            idempotent=False,
+            **json_body(body),
+        )
+        return request_of(data)
+
+    def approve(
+        self, name: str, version: int | str, *, role: Role, note: str = ""
+    ) -> PromotionRequest:
+        """POST .../approve (the server checks the caller's role)."""
+        data = self.client.json(
+            "POST",
+            f"{self._version(name, version)}/approve",
+            idempotent=False,
+            **json_body(NoteBody(note=note)),
+        )
+        return request_of(data)
+
+    def reject(
+        self, name: str, version: int | str, *, role: Role, note: str = ""
+    ) -> PromotionRequest:
+        """POST .../reject."""
+        data = self.client.json(
+            "POST",
+            f"{self._version(name, version)}/reject",
+            idempotent=False,
+            **json_body(NoteBody(note=note)),
+        )
+        return request_of(data)
+
+    def rollback(self, name: str, *, role: Role, note: str = "") -> ModelVersion:
+        """POST /api/v1/models/{name}/rollback."""
+        data = self.client.json(
+            "POST",
+            f"/api/v1/models/{seg(name)}/rollback",
+            idempotent=False,
+            **json_body(NoteBody(note=note)),
+        )
+        return VersionRead.model_validate(data).domain()
+
+    def requests(self, name: str, version: int | None = None) -> list[PromotionRequest]:
+        """GET /api/v1/models/{name}/promotion-requests."""
+        params = {"version": str(version)} if version is not None else {}
+        data = self.client.json(
+            "GET", f"/api/v1/models/{seg(name)}/promotion-requests", params=params
+        )
+        return [request_of(r) for r in data["requests"]]

@@ -1,0 +1,163 @@
+"""Routes for users and tokens, the audit log, promotions and model governance fields."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shipyard.bootstrap import Governance
+from shipyard.registry.service import RegistryService
+from shipyard.remote.governance import plain
+from shipyard.remote.schemas import (
+    GovernanceUpdate,
+    ModelRead,
+    NoteBody,
+    PromotionCreate,
+    TokenCreate,
+    UserCreate,
+    VersionRead,
+)
+from shipyard.server.auth import Actor, current_actor
+
+router = APIRouter(prefix="/api/v1")
+CallerDep = Annotated[Actor, Depends(current_actor)]
+
+
+def _gov(request: Request) -> Governance:
+    return request.app.state.backend.governance  # type: ignore[no-any-return]
+
+
+def _registry(request: Request) -> RegistryService:
+    return request.app.state.backend.registry  # type: ignore[no-any-return]
+
+
+@router.get("/whoami", tags=["auth"])
+def whoami(actor: CallerDep, request: Request) -> dict[str, Any]:
+    """The calling user (with token auth) or the local user."""
+    if actor.authenticated:
+        return plain(_gov(request).identity.store.get_user(actor.name))  # type: ignore[no-any-return]
+    return {
+        "name": actor.name,
+        "role": actor.role.value,
+        "disabled": False,
+        "created_by": "local",
+        "created_at": 0,
+    }
+
+
+@router.get("/users", tags=["auth"])
+def list_users(request: Request) -> dict[str, Any]:
+    """Every user (admin)."""
+    return {"users": [plain(u) for u in _gov(request).identity.list_users()]}
+
+
+@router.post("/users", status_code=201, tags=["auth"])
+def create_user(body: UserCreate, request: Request) -> dict[str, Any]:
+    """Add a user with a role (admin)."""
+    return plain(_gov(request).identity.create_user(body.name, body.role))  # type: ignore[no-any-return]
+
+
+@router.get("/tokens", tags=["auth"])
+def list_tokens(
+    request: Request, user: Annotated[str | None, Query(max_length=250)] = None
+) -> dict[str, Any]:
+    """Token records, never secrets (admin)."""
+    return {"tokens": [plain(t) for t in _gov(request).identity.list_tokens(user)]}
+
+
+@router.post("/tokens", status_code=201, tags=["auth"])
+def create_token(body: TokenCreate, request: Request) -> dict[str, Any]:
+    """A new token; its secret is in this response only (admin)."""
+    record, secret = _gov(request).identity.create_token(body.user, body.name, body.expires_in)
+    return {"user": record.user, "token": secret, "record": plain(record)}
+
+
+@router.delete("/tokens/{token_id}", tags=["auth"])
+def revoke_token(token_id: str, request: Request) -> dict[str, Any]:
+    """Revoke a token at once (admin)."""
+    return plain(_gov(request).identity.revoke_token(token_id))  # type: ignore[no-any-return]
+
+
+@router.get("/audit/events", tags=["audit"])
+def audit_events(
+    request: Request,
+    since: int | None = None,
+    object: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+) -> dict[str, Any]:
+    """Audit events in chain order."""
+    found = _gov(request).audit.events(since=since, obj=object, limit=limit)
+    return {"events": [dataclasses.asdict(e) for e in found]}
+
+
+@router.get("/audit/verify", tags=["audit"])
+def audit_verify(request: Request) -> dict[str, Any]:
+    """Walk the chain; report the first broken link."""
+    return dataclasses.asdict(_gov(request).audit.verify())
+
+
+@router.put("/models/{name}/governance", tags=["models"])
+def set_governance(name: str, body: GovernanceUpdate, request: Request) -> ModelRead:
+    """Use case, owner, risk tier, intended use, approvals required (admin)."""
+    model = _registry(request).set_governance(name, **body.model_dump())
+    return ModelRead.of(model)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/promotion-requests", status_code=201, tags=["promotion"]
+)
+def request_promotion(
+    name: str, version: str, body: PromotionCreate, request: Request
+) -> dict[str, Any]:
+    """Ask for a version's promotion (needs a passing gate report)."""
+    return plain(_gov(request).approvals.request(name, version, to=body.to, note=body.note))  # type: ignore[no-any-return]
+
+
+@router.get("/models/{name}/promotion-requests", tags=["promotion"])
+def list_requests(name: str, request: Request, version: int | None = None) -> dict[str, Any]:
+    """Promotion requests with their decisions, newest first."""
+    return {"requests": [plain(r) for r in _gov(request).approvals.requests(name, version)]}
+
+
+@router.post("/models/{name}/versions/{version}/approve", tags=["promotion"])
+def approve(
+    name: str, version: str, body: NoteBody, request: Request, actor: CallerDep
+) -> dict[str, Any]:
+    """Approve (approver role; never the version's author or trainer)."""
+    done = _gov(request).approvals.approve(name, version, role=actor.role, note=body.note)
+    return plain(done)  # type: ignore[no-any-return]
+
+
+@router.post("/models/{name}/versions/{version}/reject", tags=["promotion"])
+def reject(
+    name: str, version: str, body: NoteBody, request: Request, actor: CallerDep
+) -> dict[str, Any]:
+    """Reject a promotion request."""
+    done = _gov(request).approvals.reject(name, version, role=actor.role, note=body.note)
+    return plain(done)  # type: ignore[no-any-return]
+
+
+@router.post("/models/{name}/rollback", tags=["promotion"])
+def rollback(name: str, body: NoteBody, request: Request, actor: CallerDep) -> VersionRead:
+    """Give champion back to the previous version."""
+    return VersionRead.of(_gov(request).approvals.rollback(name, role=actor.role, note=body.note))
+
+
+@router.post("/lineage", status_code=201, tags=["lineage"])
+async def receive_lineage(request: Request) -> dict[str, Any]:
+    """Take an OpenLineage RunEvent from another tool (the path Marquez uses)."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.pipelines.openlineage import check_event, event_edges
+
+    try:
+        event = check_event(await request.json())
+    except ValueError as exc:
+        raise InvalidInputError(f"not an OpenLineage RunEvent: {exc}") from None
+    parts = request.app.state.backend.pipelines
+    edges = event_edges(event)
+    await run_in_threadpool(parts.store.record_lineage_event, event, edges)
+    return {"accepted": True, "run_id": event["run"]["runId"], "edges": len(edges)}
