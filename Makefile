@@ -49,6 +49,7 @@ bench: $(BENCH_VENV)/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline_overhead.py
 	cd bench && ../$(BENCH_VENV)/bin/python serving.py
+	cd bench && ../$(BENCH_VENV)/bin/python gates.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -96,7 +96,7 @@ def main() -> None:
     naive = (time.perf_counter() - t0) / probe * 1000
     cell = next(c.seconds for c in result.checks if c.kind == "champion_challenger")
     report("Champion/challenger bootstrap, 1,000 resamples", [
-        ("Shipyard (multinomial over cells)", f"{cell:8.2f} s"),
+        ("Shipyard (bootstrap over cells)", f"{cell:8.2f} s"),
         ("row resampling + scikit-learn", f"{naive:8.1f} s (extrapolated from {probe})"),
         ("speed-up", f"{naive / cell:8.0f}x"),
     ])  # fmt: skip

@@ -106,6 +106,14 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     assert done.returncode == 0, done.stderr
     assert "Candidates" in done.stdout
     assert "7/7 steps from cache" in done.stdout
+    # Governance: both candidates gated, the author refused, a second approver promotes.
+    assert "Gate reports" in done.stdout
+    assert "ana approves her own model: refused" in done.stdout
+    assert "separation of duties" in done.stdout
+    assert "holds champion" in done.stdout and "audit chain intact" in done.stdout
+    verify = cli("audit", "verify", "--json")
+    assert json.loads(verify.stdout)["ok"] is True
+    assert json.loads(cli("models", "show", "fraud", "--json").stdout)["aliases"]["champion"]
     runs = json.loads(cli("runs", "list", "-e", "fraud_training", "--json", "-n", "100").stdout)[
         "runs"
     ]

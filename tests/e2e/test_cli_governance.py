@@ -124,3 +124,24 @@ def test_promotion_commands(env: dict[str, str], tmp_path: Path) -> None:
     assert cli("models", "set", "credit", "--risk-tier", "huge", env=env).returncode == 2
     table = cli("models", "requests", "credit", env=env).stdout
     assert "approved" in table and "bob: approve" in table
+
+    page = tmp_path / "dossier.html"
+    made = cli("models", "dossier", "credit", "1", "-o", str(page), env=bob)
+    assert made.returncode == 0, made.stderr
+    html = page.read_text()
+    for needle in (
+        "Model dossier: credit v1",
+        "credit_scoring",
+        "high-risk under the EU AI Act",
+        "PASSED",
+        "bob",
+        "trained_in",
+        "promotion.approved",
+        "verified",
+    ):
+        assert needle in html, needle
+    assert "<script" not in html
+    events = json.loads(
+        cli("audit", "list", "--json", "--object", "models:/credit/1", env=env).stdout
+    )["events"]
+    assert events[-1]["action"] == "dossier.archived" and events[-1]["actor"] == "bob"

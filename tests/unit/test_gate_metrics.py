@@ -80,3 +80,49 @@ def test_policy_shapes_and_errors(tmp_path: object) -> None:
     ]:
         with pytest.raises(InvalidInputError, match=needle):
             parse_policy(bad)
+
+
+def test_fairness_on_weighted_cells_equals_fairlearn_on_every_row() -> None:
+    import pandas as pd
+    from fairlearn.metrics import (
+        MetricFrame,
+        equalized_odds_difference,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+
+    from shipyard.gates.checks import GateContext, Outputs, run_check
+    from shipyard.gates.policy import parse_policy
+
+    rng = np.random.default_rng(7)
+    n = 5000
+    data = pd.DataFrame({"band": rng.choice(["a", "b", "c"], n), "y": rng.integers(0, 2, n)})
+    pred = (rng.random(n) < np.where(data["band"] == "c", 0.6, 0.4)).astype(int)
+    policy = parse_policy(
+        {
+            "label": "y",
+            "checks": [{"fairness": {"sensitive": "band", "reference": "a", "favourable": 1}}],
+        }
+    )
+    ctx = GateContext(policy, "m", 1, None, data, [], data["y"].to_numpy(), Outputs(None, pred))
+    result = run_check(0, ctx)
+    full = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "recall": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+        },
+        y_true=data["y"],
+        y_pred=pred,
+        sensitive_features=data["band"],
+    )
+    groups = {g["group"]: g for g in result.details["groups"]}
+    for band, row in full.by_group.iterrows():
+        for metric in ("selection_rate", "recall", "false_positive_rate"):
+            assert groups[str(band)][metric] == pytest.approx(row[metric])
+        assert groups[str(band)]["count"] == int((data["band"] == band).sum())
+    eod = equalized_odds_difference(data["y"], pred, sensitive_features=data["band"])
+    assert result.details["equalized_odds_difference"] == pytest.approx(eod)
+    rates = full.by_group["selection_rate"]
+    assert groups["c"]["adverse_impact_ratio"] == pytest.approx(rates["c"] / rates["a"])

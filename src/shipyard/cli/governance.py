@@ -314,3 +314,44 @@ def set_fields(
         approvals_required=approvals,
     )
     result(model, as_json, f"{model.name}: governance fields updated")
+
+
+def dossier(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Model name."),
+    version: str = typer.Argument(..., help="Version number."),
+    output: Path = typer.Option(..., "--output", "-o", help="HTML file to write."),
+    archive: bool = typer.Option(
+        True, "--archive/--no-archive", help="Also keep a copy with the version's run."
+    ),
+) -> None:
+    """One self-contained page for a reviewer: card, data, gates, approvals, lineage, audit."""
+    from shipyard.governance.dossier import render_dossier
+
+    st = state(ctx)
+    backend = st.backend
+    gov = backend.governance
+    with console.status("assembling the dossier"):
+        page = render_dossier(
+            backend.registry,
+            backend.gates,
+            gov.approvals,
+            gov.audit,
+            backend.pipelines.store if backend.pipelines else None,
+            name,
+            version,
+            retention_years=st.settings.audit_retention_years,
+        )
+    output.write_text(page, encoding="utf-8")
+    message = f"dossier of {name} v{version} written to {output}"
+    if archive:
+        mv = backend.registry.get_version(name, version)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        record = backend.tracking.log_artifact(
+            mv.run_id, output, f"dossiers/{mv.name}-v{mv.version}-{stamp}.html"
+        )
+        gov.audit.record(
+            "dossier.archived", mv.uri, {"artifact": record.name, "sha256": record.digest}
+        )
+        message += f"; archived as runs:/{mv.run_id}/{record.name}"
+    console.print(message)

@@ -30,8 +30,10 @@ from shipyard.core.errors import ShipyardError
 
 ENV_HELP = """Environment: SHIPYARD_URI (store: folder, sqlite:///..., postgresql+psycopg://...,
 http://server), SHIPYARD_ARTIFACTS (folder or s3://bucket/prefix), SHIPYARD_TOKEN,
-SHIPYARD_USER, SHIPYARD_FLUSH_INTERVAL, SHIPYARD_PREDLOG (prediction log folder),
-NO_COLOR. Exit codes: 0 ok, 1 a check failed,
+SHIPYARD_USER (who acts in local mode), SHIPYARD_AUTH (server: none or tokens),
+SHIPYARD_FLUSH_INTERVAL, SHIPYARD_PREDLOG (prediction log folder), SHIPYARD_PROJECT,
+SHIPYARD_OPENLINEAGE_URL / SHIPYARD_OPENLINEAGE_FILE (pipeline lineage events; OPENLINEAGE_URL
+is read too), SHIPYARD_AUDIT_RETENTION_YEARS, NO_COLOR. Exit codes: 0 ok, 1 a check failed,
 2 usage or input error, 3 internal or store error."""
 
 app = typer.Typer(
@@ -62,6 +64,7 @@ for _name, _command in (
     ("rollback", governance.rollback),
     ("requests", governance.requests),
     ("set", governance.set_fields),
+    ("dossier", governance.dossier),
 ):
     models.app.command(_name)(_command)
 app.command("serve")(serve.serve)

@@ -1,4 +1,5 @@
-"""The demo: the fraud training pipeline, run twice (the second time from cache)."""
+"""The demo: the fraud training pipeline (run twice, the second time from cache), gates and
+an approval with separation of duties, then the champion served with its predictions logged."""
 
 from __future__ import annotations
 
@@ -70,11 +71,12 @@ def run_demo(
         f"second run {rerun.id}: {cached}/{len(rerun.record.steps)} steps from cache in "
         f"{time.perf_counter() - again:.2f}s"
     )
-    serve_champion(settings, run, results[0]["name"], seed=seed, console=out)
+    champion = govern(settings, run, console=out)
+    serve_champion(settings, champion, seed=seed, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
-        "shipyard models versions fraud, shipyard predlog tail, "
-        "shipyard serve models:/fraud@champion"
+        "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
+        "shipyard lineage models:/fraud@champion, shipyard predlog tail"
     )
     return str(run.id)
 
@@ -82,27 +84,130 @@ def run_demo(
 _TRAIN_STEP = {"logistic_regression": "train_logistic", "gradient_boosting": "train_boosting"}
 
 
-def serve_champion(settings: Settings, run: Any, best: str, *, seed: int, console: Console) -> None:
-    """Register the best candidate as fraud@champion, serve it, send it a day of traffic."""
+#: The gate policy of the demo: performance at a 3% alert budget, fairness across age bands
+#: (the favourable outcome for a card holder is not being flagged), the data the model was
+#: trained on, and the current champion when there is one.
+POLICY: dict[str, Any] = {
+    "label": "is_fraud",
+    "flag_rate": 0.03,
+    "checks": [
+        {"metric": "roc_auc", "min": 0.75},
+        {"metric": "recall", "min": 0.1},
+        {"champion_challenger": {"metric": "roc_auc", "max_drop": 0.01, "resamples": 500}},
+        {
+            "fairness": {
+                "sensitive": "age_band",
+                "reference": "30-49",
+                "favourable": 0,
+                "adverse_impact_ratio_min": 0.8,
+                "equalized_odds_difference_max": 0.1,
+            }
+        },
+        {"data_validation": {"schema": "training"}},
+        {"drift": {"reference": "training", "method": "psi", "max": 0.1}},
+    ],
+}
+PEOPLE = {"ana": "approver", "rui": "approver"}  # a senior data scientist, a validator
+
+
+def govern(settings: Settings, run: Any, *, console: Console) -> int:
+    """Register both candidates (as ana), gate them, let ana ask for promotion of the one
+    that passes, show she cannot approve it herself, have rui (approver) approve it, verify
+    the audit chain and write the dossier. Returns the new champion's version."""
     import shipyard
+    from shipyard.core.actor import acting_as
+    from shipyard.core.errors import ConflictError, PermissionDeniedError
+    from shipyard.demo.data import FEATURES
+    from shipyard.governance.dossier import render_dossier
+
+    backend = shipyard.sdk.context.current().get_backend()
+    gov = backend.governance
+    train, test = run.load("split", "output_0"), run.load("split", "output_1")
+    versions: dict[int, str] = {}
+    with acting_as("ana"):
+        for candidate, step_name in _TRAIN_STEP.items():
+            step = next(s for s in run.record.steps if s.step == step_name)
+            mv = shipyard.register_model(
+                "fraud",
+                run.load(step_name),
+                test[FEATURES][:5],
+                run_id=step.run_id,
+                description=f"Card-fraud scorer ({candidate}), pipeline run {run.id}",
+                training_data=train[FEATURES],
+            )
+            versions[mv.version] = candidate
+    for name, role in PEOPLE.items():
+        with contextlib.suppress(ConflictError):  # a second demo run finds them
+            gov.identity.create_user(name, role)
+    backend.registry.set_governance(
+        "fraud",
+        use_case="fraud_detection",
+        owner="fraud-analytics",
+        risk_tier="high",
+        intended_use="Score card transactions for review by the fraud team; not for "
+        "decisions about credit or accounts.",
+        approvals_required=1,
+    )
+    table = Table(title="Gate reports", header_style="bold")
+    for column in ("version", "candidate", "passed", "failed checks"):
+        table.add_column(column)
+    passed: list[int] = []
+    with acting_as("ci"):
+        for version, candidate in versions.items():
+            report = backend.gates.evaluate("fraud", version, POLICY, test)
+            failed = [f"{c.name}: {c.message}" for c in report.failed_checks]
+            table.add_row(
+                str(version),
+                candidate,
+                "[green]yes[/]" if report.passed else "[red]no[/]",
+                "\n".join(failed) or "-",
+            )
+            if report.passed:
+                passed.append(version)
+    console.print(table)
+    if not passed:
+        raise PipelineError("no candidate passed the gates; nothing to promote")
+    chosen = passed[0]
+    with acting_as("ana"):
+        gov.approvals.request("fraud", chosen, note="passes every gate; ready for review")
+        try:
+            gov.approvals.approve("fraud", chosen, role=gov.identity.store.get_user("ana").role)
+        except PermissionDeniedError as exc:
+            console.print(f"ana approves her own model: [red]refused[/] ({exc.message})")
+    rui = gov.identity.store.get_user("rui")
+    with acting_as("rui"):
+        gov.approvals.approve("fraud", chosen, role=rui.role, note="reviewed gates and dossier")
+    console.print(
+        f"rui ({rui.role.value}) approved: fraud v{chosen} is in production and holds champion"
+    )
+    check = gov.audit.verify()
+    console.print(
+        f"audit chain {'intact' if check.ok else 'BROKEN'}: {check.events} events, "
+        f"head {check.head[:16]}"
+    )
+    page = settings.predlog_root.parent / f"dossier-fraud-v{chosen}.html"
+    page.write_text(
+        render_dossier(
+            backend.registry,
+            backend.gates,
+            gov.approvals,
+            gov.audit,
+            backend.pipelines.store if backend.pipelines else None,
+            "fraud",
+            chosen,
+            retention_years=settings.audit_retention_years,
+        ),
+        encoding="utf-8",
+    )
+    console.print(f"dossier for reviewers: {page}")
+    return chosen
+
+
+def serve_champion(settings: Settings, version: int, *, seed: int, console: Console) -> None:
+    """Serve fraud@champion and send it a day of traffic; show the prediction log."""
     from shipyard.demo.data import FEATURES, make_transactions
 
-    step = next(s for s in run.record.steps if s.step == _TRAIN_STEP[best])
-    model = run.load(step.step)
-    train, test = run.load("split", "output_0"), run.load("split", "output_1")
-    version = shipyard.register_model(
-        "fraud",
-        model,
-        test[FEATURES][:5],
-        run_id=step.run_id,
-        description=f"Card-fraud scorer ({best}), trained by pipeline run {run.id}",
-        training_data=train[FEATURES],
-    )
-    shipyard.set_alias("fraud", "champion", version.version)
-    console.print(
-        f"registered [bold]fraud[/] version {version.version} ({', '.join(version.flavors)}) "
-        "and set alias champion"
-    )
+    console.print(f"serving [bold]fraud@champion[/] (version {version})")
     day = make_transactions(2_000, seed + 1)[FEATURES]
     with (
         _model_server(settings) as url,

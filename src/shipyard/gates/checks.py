@@ -37,15 +37,20 @@ class Outputs:
 
     score: Array | None
     pred: Array
+    threshold: float | None = None  # the score cut that made ``pred``
 
 
-def model_outputs(model: Any, features: pd.DataFrame, threshold: float) -> Outputs:
-    """Score and decide: binary classifiers at ``threshold``, others by ``predict``."""
+def model_outputs(model: Any, features: pd.DataFrame, policy: GatePolicy) -> Outputs:
+    """Score and decide: binary classifiers at the policy's threshold (or at the score that
+    flags ``flag_rate`` of the rows), others by ``predict``."""
     if hasattr(model, "predict_proba"):
         proba = np.asarray(model.predict_proba(features))
         if proba.ndim == 2 and proba.shape[1] == 2:
             score = proba[:, 1].astype("float64")
-            return Outputs(score, (score >= threshold).astype("int64"))
+            cut = policy.threshold
+            if policy.flag_rate is not None:
+                cut = float(np.quantile(score, 1 - policy.flag_rate))
+            return Outputs(score, (score >= cut).astype("int64"), cut)
     return Outputs(None, np.asarray(model.predict(features)))
 
 
@@ -80,9 +85,7 @@ class GateContext:
                     f"the evaluation data lacks the champion's input column(s) "
                     f"{', '.join(missing[:10])}"
                 )
-            self._champion_outputs = model_outputs(
-                champion, self.data[names], self.policy.threshold
-            )
+            self._champion_outputs = model_outputs(champion, self.data[names], self.policy)
         return self._champion_outputs
 
     def need_reference(self, what: str) -> pd.DataFrame:
@@ -207,23 +210,31 @@ def _fairness(check: FairnessCheck, name: str, ctx: GateContext) -> CheckResult:
     if favourable is None:
         favourable = FAVOURABLE_BY_USE_CASE.get(ctx.use_case or "", 1)
     fav = int(favourable)
-    sensitive = ctx.data[check.attributes].astype(str)
+    # fairlearn on the distinct (group, label, decision) cells with their row counts as
+    # sample weights: the same numbers as on every row (each metric is a weighted count),
+    # at the cost of a group-by instead of MetricFrame's per-row work (12 s at 1M rows).
+    rows = ctx.data[check.attributes].astype(str).assign(_y=ctx.y_true, _p=pred)
+    cells = (
+        rows.groupby([*check.attributes, "_y", "_p"], observed=True).size().reset_index(name="_n")
+    )
+    weight = cells["_n"].to_numpy()
+    sensitive = cells[check.attributes] if len(check.attributes) > 1 else cells[check.attributes[0]]
     frame = MetricFrame(
         metrics={
             "selection_rate": selection_rate,
             "recall": true_positive_rate,
             "false_positive_rate": false_positive_rate,
         },
-        y_true=ctx.y_true,
-        y_pred=pred,
-        sensitive_features=sensitive if len(check.attributes) > 1 else sensitive.iloc[:, 0],
+        y_true=cells["_y"].to_numpy(),
+        y_pred=cells["_p"].to_numpy(),
+        sensitive_features=sensitive,
+        sample_params={
+            m: {"sample_weight": weight}
+            for m in ("selection_rate", "recall", "false_positive_rate")
+        },
     )
     by_group = frame.by_group
-    counts = (
-        sensitive.value_counts()
-        if len(check.attributes) > 1
-        else sensitive.iloc[:, 0].value_counts()
-    )
+    counts = cells.groupby(check.attributes, observed=True)["_n"].sum()
     table = by_group.reset_index()
     keys = [tuple(map(str, k)) if isinstance(k, tuple) else (str(k),) for k in by_group.index]
     table["group"] = [" / ".join(k) for k in keys]
@@ -268,9 +279,10 @@ def _fairness(check: FairnessCheck, name: str, ctx: GateContext) -> CheckResult:
     dp_ratio = float(rates.min() / rates.max()) if len(rates) and rates.max() > 0 else float("nan")
     eod = float(
         equalized_odds_difference(
-            ctx.y_true,
-            pred,
-            sensitive_features=sensitive.iloc[:, 0] if len(check.attributes) == 1 else sensitive,
+            cells["_y"].to_numpy(),
+            cells["_p"].to_numpy(),
+            sensitive_features=sensitive,
+            sample_weight=weight,
         )
     )
     if (
@@ -301,7 +313,7 @@ def _fairness(check: FairnessCheck, name: str, ctx: GateContext) -> CheckResult:
         "sensitive": check.attributes,
         "reference": check.reference,
         "favourable_outcome": fav,
-        "threshold": ctx.policy.threshold,
+        "threshold": ctx.candidate.threshold,
         "groups": table[columns].replace({np.nan: None}).to_dict(orient="records"),
         "adverse_impact_ratio_min": air_value,
         "demographic_parity_ratio": dp_ratio,

@@ -4,9 +4,11 @@ Point estimates use scikit-learn on every row. The champion/challenger interval 
 rows with the multinomial bootstrap, done on cells instead of rows: every row falls in one
 cell (its label and both models' score bins, or both models' decisions), a resample of n
 rows is one multinomial draw of n over the cells, and each metric is computed from the
-cell counts. That is the exact bootstrap of the binned metric; with 256 score bins per
-model the binning moves a rank metric by well under 0.002, and since the interval is
+cell counts. That is the exact bootstrap of the binned metric; with 128 score bins per
+model the binning moves a rank metric by well under 0.004, and since the interval is
 centred on the exact point estimate (basic bootstrap) only the spread comes from bins.
+From 100,000 rows the cell counts are drawn as independent Poisson variables (the Poisson
+bootstrap, Hanley and MacGibbon 2006), which matches the multinomial at that size.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import numpy as np
 from shipyard.core.errors import InvalidInputError
 
 Array = np.ndarray[Any, Any]
-SCORE_BINS = 256
+SCORE_BINS = 128
+POISSON_ROWS = 100_000
 LOSS_BINS = 4096
 
 
@@ -112,13 +115,18 @@ def paired_bootstrap(
     cells, stat = _cells(metric, y_true, candidate, champion)
     codes, counts = np.unique(cells, return_counts=True)
     rng = np.random.default_rng(seed)
-    shares = counts / counts.sum()
     full = stat(codes, counts.astype("float64"))
+    shares = counts / counts.sum()
+
+    def draw() -> Array:
+        if len(y_true) >= POISSON_ROWS:
+            # Each cell's count ~ Poisson(its count): the Poisson bootstrap, matching the
+            # multinomial one at this size for half the cost.
+            return rng.poisson(counts)
+        return rng.multinomial(len(y_true), shares)
+
     deltas = np.array(
-        [
-            sign * (stat(codes, rng.multinomial(len(y_true), shares).astype("float64")) - full)
-            for _ in range(resamples)
-        ]
+        [sign * (stat(codes, draw().astype("float64")) - full) for _ in range(resamples)]
     )
     # Basic (centred) bootstrap: the spread comes from resampling, the centre is exact.
     alpha = 1 - confidence

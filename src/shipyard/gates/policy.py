@@ -2,7 +2,8 @@
 
 ```yaml
 label: is_fraud
-threshold: 0.5            # decision threshold on the positive-class score
+threshold: 0.5            # decision threshold on the positive-class score, or
+# flag_rate: 0.02          # flag the top 2% of scores (an alert budget), per model
 checks:
   - metric: roc_auc
     min: 0.85
@@ -167,6 +168,9 @@ class GatePolicy(BaseModel):
 
     label: str
     threshold: float = Field(default=0.5, gt=0, lt=1)
+    # Fraud teams decide by alert budget: flag this share of the evaluation rows (per model,
+    # at its own score quantile) instead of a fixed score threshold.
+    flag_rate: float | None = Field(default=None, gt=0, lt=1)
     checks: list[Check] = Field(min_length=1)
 
     @model_validator(mode="before")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import math
-from importlib import resources
 from typing import Any
 from xml.etree import ElementTree as ET
 
-from jinja2 import Environment, select_autoescape
+from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from shipyard.gates.report import GateReport
 
@@ -24,7 +23,7 @@ def to_junit(report: GateReport) -> str:
         errors="0",
         skipped=str(skipped),
         time=f"{report.seconds:.3f}",
-        timestamp=_iso(report.created_at),
+        timestamp=iso(report.created_at),
     )
     props = ET.SubElement(suite, "properties")
     for key, value in (
@@ -74,7 +73,8 @@ def to_markdown(report: GateReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _num(value: Any) -> str:
+def num(value: Any) -> str:
+    """A number for a table cell (4 significant digits; '-' for none)."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
     if isinstance(value, float):
@@ -82,13 +82,15 @@ def _num(value: Any) -> str:
     return str(value)
 
 
-def _pct(value: Any, top: float = 1.0) -> int:
+def pct(value: Any, top: float = 1.0) -> int:
+    """Bar width in pixels for ``value`` on a 0..top scale."""
     if value is None or not isinstance(value, int | float) or not math.isfinite(value):
         return 0
     return int(max(0.0, min(1.0, value / top)) * 120)
 
 
-def _iso(ms: int) -> str:
+def iso(ms: int) -> str:
+    """Epoch milliseconds as an ISO 8601 UTC time."""
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
@@ -96,7 +98,11 @@ def _iso(ms: int) -> str:
 
 def to_html(report: GateReport) -> str:
     """One self-contained page: checks, fairness by group, drift by column, intervals."""
-    env = Environment(autoescape=select_autoescape(default=True, default_for_string=True))
-    source = resources.files("shipyard.gates").joinpath("templates/gate_report.html.j2")
-    template = env.from_string(source.read_text(encoding="utf-8"))
-    return template.render(r=report, num=_num, pct=_pct, when=_iso(report.created_at))
+    template = environment().get_template("gate_report.html.j2")
+    return template.render(r=report, num=num, pct=pct, when=iso(report.created_at))
+
+
+def environment(*packages: str) -> Environment:
+    """Jinja with autoescaping, loading templates from these packages and from gates'."""
+    loaders = [PackageLoader(p, "templates") for p in (*packages, "shipyard.gates")]
+    return Environment(loader=ChoiceLoader(loaders), autoescape=select_autoescape(default=True))

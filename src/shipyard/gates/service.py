@@ -92,7 +92,7 @@ class GateService:
         y_true = labels.to_numpy()
         if y_true.dtype == bool:
             y_true = y_true.astype("int64")
-        outputs = model_outputs(model, data[features], rules.threshold)
+        outputs = model_outputs(model, data[features], rules)
         if reference is None and _needs_reference(rules):
             reference = self.training_data(mv.name, mv.version)
         champion, holder = self._champion(rules, mv.name, mv.version, trusted)
