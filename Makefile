@@ -44,12 +44,20 @@ $(BENCH_VENV)/.installed: $(STAMP)
 	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres,ray,onnx]'
 	touch $@
 
-bench: $(BENCH_VENV)/.installed
+# Evidently 0.7 needs pandas < 3: it gets its own environment, used by bench/drift.py only.
+.venv-evidently/.installed:
+	$(PYTHON) -m venv .venv-evidently
+	.venv-evidently/bin/pip install --quiet --upgrade pip
+	.venv-evidently/bin/pip install --quiet "evidently>=0.7,<0.8" "pandas<3" pyarrow
+	touch $@
+
+bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python tracking_ingest.py
 	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline_overhead.py
 	cd bench && ../$(BENCH_VENV)/bin/python serving.py
 	cd bench && ../$(BENCH_VENV)/bin/python gates.py
+	cd bench && ../$(BENCH_VENV)/bin/python drift.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -69,3 +69,48 @@ def test_bad_arguments_are_clear() -> None:
         drift_report(ref, cur, ["nope"])
     with pytest.raises(InvalidInputError, match="categorical: ks needs numbers"):
         drift_report(ref, cur, ["cat"], method="ks")
+
+
+@pytest.mark.parametrize(("n", "m"), [(1000, 1000), (1000, 737), (3, 5000), (5000, 1)])
+def test_sorted_wasserstein_equals_scipys(n: int, m: int) -> None:
+    from scipy.stats import wasserstein_distance
+
+    from shipyard.drift.engine import wasserstein_sorted
+
+    rng = np.random.default_rng(n + m)
+    u, v = np.sort(rng.normal(size=n)), np.sort(rng.gamma(2.0, size=m))
+    assert wasserstein_sorted(u, v) == pytest.approx(wasserstein_distance(u, v), rel=1e-9)
+
+
+def test_numbers_and_categories_follow_evidentlys_rules() -> None:
+    from scipy.spatial.distance import jensenshannon
+    from scipy.stats import wasserstein_distance
+
+    rng = np.random.default_rng(9)
+    ref = pd.DataFrame(
+        {
+            "x": rng.normal(size=4000),
+            "few": rng.integers(0, 4, 4000),
+            "cat": rng.choice(list("abc"), 4000),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "x": rng.normal(0.3, size=3000),
+            "few": rng.integers(0, 4, 3000),
+            "cat": rng.choice(list("abcd"), 3000),
+        }
+    )
+    report = {c.column: c for c in drift_report(ref, cur).columns}
+    # Numbers with at most 5 values are compared as categories, as Evidently does.
+    assert (report["x"].method, report["few"].method, report["cat"].method) == (
+        "wasserstein",
+        "jensenshannon",
+        "jensenshannon",
+    )
+    expected = wasserstein_distance(ref["x"], cur["x"]) / max(np.std(ref["x"]), 0.001)
+    assert report["x"].statistic == pytest.approx(expected, rel=1e-9)
+    shares = [ref["cat"].value_counts(normalize=True).get(k, 0.0) for k in "abcd"]
+    now = [cur["cat"].value_counts(normalize=True).get(k, 0.0) for k in "abcd"]
+    assert report["cat"].statistic == pytest.approx(jensenshannon(shares, now), rel=1e-9)
+    assert report["cat"].drifted  # a new category at a quarter of the rows

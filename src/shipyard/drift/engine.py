@@ -1,28 +1,37 @@
 """Per-column drift tests with Evidently's automatic choice of test, and PSI for bankers.
 
-Defaults follow Evidently's data drift preset (shared/CONVENTIONS.md) so results can be
-compared side by side: with at most 1,000 reference rows, numeric columns get a two-sample
-Kolmogorov-Smirnov test, categorical (or at most 5 distinct values) chi-squared and binary
-columns a two-proportion z-test, each drifting at p < 0.05; above 1,000 rows, numeric
-columns get the Wasserstein distance normalised by the reference's standard deviation and
-categorical ones the Jensen-Shannon distance, drifting above 0.1. The dataset drifts when
-at least half of the columns do. PSI (10 reference-quantile bins, smoothed) is reported on
+Defaults follow Evidently's data drift preset (0.7, ``_get_default_stattest``) so results can
+be compared side by side. Columns are numeric or categorical by dtype; ``n`` is the number
+of distinct values in reference and current together. With at most 1,000 reference rows:
+numeric columns get a two-sample Kolmogorov-Smirnov test (drift at p <= 0.05), categorical
+ones and numeric ones with n <= 5 chi-squared (p < 0.05), or a two-proportion z-test when
+n <= 2. Above 1,000 rows: numeric columns get the Wasserstein distance divided by the
+reference's standard deviation (at least 0.001), categorical ones and numeric ones with
+n <= 5 the Jensen-Shannon distance, both drifting at >= 0.1. The dataset drifts when at
+least half of the columns do. PSI (10 reference-quantile bins, smoothed) is reported on
 every column: a banking convention (0.10 investigate, 0.25 act), not a test.
+
+A :class:`PreparedReference` does the reference's share of the work once (sorted values,
+standard deviation, quantile edges, category counts), so each window only sorts or counts
+its own values; the Wasserstein distance of two sorted samples is an exact linear pass.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from shipyard.core.errors import InvalidInputError
 
+Array = np.ndarray[Any, Any]
 METHODS = ("auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein")
-#: Distance methods drift above their threshold; tests drift when p < threshold.
+#: Tests drift at a small p-value; distances at a large value.
 P_VALUE_METHODS = {"ks", "chisquare", "z"}
 DEFAULT_THRESHOLD = {
     "psi": 0.1,
@@ -33,6 +42,7 @@ DEFAULT_THRESHOLD = {
     "wasserstein": 0.1,
 }
 PSI_BANDS = (0.10, 0.25)
+PSI_BINS = 10
 SMALL_REFERENCE = 1000
 EPSILON = 1e-4
 
@@ -85,25 +95,141 @@ class DriftReport:
             "notes": list(self.notes),
         }
 
+    def to_html(self) -> str:
+        """A self-contained page: the verdict and one row per column."""
+        from html import escape
 
-def _numeric_dtype(values: pd.Series) -> bool:
+        rows = "".join(
+            f"<tr><td>{escape(c.column)}</td><td>{c.kind}</td><td>{c.method}</td>"
+            f"<td>{c.statistic:.4g}</td><td>{'' if c.p_value is None else f'{c.p_value:.3g}'}</td>"
+            f"<td>{c.threshold:g}</td><td>{'' if c.psi is None else f'{c.psi:.3f}'}</td>"
+            f"<td style='color:{'#cf222e' if c.drifted else '#1a7f37'}'>"
+            f"{'drift' if c.drifted else 'ok'}</td><td>{escape(c.note)}</td></tr>"
+            for c in self.columns
+        )
+        verdict = "dataset drift" if self.dataset_drift else "no dataset drift"
+        return (
+            "<!doctype html><html><head><meta charset='utf-8'><title>Drift report</title>"
+            "<style>body{font:14px system-ui,sans-serif;margin:2rem}td,th{padding:.2rem .6rem;"
+            "border-bottom:1px solid #ddd;text-align:left}</style></head><body>"
+            f"<h1>Drift report: {verdict}</h1><p>{len(self.drifted_columns)} of "
+            f"{len(self.columns)} columns drifted ({self.drift_share:.0%}); reference "
+            f"{self.reference_rows:,} rows, current {self.current_rows:,} rows.</p>"
+            "<table><tr><th>column</th><th>kind</th><th>method</th><th>statistic</th>"
+            "<th>p-value</th><th>threshold</th><th>PSI</th><th>verdict</th><th>note</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+
+
+def _numeric(values: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(values)) and not pd.api.types.is_bool_dtype(values)
 
 
-def is_categorical(values: pd.Series) -> bool:
-    """Object, string, boolean and category columns, and numbers with at most 5 values."""
-    if not _numeric_dtype(values):
-        return True
-    return int(values.nunique(dropna=True)) <= 5
+@dataclass(frozen=True)
+class PreparedColumn:
+    """What a drift check needs from one reference column, computed once."""
+
+    name: str
+    numeric: bool
+    rows: int  # non-null values
+    distinct: int
+    values: pd.Series  # non-null reference values (for the small-sample tests)
+    sorted: Array | None  # numeric: sorted values
+    std: float
+    psi_edges: Array | None  # numeric: inner edges of the reference-quantile bins
+    psi_shares: Array | None
+    counts: pd.Series  # value -> count (categorical, and numeric with few values)
+
+    @classmethod
+    def of(cls, name: str, column: pd.Series) -> PreparedColumn:
+        """Prepare one reference column."""
+        numeric = _numeric(column)
+        values = column.dropna() if column.hasnans else column
+        if numeric and len(values):
+            data = np.sort(values.to_numpy(dtype="float64"))
+            distinct = int(np.count_nonzero(np.diff(data))) + 1
+            edges = np.unique(_sorted_quantiles(data, np.linspace(0, 1, PSI_BINS + 1)[1:-1]))
+            shares = np.diff(
+                np.searchsorted(data, edges, side="right"), prepend=0, append=len(data)
+            )
+            # Value counts only where a test or the binning uses them (few distinct values,
+            # or a small sample): hashing a million floats is the costliest step otherwise.
+            few = distinct <= 20 or len(data) <= SMALL_REFERENCE
+            counts = values.value_counts() if few else pd.Series(dtype="int64")
+            return cls(
+                name,
+                True,
+                len(data),
+                distinct,
+                values,
+                data,
+                float(np.std(data)),
+                edges,
+                shares / len(data),
+                counts,
+            )
+        counts = values.value_counts()
+        return cls(name, numeric, len(values), len(counts), values, None, 0.0, None, None, counts)
 
 
-def auto_method(reference: pd.Series, categorical: bool) -> str:
-    """Evidently's choice of test for a column, by reference size and type."""
-    if len(reference) <= SMALL_REFERENCE:
-        if categorical:
-            return "z" if reference.nunique(dropna=True) <= 2 else "chisquare"
-        return "ks"
-    return "jensenshannon" if categorical else "wasserstein"
+@dataclass
+class PreparedReference:
+    """A reference data set ready to be compared with many windows."""
+
+    columns: dict[str, PreparedColumn]
+    rows: int
+
+    @classmethod
+    def of(
+        cls, frame: pd.DataFrame, columns: Sequence[str] | None = None, workers: int | None = None
+    ) -> PreparedReference:
+        """Sort, count and bin each column of the reference once."""
+        names = [str(c) for c in (columns if columns is not None else frame.columns)]
+        missing = [c for c in names if c not in frame.columns]
+        if missing:
+            raise InvalidInputError(
+                f"drift columns missing from the reference: {', '.join(missing)}"
+            )
+        with ThreadPoolExecutor(workers or _workers()) as pool:
+            prepared = list(
+                pool.map(lambda c: PreparedColumn.of(c, cast("pd.Series", frame[c])), names)
+            )
+        return cls({p.name: p for p in prepared}, len(frame))
+
+    def compare(
+        self,
+        current: pd.DataFrame,
+        *,
+        method: str = "auto",
+        threshold: float | None = None,
+        drift_share: float = 0.5,
+        workers: int | None = None,
+    ) -> DriftReport:
+        """Drift of ``current`` against this reference, column by column."""
+        if method not in METHODS:
+            raise InvalidInputError(
+                f"drift method must be one of {', '.join(METHODS)}; got {method!r}"
+            )
+        missing = [c for c in self.columns if c not in current.columns]
+        if missing:
+            raise InvalidInputError(
+                f"drift columns missing from the data: {', '.join(missing)}",
+                columns=",".join(missing),
+            )
+        with ThreadPoolExecutor(workers or _workers()) as pool:
+            results = list(
+                pool.map(
+                    lambda p: _compare(p, current[p.name], method, threshold), self.columns.values()
+                )
+            )
+        share = sum(r.drifted for r in results) / len(results) if results else 0.0
+        return DriftReport(
+            results, share, bool(results) and share >= drift_share, self.rows, len(current)
+        )
+
+
+def _workers() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 def drift_report(
@@ -124,18 +250,8 @@ def drift_report(
             f"drift columns missing from the data: {', '.join(map(str, missing))}",
             columns=",".join(map(str, missing)),
         )
-    results = [
-        column_drift(str(c), reference[c], current[c], method=method, threshold=threshold)
-        for c in names
-    ]
-    share = sum(r.drifted for r in results) / len(results) if results else 0.0
-    return DriftReport(
-        results,
-        share,
-        bool(results) and share >= drift_share,
-        len(reference),
-        len(current),
-    )
+    prepared = PreparedReference.of(reference, names)
+    return prepared.compare(current, method=method, threshold=threshold, drift_share=drift_share)
 
 
 def column_drift(
@@ -147,16 +263,34 @@ def column_drift(
     threshold: float | None = None,
 ) -> ColumnDrift:
     """One column's drift by ``method`` (``auto``: Evidently's choice), with its PSI."""
-    categorical = is_categorical(reference)
-    ref = reference.dropna()
-    cur = current.dropna()
-    chosen = auto_method(ref, categorical) if method == "auto" else method
+    return _compare(PreparedColumn.of(name, reference), current, method, threshold)
+
+
+def auto_method(ref: PreparedColumn, current: pd.Series) -> str:
+    """Evidently's default test for a column (see the module docstring)."""
+    distinct = ref.distinct
+    if distinct <= 5:  # only then can the current values change the choice
+        distinct = len(ref.counts.index.union(pd.Index(current.unique())))
+    if ref.rows <= SMALL_REFERENCE:
+        if ref.numeric and distinct > 5:
+            return "ks"
+        return "chisquare" if distinct > 2 else "z"
+    if ref.numeric and distinct > 5:
+        return "wasserstein"
+    return "jensenshannon"
+
+
+def _compare(
+    ref: PreparedColumn, column: pd.Series, method: str, threshold: float | None
+) -> ColumnDrift:
+    cur = column.dropna() if column.hasnans else column
+    chosen = auto_method(ref, cur) if method == "auto" else method
     limit = DEFAULT_THRESHOLD[chosen] if threshold is None else threshold
-    kind = "categorical" if categorical else "numeric"
-    if ref.empty or cur.empty:
-        side = "reference" if ref.empty else "current"
+    kind = "numeric" if ref.numeric else "categorical"
+    if ref.rows == 0 or cur.empty:
+        side = "reference" if ref.rows == 0 else "current"
         return ColumnDrift(
-            name,
+            ref.name,
             kind,
             chosen,
             float("nan"),
@@ -166,114 +300,153 @@ def column_drift(
             None,
             f"no non-null values in the {side} data",
         )
-    if categorical:
-        ref_p, cur_p, ref_n, cur_n = _category_distributions(ref, cur)
-        psi_value = _psi(ref_p, cur_p)
-    else:
-        ref_v = ref.to_numpy(dtype="float64")
-        cur_v = cur.to_numpy(dtype="float64")
-        psi_value = psi(ref_v, cur_v)
+    numeric_cur = _numeric(column)
+    cur_sorted = np.sort(cur.to_numpy(dtype="float64")) if ref.numeric and numeric_cur else None
+    # Counting a million values costs as much as a test: count once, only where needed.
+    cur_counts = cur.value_counts() if cur_sorted is None or ref.distinct <= 20 else None
+    psi_value = _psi_of(ref, cur_counts, cur_sorted)
     p_value: float | None = None
     note = ""
-    if chosen == "psi":
-        statistic = psi_value
-    elif chosen == "jensenshannon":
-        if not categorical:
-            ref_p, cur_p = _histograms(ref_v, cur_v)
-        statistic = _jensen_shannon(ref_p, cur_p)
-    elif chosen in {"wasserstein", "ks"}:
-        # Asked for by name, a test on numbers applies to any numeric column, even one with
-        # few distinct values (which ``auto`` treats as categorical, like Evidently).
-        if not _numeric_dtype(reference) or not _numeric_dtype(current):
-            raise InvalidInputError(f"column {name!r} is categorical: {chosen} needs numbers")
-        ref_v = ref.to_numpy(dtype="float64")
-        cur_v = cur.to_numpy(dtype="float64")
+    if chosen in {"wasserstein", "ks"}:
+        if ref.sorted is None or cur_sorted is None:
+            raise InvalidInputError(f"column {ref.name!r} is categorical: {chosen} needs numbers")
         if chosen == "wasserstein":
-            statistic, note = _wasserstein_norm(ref_v, cur_v)
+            statistic = wasserstein_sorted(ref.sorted, cur_sorted) / max(ref.std, 0.001)
+            if ref.std == 0:
+                note = "constant in the reference"
         else:
             from scipy.stats import ks_2samp
 
-            test = ks_2samp(ref_v, cur_v)
+            test = ks_2samp(ref.sorted, cur_sorted)
             statistic, p_value = float(test.statistic), float(test.pvalue)
+    elif chosen == "jensenshannon":
+        ref_p, cur_p = _binned(ref, cur_counts, cur_sorted)
+        from scipy.spatial.distance import jensenshannon
+
+        statistic = float(jensenshannon(ref_p, cur_p))
+    elif chosen == "psi":
+        statistic = psi_value
     elif chosen == "chisquare":
-        if not categorical:
-            _, _, ref_n, cur_n = _category_distributions(ref, cur)
-        statistic, p_value = _chi_square(ref_n, cur_n)
-    else:  # z
-        statistic, p_value = _z_test(ref, cur)
-    drifted = (p_value < limit) if p_value is not None else bool(statistic > limit)
+        statistic, p_value = _chi_square(ref.counts, _counts(cur, cur_counts))
+    else:
+        statistic, p_value = _z_test(ref.values, cur)
+    if p_value is not None:
+        drifted = p_value <= limit if chosen == "ks" else p_value < limit
+    else:
+        drifted = bool(statistic >= limit)
     return ColumnDrift(
-        name, kind, chosen, float(statistic), p_value, limit, bool(drifted), float(psi_value), note
+        ref.name,
+        kind,
+        chosen,
+        float(statistic),
+        p_value,
+        limit,
+        bool(drifted),
+        float(psi_value),
+        note,
     )
 
 
 # statistics --------------------------------------------------------------------------------
 
 
-def psi(reference: np.ndarray[Any, Any], current: np.ndarray[Any, Any], bins: int = 10) -> float:
+def _sorted_quantiles(data: Array, q: Array) -> Array:
+    """``np.quantile(data, q)`` (linear interpolation) for data already sorted, without
+    partitioning it again."""
+    position = q * (len(data) - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, len(data) - 1)
+    result: Array = data[low] + (data[high] - data[low]) * (position - low)
+    return result
+
+
+def wasserstein_sorted(u: Array, v: Array) -> float:
+    """The first Wasserstein distance of two sorted samples, exactly, in one linear pass.
+
+    It is the integral of |Q_u(t) - Q_v(t)| over t in [0, 1]; both quantile functions are
+    steps at i/n and j/m, so the integral is a sum over the merged steps (kept as integers
+    k/(n*m), merged by a stable sort that sees two sorted runs).
+    """
+    n, m = len(u), len(v)
+    if n == m:
+        return float(np.mean(np.abs(u - v)))
+    steps = np.concatenate(
+        [np.arange(1, n + 1, dtype=np.int64) * m, np.arange(1, m + 1, dtype=np.int64) * n]
+    )
+    steps.sort(kind="stable")
+    left = np.concatenate([[0], steps[:-1]])
+    keep = steps > left  # a step both functions share appears twice: drop the empty one
+    left, width = left[keep], (steps[keep] - left[keep]).astype("float64") / (float(n) * m)
+    return float(np.sum(np.abs(u[left // m] - v[left // n]) * width))
+
+
+def psi(reference: Array, current: Array, bins: int = PSI_BINS) -> float:
     """Population stability index over ``bins`` reference-quantile bins, smoothed."""
-    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)[1:-1]))
-    ref_counts = np.bincount(
-        np.searchsorted(edges, reference, side="right"), minlength=len(edges) + 1
-    )
-    cur_counts = np.bincount(
-        np.searchsorted(edges, current, side="right"), minlength=len(edges) + 1
-    )
-    return _psi(ref_counts / len(reference), cur_counts / len(current))
+    prepared = PreparedColumn.of("x", pd.Series(reference))
+    return _psi_of(prepared, None, np.sort(np.asarray(current, dtype="float64")))
 
 
-def _psi(ref_p: np.ndarray[Any, Any], cur_p: np.ndarray[Any, Any]) -> float:
+def _counts(values: pd.Series, counted: pd.Series | None) -> pd.Series:
+    return counted if counted is not None else values.value_counts()
+
+
+def _psi_of(ref: PreparedColumn, cur_counts: pd.Series | None, cur_sorted: Array | None) -> float:
+    if ref.psi_edges is not None and ref.psi_shares is not None and cur_sorted is not None:
+        counts = np.diff(
+            np.searchsorted(cur_sorted, ref.psi_edges, side="right"),
+            prepend=0,
+            append=len(cur_sorted),
+        )
+        return _psi(ref.psi_shares, counts / len(cur_sorted))
+    assert cur_counts is not None
+    ref_n, cur_n = _aligned(ref.counts, cur_counts)
+    return _psi(ref_n / ref_n.sum(), cur_n / cur_n.sum())
+
+
+def _psi(ref_p: Array, cur_p: Array) -> float:
     ref_p = np.clip(ref_p, EPSILON, None)
     cur_p = np.clip(cur_p, EPSILON, None)
     return float(np.sum((cur_p - ref_p) * np.log(cur_p / ref_p)))
 
 
-def _category_distributions(
-    ref: pd.Series, cur: pd.Series
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    ref_counts = ref.astype(str).value_counts()
-    cur_counts = cur.astype(str).value_counts()
-    keys = ref_counts.index.union(cur_counts.index)
-    ref_n = ref_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64")
-    cur_n = cur_counts.reindex(keys, fill_value=0).to_numpy(dtype="float64")
-    return ref_n / ref_n.sum(), cur_n / cur_n.sum(), ref_n, cur_n
+def _aligned(ref: pd.Series, cur: pd.Series) -> tuple[Array, Array]:
+    """Counts of both samples over the union of their values."""
+    keys = ref.index.union(cur.index)
+    return (
+        ref.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
+        cur.reindex(keys, fill_value=0).to_numpy(dtype="float64"),
+    )
 
 
-def _histograms(
-    ref: np.ndarray[Any, Any], cur: np.ndarray[Any, Any]
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Shares per bin on shared edges (Sturges' rule over both samples, as Evidently bins)."""
-    lo = min(ref.min(), cur.min())
-    hi = max(ref.max(), cur.max())
-    count = int(np.ceil(np.log2(len(ref) + len(cur)) + 1))
-    edges = np.linspace(lo, hi if hi > lo else lo + 1, count + 1)
-    ref_h = np.histogram(ref, edges)[0] / len(ref)
-    cur_h = np.histogram(cur, edges)[0] / len(cur)
-    return ref_h, cur_h
+def _binned(
+    ref: PreparedColumn, cur_counts: pd.Series | None, cur_sorted: Array | None
+) -> tuple[Array, Array]:
+    """Evidently's bins: Sturges' histogram over both samples for numbers with more than 20
+    distinct reference values, else the shares of each value."""
+    if ref.sorted is not None and cur_sorted is not None and ref.distinct > 20:
+        lo = min(ref.sorted[0], cur_sorted[0])
+        hi = max(ref.sorted[-1], cur_sorted[-1])
+        count = int(np.ceil(np.log2(ref.rows + len(cur_sorted)) + 1))
+        edges = np.linspace(lo, hi, count + 1) if hi > lo else np.array([lo - 0.5, lo + 0.5])
+        ref_h = np.diff(
+            np.searchsorted(ref.sorted, edges[1:-1], side="left"), prepend=0, append=ref.rows
+        )
+        cur_h = np.diff(
+            np.searchsorted(cur_sorted, edges[1:-1], side="left"), prepend=0, append=len(cur_sorted)
+        )
+        return ref_h / ref.rows, cur_h / len(cur_sorted)
+    assert cur_counts is not None
+    ref_n, cur_n = _aligned(ref.counts, cur_counts)
+    return ref_n / ref.rows, cur_n / cur_n.sum()
 
 
-def _jensen_shannon(ref_p: np.ndarray[Any, Any], cur_p: np.ndarray[Any, Any]) -> float:
-    from scipy.spatial.distance import jensenshannon
-
-    return float(jensenshannon(np.clip(ref_p, EPSILON, None), np.clip(cur_p, EPSILON, None)))
-
-
-def _wasserstein_norm(ref: np.ndarray[Any, Any], cur: np.ndarray[Any, Any]) -> tuple[float, str]:
-    from scipy.stats import wasserstein_distance
-
-    spread = float(np.std(ref))
-    if spread == 0.0:
-        # A constant reference: any move is drift; no move is none.
-        moved = float(np.mean(np.abs(cur - ref[0])))
-        return (float("inf") if moved > 0 else 0.0), "constant in the reference"
-    return float(wasserstein_distance(ref, cur) / spread), ""
-
-
-def _chi_square(ref_n: np.ndarray[Any, Any], cur_n: np.ndarray[Any, Any]) -> tuple[float, float]:
-    """Current counts against the counts the reference's shares predict."""
+def _chi_square(ref_counts: pd.Series, cur_counts: pd.Series) -> tuple[float, float]:
+    """Current counts against the counts the reference's shares predict (Evidently's test;
+    values never seen in the reference get a tiny expected count instead of zero)."""
     from scipy.stats import chisquare
 
-    expected = np.clip(ref_n / ref_n.sum(), EPSILON, None)
+    ref_n, cur_n = _aligned(ref_counts, cur_counts)
+    expected = np.clip(ref_n / ref_n.sum(), EPSILON * 1e-2, None)
     expected = expected / expected.sum() * cur_n.sum()
     test = chisquare(cur_n, expected)
     return float(test.statistic), float(test.pvalue)
@@ -283,9 +456,9 @@ def _z_test(ref: pd.Series, cur: pd.Series) -> tuple[float, float]:
     """Two-proportion z-test on the reference's most frequent value."""
     from scipy.stats import norm
 
-    top = ref.astype(str).mode().iloc[0]
-    p1 = float((ref.astype(str) == top).mean())
-    p2 = float((cur.astype(str) == top).mean())
+    top = ref.mode().iloc[0]
+    p1 = float((ref == top).mean())
+    p2 = float((cur == top).mean())
     n1, n2 = len(ref), len(cur)
     pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
     se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
