@@ -56,6 +56,7 @@ _EXPORTS = {
     "model_registry": "shipyard.sdk.registry",
     "ModelVersion": "shipyard.registry.models",
     "check_gates": "shipyard.sdk.gates",
+    "log_feedback": "shipyard.sdk.monitoring",
     "drift_report": "shipyard.sdk.gates",
     "GatePolicy": "shipyard.gates.policy",
     "GateReport": "shipyard.gates.report",
@@ -95,6 +96,7 @@ __all__ = [
     "load_model",
     "log_artifact",
     "log_dict",
+    "log_feedback",
     "log_figure",
     "log_metric",
     "log_metrics",
@@ -123,6 +125,7 @@ if TYPE_CHECKING:
     from shipyard.sdk.active_run import ActiveRun
     from shipyard.sdk.autolog import autolog
     from shipyard.sdk.gates import check_gates, drift_report
+    from shipyard.sdk.monitoring import log_feedback
     from shipyard.sdk.pipelines import PipelineRun, pipeline, register_materializer, step
     from shipyard.sdk.registry import (
         delete_alias,

@@ -20,6 +20,7 @@ from shipyard.gates.service import GateService
 from shipyard.governance.approvals import ApprovalService
 from shipyard.governance.audit import AuditService
 from shipyard.governance.identity import IdentityService
+from shipyard.monitoring.feedback import FeedbackService
 from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
@@ -58,6 +59,7 @@ class Backend:
     registry_service: RegistryService | None = None
     gate_service: GateService | None = None
     governance_services: Governance | None = None
+    feedback_service: FeedbackService | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -81,6 +83,13 @@ class Backend:
             raise StoreError(f"this backend ({self.uri}) has no governance services")
         return self.governance_services
 
+    @property
+    def feedback(self) -> FeedbackService:
+        """Ground-truth labels for logged predictions."""
+        if self.feedback_service is None:
+            raise StoreError(f"this backend ({self.uri}) takes no feedback")
+        return self.feedback_service
+
     def close(self) -> None:
         """Release connections and pools."""
         for closer in self._closers:
@@ -101,11 +110,13 @@ def make_blob_store(root: str) -> BlobStore:
 
 def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     """Embedded backend: SQLite or PostgreSQL metadata plus a blob store, in this process."""
+    from shipyard.predlog.source import ParquetPredictionSource
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.store.engine import make_engine
     from shipyard.store.gates import SqlGateStore
     from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
     from shipyard.store.migrate import upgrade
+    from shipyard.store.monitoring import SqlFeedbackStore
     from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.registry import SqlRegistryStore
     from shipyard.store.schedules import SqlScheduleStore
@@ -136,6 +147,9 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         IdentityService(SqlIdentityStore(engine), audit),
         ApprovalService(registry, gates, SqlApprovalStore(engine), audit),
     )
+    feedback = FeedbackService(
+        SqlFeedbackStore(engine), ParquetPredictionSource(settings.predlog_root), audit
+    )
     return Backend(
         "local",
         settings.store_uri,
@@ -145,6 +159,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         registry,
         gates,
         governance,
+        feedback,
         [engine.dispose],
     )
 
@@ -154,6 +169,7 @@ def rest_backend(settings: Settings) -> Backend:
     from shipyard.remote.client import RestClient
     from shipyard.remote.gates import RestGateStore
     from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
+    from shipyard.remote.monitoring import RestFeedback
     from shipyard.remote.registry import RestRegistry
     from shipyard.remote.tracking import RestRunArtifacts, RestTrackingStore
 
@@ -176,6 +192,7 @@ def rest_backend(settings: Settings) -> Backend:
         registry,
         gates,
         governance,
+        RestFeedback(client),
         [client.close],
     )
 

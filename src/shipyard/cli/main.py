@@ -16,6 +16,7 @@ from shipyard.cli import (
     gate,
     governance,
     models,
+    monitoring,
     pipelines,
     predlog,
     runs,
@@ -57,6 +58,7 @@ app.add_typer(gate.app, name="gate")
 app.add_typer(governance.users_app, name="users")
 app.add_typer(governance.tokens_app, name="tokens")
 app.add_typer(governance.audit_app, name="audit")
+app.add_typer(monitoring.feedback_app, name="feedback")
 for _name, _command in (
     ("request-promotion", governance.request_promotion),
     ("approve", governance.approve),

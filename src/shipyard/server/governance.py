@@ -161,3 +161,21 @@ async def receive_lineage(request: Request) -> dict[str, Any]:
     edges = event_edges(event)
     await run_in_threadpool(parts.store.record_lineage_event, event, edges)
     return {"accepted": True, "run_id": event["run"]["runId"], "edges": len(edges)}
+
+
+@router.post("/deployments/{name}/feedback", tags=["monitoring"])
+async def feedback(name: str, request: Request) -> dict[str, Any]:
+    """Ground-truth labels for logged predictions, keyed by the request id (and row)."""
+    from fastapi.concurrency import run_in_threadpool
+
+    from shipyard.core.errors import InvalidInputError
+
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidInputError("the body is not valid JSON") from None
+    if not isinstance(body, dict) or not isinstance(body.get("labels"), list):
+        raise InvalidInputError('the body must be {"labels": [{"request_id": ..., "label": ...}]}')
+    service = request.app.state.backend.feedback
+    done = await run_in_threadpool(service.submit, name, body["labels"])
+    return done.to_dict()  # type: ignore[no-any-return]

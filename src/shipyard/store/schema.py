@@ -392,3 +392,31 @@ openlineage_events = Table(
     Column("received_at", BigInteger, nullable=False),
     Index(None, "run_id"),
 )
+
+
+# monitoring ---------------------------------------------------------------------------------
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("deployment", String(250), primary_key=True),
+    Column("request_id", String(128), primary_key=True),
+    Column("row", Integer, primary_key=True),
+    # The label as JSON (a number, a boolean or text), never overwritten.
+    Column("label", Text, nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("actor", String(250), nullable=False),
+    Index(None, "deployment", "received_at"),
+)
+
+monitor_results = Table(
+    "monitor_results",
+    metadata,
+    Column("monitor", String(250), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("window_end", BigInteger, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("result", Text, nullable=False),
+    Column("evaluated_at", BigInteger, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Production monitoring: delayed labels (feedback), monitors over prediction-log windows."""

@@ -1,0 +1,35 @@
+"""What monitoring needs: the prediction log to read, and stores for labels and results."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from shipyard.monitoring.models import Label
+
+
+class PredictionSource(Protocol):
+    """Logged predictions of a deployment."""
+
+    def predictions(
+        self,
+        deployment: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        columns: list[str] | None = None,
+    ) -> Any:
+        """Rows as a pandas DataFrame (request_id, row, timestamp, version, input.*, output.*)."""
+        ...
+
+
+class FeedbackStore(Protocol):
+    """Ground-truth labels, one per predicted row, never overwritten."""
+
+    def add_labels(self, deployment: str, labels: list[Label]) -> list[Label]:
+        """Insert labels; return those already stored (left untouched)."""
+        ...
+
+    def labels(self, deployment: str, request_ids: list[str] | None = None) -> list[Label]:
+        """Stored labels, optionally for some requests only."""
+        ...

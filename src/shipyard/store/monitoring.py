@@ -1,0 +1,110 @@
+"""SQL stores for monitoring: labels and monitor results."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select
+
+from shipyard.monitoring.models import Label
+from shipyard.store import schema as t
+from shipyard.store.engine import reading, writing
+
+
+class SqlFeedbackStore:
+    """Labels keyed by (deployment, request id, row); a second label for a row is refused."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def add_labels(self, deployment: str, labels: list[Label]) -> list[Label]:
+        """Insert the new labels in one transaction; return those already stored."""
+        with writing(self.engine) as conn:
+            existing: set[tuple[str, int]] = set()
+            ids = sorted({label.request_id for label in labels})
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = conn.execute(
+                    select(t.feedback.c.request_id, t.feedback.c.row).where(
+                        t.feedback.c.deployment == deployment, t.feedback.c.request_id.in_(chunk)
+                    )
+                )
+                existing.update((r.request_id, int(r.row)) for r in rows)
+            new = [lb for lb in labels if (lb.request_id, lb.row) not in existing]
+            if new:
+                conn.execute(
+                    insert(t.feedback),
+                    [
+                        {
+                            "deployment": deployment,
+                            "request_id": lb.request_id,
+                            "row": lb.row,
+                            "label": json.dumps(lb.label),
+                            "received_at": lb.received_at,
+                            "actor": lb.actor,
+                        }
+                        for lb in new
+                    ],
+                )
+        return [lb for lb in labels if (lb.request_id, lb.row) in existing]
+
+    def labels(self, deployment: str, request_ids: list[str] | None = None) -> list[Label]:
+        """Stored labels of a deployment."""
+        query = select(t.feedback).where(t.feedback.c.deployment == deployment)
+        if request_ids is not None:
+            query = query.where(t.feedback.c.request_id.in_(request_ids))
+        with reading(self.engine) as conn:
+            return [
+                Label(r.request_id, json.loads(r.label), int(r.row), int(r.received_at), r.actor)
+                for r in conn.execute(query)
+            ]
+
+
+class SqlMonitorResultStore:
+    """One result per monitor and window; evaluating a window again replaces it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save(
+        self,
+        monitor: str,
+        start: int,
+        end: int,
+        status: str,
+        rows: int,
+        result: dict[str, Any],
+        evaluated_at: int,
+    ) -> None:
+        """Upsert by (monitor, window): re-running a window is idempotent."""
+        with writing(self.engine) as conn:
+            key = (
+                (t.monitor_results.c.monitor == monitor)
+                & (t.monitor_results.c.window_start == start)
+                & (t.monitor_results.c.window_end == end)
+            )
+            conn.execute(delete(t.monitor_results).where(key))
+            conn.execute(
+                insert(t.monitor_results).values(
+                    monitor=monitor,
+                    window_start=start,
+                    window_end=end,
+                    status=status,
+                    rows=rows,
+                    result=json.dumps(result, allow_nan=False),
+                    evaluated_at=evaluated_at,
+                )
+            )
+
+    def history(self, monitor: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Results, oldest window first."""
+        query = (
+            select(t.monitor_results)
+            .where(t.monitor_results.c.monitor == monitor)
+            .order_by(t.monitor_results.c.window_start)
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        with reading(self.engine) as conn:
+            return [json.loads(r.result) for r in conn.execute(query)]
