@@ -21,6 +21,7 @@ from shipyard.governance.approvals import ApprovalService
 from shipyard.governance.audit import AuditService
 from shipyard.governance.identity import IdentityService
 from shipyard.monitoring.feedback import FeedbackService
+from shipyard.monitoring.service import MonitorService
 from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
@@ -60,6 +61,7 @@ class Backend:
     gate_service: GateService | None = None
     governance_services: Governance | None = None
     feedback_service: FeedbackService | None = None
+    monitor_service: MonitorService | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     @property
@@ -90,6 +92,16 @@ class Backend:
             raise StoreError(f"this backend ({self.uri}) takes no feedback")
         return self.feedback_service
 
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitor runs and their history (where the store and the prediction log are)."""
+        if self.monitor_service is None:
+            raise StoreError(
+                f"monitors run where the store and the prediction log are, not through "
+                f"{self.uri}: point SHIPYARD_URI at the database"
+            )
+        return self.monitor_service
+
     def close(self) -> None:
         """Release connections and pools."""
         for closer in self._closers:
@@ -116,7 +128,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.gates import SqlGateStore
     from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
     from shipyard.store.migrate import upgrade
-    from shipyard.store.monitoring import SqlFeedbackStore
+    from shipyard.store.monitoring import SqlFeedbackStore, SqlMonitorResultStore
     from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.registry import SqlRegistryStore
     from shipyard.store.schedules import SqlScheduleStore
@@ -147,9 +159,10 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         IdentityService(SqlIdentityStore(engine), audit),
         ApprovalService(registry, gates, SqlApprovalStore(engine), audit),
     )
-    feedback = FeedbackService(
-        SqlFeedbackStore(engine), ParquetPredictionSource(settings.predlog_root), audit
-    )
+    predictions = ParquetPredictionSource(settings.predlog_root)
+    labels = SqlFeedbackStore(engine)
+    feedback = FeedbackService(labels, predictions, audit)
+    monitors = MonitorService(predictions, labels, SqlMonitorResultStore(engine), gates)
     return Backend(
         "local",
         settings.store_uri,
@@ -160,6 +173,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         gates,
         governance,
         feedback,
+        monitors,
         [engine.dispose],
     )
 
@@ -193,6 +207,7 @@ def rest_backend(settings: Settings) -> Backend:
         gates,
         governance,
         RestFeedback(client),
+        None,
         [client.close],
     )
 

@@ -33,3 +33,24 @@ class FeedbackStore(Protocol):
     def labels(self, deployment: str, request_ids: list[str] | None = None) -> list[Label]:
         """Stored labels, optionally for some requests only."""
         ...
+
+
+class MonitorResultStore(Protocol):
+    """One result per monitor and window."""
+
+    def save(
+        self,
+        monitor: str,
+        start: int,
+        end: int,
+        status: str,
+        rows: int,
+        result: dict[str, Any],
+        evaluated_at: int,
+    ) -> None:
+        """Store a window's result, replacing an earlier evaluation of the same window."""
+        ...
+
+    def history(self, monitor: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Results, oldest window first."""
+        ...

@@ -1,0 +1,462 @@
+"""Run a monitor over one window of production traffic and keep the result.
+
+A window's result holds: data quality of the inputs (nulls, values outside the reference's
+range, categories never seen, missing columns, volume), drift per feature and of the score
+against the prepared reference, performance where labels have arrived (joined by request
+id), fairness by group when the sensitive column was logged, and system health (latency
+percentiles and throughput per version). Re-running a window gives the same result and
+replaces the stored one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.core.clock import now_ms
+from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.drift.engine import PSI_BANDS, PreparedReference
+from shipyard.gates.metrics import metric_value
+from shipyard.gates.service import GateService
+from shipyard.monitoring.ports import FeedbackStore, MonitorResultStore, PredictionSource
+from shipyard.monitoring.spec import MonitorSpec
+
+SCORE = "output.proba_1"
+INPUT = "input."
+
+
+@dataclass
+class _Reference:
+    frame: pd.DataFrame
+    prepared: PreparedReference
+    score: np.ndarray[Any, Any] | None
+    label: str
+
+
+def window_of(spec: MonitorSpec, moment: datetime) -> tuple[datetime, datetime]:
+    """The window (aligned to its length since the epoch) that contains ``moment``."""
+    length = spec.window.seconds
+    start = int(moment.timestamp()) // length * length
+    begin = datetime.fromtimestamp(start, UTC)
+    return begin, begin + timedelta(seconds=length)
+
+
+def _check(
+    name: str, kind: str, ok: bool, value: float | None, limit: str, message: str
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "kind": kind,
+        "status": "passed" if ok else "failed",
+        "value": None if value is None or not math.isfinite(value) else value,
+        "threshold": limit,
+        "message": message,
+    }
+
+
+class MonitorService:
+    """Evaluate monitors and keep their history."""
+
+    def __init__(
+        self,
+        predictions: PredictionSource,
+        feedback: FeedbackStore,
+        results: MonitorResultStore,
+        gates: GateService,
+    ) -> None:
+        self.predictions = predictions
+        self.feedback = feedback
+        self.results = results
+        self.gates = gates
+        self._references: dict[tuple[str, str], _Reference] = {}
+
+    # the reference, prepared once per monitor -----------------------------------------------
+
+    def reference(self, spec: MonitorSpec, features: list[str]) -> _Reference:
+        """The monitor's reference, prepared on first use and kept."""
+        key = (spec.name, spec.model or spec.reference.path or "")
+        cached = self._references.get(key)
+        if cached is not None:
+            return cached
+        score = None
+        if spec.reference.kind == "file":
+            if not spec.reference.path:
+                raise InvalidInputError("reference kind file needs a path")
+            from pathlib import Path
+
+            path = Path(spec.reference.path)
+            if not path.is_file():
+                raise InvalidInputError(f"reference file {path} does not exist")
+            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        else:
+            if spec.model is None:
+                raise InvalidInputError(
+                    "a training reference needs the monitor's model (model: models:/NAME@champion)"
+                )
+            mv = self.gates.registry.resolve(spec.model)
+            found = self.gates.training_data(mv.name, mv.version)
+            if found is None:
+                raise InvalidInputError(
+                    f"{mv.uri} was registered without training data: register it with "
+                    "training_data=... or give the monitor a reference file"
+                )
+            frame = found
+            model, _ = self.gates.registry.load(mv.uri)
+            if spec.drift is not None and spec.drift.score and hasattr(model, "predict_proba"):
+                names = list(model.signature.input_names)
+                if all(n in frame.columns for n in names):
+                    proba = np.asarray(model.predict_proba(frame[names]))
+                    if proba.ndim == 2 and proba.shape[1] == 2:
+                        score = proba[:, 1]
+        present = [f for f in features if f in frame.columns]
+        prepared = PreparedReference.of(frame, present)
+        made = _Reference(frame, prepared, score, "")
+        self._references[key] = made
+        return made
+
+    # one window -------------------------------------------------------------------------------
+
+    def run(self, spec: MonitorSpec, start: datetime, end: datetime) -> dict[str, Any]:
+        """Evaluate one window and store its result (replacing an earlier one)."""
+        if end <= start:
+            raise InvalidInputError("a window must end after it starts")
+        logged = self.predictions.predictions(spec.deployment, since=start, until=end)
+        base: dict[str, Any] = {
+            "monitor": spec.name,
+            "deployment": spec.deployment,
+            "window_start": start.isoformat(),
+            "window_end": end.isoformat(),
+            "rows": len(logged),
+            "requests": int(logged["request_id"].nunique()) if len(logged) else 0,
+        }
+        if len(logged) == 0:
+            result = {
+                **base,
+                "status": "no_data",
+                "checks": [],
+                "message": "no traffic in this window: nothing to judge",
+            }
+            return self._save(spec, start, end, result)
+        logged = logged.sort_values(["timestamp", "request_id", "row"], kind="stable")
+        inputs = sorted(c.removeprefix(INPUT) for c in logged.columns if c.startswith(INPUT))
+        features = spec.features or inputs
+        current = pd.DataFrame(
+            {f: logged[INPUT + f].to_numpy() for f in features if INPUT + f in logged.columns}
+        )
+        checks: list[dict[str, Any]] = []
+        missing = [f for f in features if f not in current.columns]
+        if missing:
+            checks.append(
+                _check(
+                    "schema",
+                    "quality",
+                    False,
+                    float(len(missing)),
+                    "0 missing",
+                    f"features never logged: {', '.join(missing)}",
+                )
+            )
+        ref = self.reference(spec, list(current.columns))
+        result = {**base, "health": _health(logged, start, end)}
+        if spec.quality is not None:
+            quality, found = _quality(spec, ref, current, len(logged))
+            result["quality"] = quality
+            checks += found
+        if spec.drift is not None:
+            usable = [c for c in ref.prepared.columns if c in current.columns]
+            prepared = PreparedReference(
+                {c: ref.prepared.columns[c] for c in usable}, ref.prepared.rows
+            )
+            report = prepared.compare(
+                current[usable],
+                method=spec.drift.method,
+                threshold=spec.drift.threshold,
+                drift_share=spec.drift.drift_share,
+            )
+            drift = report.to_dict()
+            drifted = report.drifted_columns
+            checks.append(
+                _check(
+                    "feature_drift",
+                    "drift",
+                    not report.dataset_drift,
+                    report.drift_share,
+                    f"drifted share < {spec.drift.drift_share:g}",
+                    f"{len(drifted)} of {len(report.columns)} features drifted"
+                    + (f": {', '.join(drifted)}" if drifted else ""),
+                )
+            )
+            if ref.score is not None and SCORE in logged.columns:
+                score_ref = PreparedReference.of(pd.DataFrame({"score": ref.score}))
+                score = score_ref.compare(
+                    pd.DataFrame({"score": logged[SCORE].to_numpy()}), method=spec.drift.method
+                ).columns[0]
+                drift["score"] = score.__dict__
+                checks.append(
+                    _check(
+                        "score_drift",
+                        "drift",
+                        not score.drifted,
+                        score.statistic,
+                        f"{score.method} threshold {score.threshold:g}",
+                        f"prediction score {score.method} {score.statistic:.4f}, "
+                        f"PSI {score.psi:.3f}",
+                    )
+                )
+            result["drift"] = drift
+        if spec.performance is not None:
+            performance, found = self._performance(spec, logged)
+            result["performance"] = performance
+            checks += found
+        result["checks"] = checks
+        result["status"] = "alert" if any(c["status"] == "failed" for c in checks) else "ok"
+        return self._save(spec, start, end, result)
+
+    def _performance(
+        self, spec: MonitorSpec, logged: pd.DataFrame
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        perf = spec.performance
+        assert perf is not None
+        ids = sorted(set(logged["request_id"].astype(str)))
+        labels = self.feedback.labels(spec.deployment, ids)
+        if not labels:
+            return {"labels": 0, "message": "no labels for this window yet"}, []
+        table = pd.DataFrame(
+            {
+                "request_id": [lb.request_id for lb in labels],
+                "row": [lb.row for lb in labels],
+                "label": [lb.label for lb in labels],
+            }
+        )
+        joined = (
+            logged.assign(request_id=logged["request_id"].astype(str))
+            .merge(table, on=["request_id", "row"], how="inner")
+            .reset_index(drop=True)
+        )
+        info: dict[str, Any] = {
+            "labels": len(joined),
+            "coverage": float(len(joined) / len(logged)),
+        }
+        if len(joined) < perf.min_labels:
+            info["message"] = (
+                f"{len(joined)} labelled rows, fewer than {perf.min_labels}: not judged"
+            )
+            return info, []
+        y = joined["label"].astype(float).to_numpy()
+        score = joined[SCORE].to_numpy(dtype=float) if SCORE in joined.columns else None
+        pred = (
+            (score >= perf.threshold).astype(int)
+            if score is not None
+            else joined["output.prediction"].to_numpy()
+        )
+        binary = set(np.unique(y)) <= {0.0, 1.0}
+        truth = y.astype(int) if binary else y
+        values: dict[str, float] = {}
+        found = []
+        for metric, bounds in perf.metrics.items():
+            if metric == "calibration_error":
+                if score is None:
+                    continue
+                value = calibration_error(y, score)
+            else:
+                try:
+                    value = metric_value(metric, truth, score, pred)
+                except InvalidInputError as exc:
+                    info.setdefault("skipped", {})[metric] = exc.message
+                    continue
+            values[metric] = value
+            ok = (bounds.min is None or value >= bounds.min) and (
+                bounds.max is None or value <= bounds.max
+            )
+            limit = " and ".join(
+                ([f">= {bounds.min:g}"] if bounds.min is not None else [])
+                + ([f"<= {bounds.max:g}"] if bounds.max is not None else [])
+            )
+            found.append(
+                _check(
+                    f"performance:{metric}",
+                    "performance",
+                    ok,
+                    value,
+                    limit,
+                    f"{metric} = {value:.4f} on {len(joined)} labelled rows",
+                )
+            )
+        info["metrics"] = values
+        if score is not None:
+            info["calibration"] = calibration_table(y, score)
+        column = INPUT + perf.sensitive if perf.sensitive else None
+        if column and column in joined.columns:
+            groups = []
+            for group, part in joined.groupby(joined[column].astype(str), observed=True):
+                yt, yp = (
+                    part["label"].astype(int).to_numpy(),
+                    pred[part.index.to_numpy()],
+                )
+                positives, negatives = yt == 1, yt == 0
+                groups.append(
+                    {
+                        "group": str(group),
+                        "rows": len(part),
+                        "selection_rate": float(yp.mean()),
+                        "recall": float(yp[positives].mean()) if positives.any() else None,
+                        "false_positive_rate": float(yp[negatives].mean())
+                        if negatives.any()
+                        else None,
+                    }
+                )
+            info["fairness"] = {"sensitive": perf.sensitive, "groups": groups}
+        return info, found
+
+    def _save(
+        self, spec: MonitorSpec, start: datetime, end: datetime, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        self.results.save(
+            spec.name,
+            int(start.timestamp() * 1000),
+            int(end.timestamp() * 1000),
+            str(result["status"]),
+            int(result["rows"]),
+            result,
+            now_ms(),
+        )
+        return result
+
+    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Stored results of a monitor, oldest window first."""
+        found = self.results.history(name, limit)
+        if not found:
+            raise NotFoundError(f"monitor {name!r} has no results yet; run shipyard monitor run")
+        return found
+
+
+def _health(logged: pd.DataFrame, start: datetime, end: datetime) -> dict[str, Any]:
+    """Latency percentiles and throughput, overall and per model version."""
+    seconds = max((end - start).total_seconds(), 1.0)
+    per_request = logged.drop_duplicates("request_id")
+
+    def stats(part: pd.DataFrame) -> dict[str, Any]:
+        latency = part["latency_seconds"].to_numpy(dtype=float)
+        return {
+            "requests": len(part),
+            "requests_per_second": len(part) / seconds,
+            "latency_p50": float(np.percentile(latency, 50)),
+            "latency_p95": float(np.percentile(latency, 95)),
+            "latency_p99": float(np.percentile(latency, 99)),
+        }
+
+    return {
+        **stats(per_request),
+        "versions": {str(v): stats(p) for v, p in per_request.groupby("version")},
+    }
+
+
+def _quality(
+    spec: MonitorSpec, ref: _Reference, current: pd.DataFrame, rows: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    q = spec.quality
+    assert q is not None
+    checks = []
+    columns: dict[str, Any] = {}
+    for name in current.columns:
+        values = current[name]
+        nulls = float(values.isna().mean())
+        info: dict[str, Any] = {"null_rate": nulls}
+        prepared = ref.prepared.columns.get(name)
+        if (
+            prepared is not None
+            and prepared.sorted is not None
+            and pd.api.types.is_numeric_dtype(values)
+        ):
+            present = values.dropna().to_numpy(dtype=float)
+            lo, hi = prepared.sorted[0], prepared.sorted[-1]
+            info["out_of_range"] = (
+                float(((present < lo) | (present > hi)).mean()) if len(present) else 0.0
+            )
+            info["range"] = [float(lo), float(hi)]
+        elif prepared is not None and prepared.sorted is None:
+            texts = values.dropna().astype(str)
+            known = set(map(str, prepared.counts.index))
+            unseen = texts[~texts.isin(known)]
+            info["unseen"] = float(len(unseen) / len(texts)) if len(texts) else 0.0
+            info["unseen_examples"] = sorted(set(unseen))[:5]
+        columns[name] = info
+    worst_null = max(columns.items(), key=lambda kv: kv[1]["null_rate"])
+    checks.append(
+        _check(
+            "null_rate",
+            "quality",
+            worst_null[1]["null_rate"] <= q.max_null_rate,
+            worst_null[1]["null_rate"],
+            f"<= {q.max_null_rate:g}",
+            f"highest null rate: {worst_null[0]} {worst_null[1]['null_rate']:.2%}",
+        )
+    )
+    ranged = {k: v["out_of_range"] for k, v in columns.items() if "out_of_range" in v}
+    if ranged:
+        col, share = max(ranged.items(), key=lambda kv: kv[1])
+        checks.append(
+            _check(
+                "out_of_range",
+                "quality",
+                share <= q.max_out_of_range,
+                share,
+                f"<= {q.max_out_of_range:g}",
+                f"most values outside the reference range: {col} {share:.2%}",
+            )
+        )
+    cats = {k: v["unseen"] for k, v in columns.items() if "unseen" in v}
+    if cats:
+        col, share = max(cats.items(), key=lambda kv: kv[1])
+        examples = ", ".join(columns[col]["unseen_examples"])
+        checks.append(
+            _check(
+                "unseen_categories",
+                "quality",
+                share <= q.max_unseen,
+                share,
+                f"<= {q.max_unseen:g}",
+                f"categories never seen in the reference: {col} {share:.2%}"
+                + (f" ({examples})" if examples else ""),
+            )
+        )
+    volume_ok = rows >= q.min_rows and (q.max_rows is None or rows <= q.max_rows)
+    limit = f">= {q.min_rows}" + (f" and <= {q.max_rows}" if q.max_rows else "")
+    checks.append(
+        _check("volume", "quality", volume_ok, float(rows), limit, f"{rows} rows in the window")
+    )
+    return {"columns": columns, "psi_bands": list(PSI_BANDS)}, checks
+
+
+def calibration_error(
+    y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], bins: int = 10
+) -> float:
+    """Expected calibration error: row-weighted |mean score - positive rate| over score bins."""
+    table = calibration_table(y, score, bins)
+    total = sum(b["rows"] for b in table)
+    return float(sum(b["rows"] * abs(b["mean_score"] - b["positive_rate"]) for b in table) / total)
+
+
+def calibration_table(
+    y: np.ndarray[Any, Any], score: np.ndarray[Any, Any], bins: int = 10
+) -> list[dict[str, Any]]:
+    """Mean score and positive rate per equal-width score bin (for a reliability chart)."""
+    index = np.minimum((score * bins).astype(int), bins - 1)
+    out = []
+    for b in range(bins):
+        mask = index == b
+        if mask.any():
+            out.append(
+                {
+                    "bin": b,
+                    "rows": int(mask.sum()),
+                    "mean_score": float(score[mask].mean()),
+                    "positive_rate": float(y[mask].mean()),
+                }
+            )
+    return out

@@ -1,0 +1,145 @@
+"""Monitors over prediction-log windows: drift, quality, performance with delayed labels."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from sklearn.linear_model import LogisticRegression
+
+import shipyard
+from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.monitoring.spec import load_monitor, parse_monitor
+from shipyard.predlog.writer import ParquetPredictionLog
+from shipyard.serving.ports import PredictionRecord
+from tests.e2e.test_cli import cli
+from tests.integration.test_gates import FAIR, make_data
+
+BASE = datetime(2026, 11, 20, tzinfo=UTC)
+SPEC = {
+    "kind": "Monitor",
+    "name": "credit-watch",
+    "deployment": "credit-live",
+    "model": "models:/credit/1",
+    "features": FAIR,
+    "window": {"every": "1h"},
+    "quality": {"min_rows": 100},
+    "performance": {
+        "metrics": {"roc_auc": {"min": 0.7}, "calibration_error": {"max": 0.2}},
+        "min_labels": 100,
+        "sensitive": "group",
+    },
+}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """credit v1 registered; three hours of logged traffic, the third one shifted."""
+    store = tmp_path / "store"
+    monkeypatch.setenv("SHIPYARD_PREDLOG", str(store / "predictions"))
+    shipyard.set_uri(str(store))
+    train = make_data(4000, 1)
+    model = LogisticRegression().fit(train[FAIR], train["label"])
+    shipyard.register_model("credit", model, train[FAIR][:5], training_data=train[FAIR])
+    log = ParquetPredictionLog(store / "predictions")
+    labels = []
+    for hour in range(3):
+        data = make_data(600, 10 + hour, shift=2.0 if hour == 2 else 0.0)
+        proba = model.predict_proba(data[FAIR])
+        for i, start in enumerate(range(0, 600, 50)):
+            part = data.iloc[start : start + 50]
+            request = f"h{hour}-r{i}"
+            log.submit(
+                PredictionRecord(
+                    "credit-live",
+                    "credit",
+                    "1",
+                    "primary",
+                    request,
+                    int((BASE + timedelta(hours=hour, minutes=i)).timestamp() * 1000),
+                    0.002 + i / 1e4,
+                    {c: part[c].to_numpy() for c in [*FAIR, "group"]},
+                    {
+                        "prediction": (proba[start : start + 50, 1] >= 0.5).astype(int),
+                        "proba_1": proba[start : start + 50, 1],
+                    },
+                    len(part),
+                )
+            )
+            if hour != 1:  # labels arrive for the first and the third hour only
+                labels += [
+                    {"request_id": request, "row": r, "label": int(v)}
+                    for r, v in enumerate(part["label"])
+                ]
+    log.close()
+    assert shipyard.log_feedback("credit-live", labels).accepted == len(labels)
+    yield store
+    shipyard.set_uri(None)
+
+
+def test_windows_judge_quality_drift_and_labelled_performance(home: Path) -> None:
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+    spec = parse_monitor(SPEC)
+    calm = monitors.run(spec, BASE, BASE + timedelta(hours=1))
+    assert calm["status"] == "ok", [c for c in calm["checks"] if c["status"] == "failed"]
+    assert calm["rows"] == 600 and calm["requests"] == 12
+    assert calm["performance"]["labels"] == 600 and calm["performance"]["metrics"]["roc_auc"] > 0.7
+    assert {g["group"] for g in calm["performance"]["fairness"]["groups"]} == {"A", "B"}
+    assert calm["health"]["latency_p99"] >= calm["health"]["latency_p50"] > 0
+    assert not calm["drift"]["dataset_drift"]
+
+    unlabelled = monitors.run(spec, BASE + timedelta(hours=1), BASE + timedelta(hours=2))
+    assert unlabelled["status"] == "ok" and "no labels" in unlabelled["performance"]["message"]
+
+    shifted = monitors.run(spec, BASE + timedelta(hours=2), BASE + timedelta(hours=3))
+    assert shifted["status"] == "alert"
+    failed = {c["name"] for c in shifted["checks"] if c["status"] == "failed"}
+    assert {"score_drift", "out_of_range"} <= failed
+    assert "x0" in shifted["drift"]["drifted_columns"]
+    assert shifted["drift"]["score"]["psi"] > 0.25
+
+    empty = monitors.run(spec, BASE + timedelta(hours=5), BASE + timedelta(hours=6))
+    assert empty["status"] == "no_data" and "no traffic" in empty["message"]
+
+    again = monitors.run(spec, BASE, BASE + timedelta(hours=1))  # idempotent
+    assert again == calm
+    history = monitors.history("credit-watch")
+    assert [h["status"] for h in history] == ["ok", "ok", "alert", "no_data"]
+
+
+def test_bad_monitors_are_clear(home: Path, tmp_path: Path) -> None:
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+    with pytest.raises(InvalidInputError, match=r"window\.every"):
+        parse_monitor({**SPEC, "window": {"every": "often"}})
+    with pytest.raises(InvalidInputError, match="unknown metric 'auc'"):
+        parse_monitor({**SPEC, "performance": {"metrics": {"auc": {"min": 1}}}})
+    with pytest.raises(InvalidInputError, match="end after it starts"):
+        monitors.run(parse_monitor(SPEC), BASE, BASE)
+    with pytest.raises(InvalidInputError, match="needs the monitor's model"):
+        monitors.run(parse_monitor({**SPEC, "model": None}), BASE, BASE + timedelta(hours=1))
+    with pytest.raises(NotFoundError, match="no results yet"):
+        monitors.history("never-ran")
+    (tmp_path / "bad.yaml").write_text("kind: Monitor\nname: [")
+    with pytest.raises(InvalidInputError, match="not valid YAML"):
+        load_monitor(tmp_path / "bad.yaml")
+
+
+def test_monitor_cli_runs_windows_and_prints_history(home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "monitor.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    env = {"SHIPYARD_URI": str(home), "SHIPYARD_PREDLOG": str(home / "predictions")}
+    at = (BASE + timedelta(hours=2, minutes=30)).isoformat()
+    out = cli("monitor", "run", str(spec), "--at", at, "--windows", "3", "--json", env=env)
+    assert out.returncode == 1, out.stderr  # the third hour raises an alert
+    statuses = [r["status"] for r in json.loads(out.stdout)["results"]]
+    assert statuses == ["ok", "ok", "alert"]
+    shown = json.loads(cli("monitor", "history", "credit-watch", "--json", env=env).stdout)
+    assert [r["window_start"] for r in shown["results"]] == [
+        (BASE + timedelta(hours=h)).isoformat() for h in range(3)
+    ]
+    assert np.isfinite(shown["results"][0]["health"]["requests_per_second"])
