@@ -14,14 +14,16 @@ from typing import Literal
 
 from shipyard.core.actor import set_process_actor
 from shipyard.core.blobs import BlobStore
-from shipyard.core.errors import StoreError
+from shipyard.core.errors import InvalidInputError, StoreError
 from shipyard.core.settings import Settings
 from shipyard.gates.service import GateService
 from shipyard.governance.approvals import ApprovalService
 from shipyard.governance.audit import AuditService
 from shipyard.governance.identity import IdentityService
+from shipyard.monitoring.alerts import Notifier
 from shipyard.monitoring.feedback import FeedbackService
 from shipyard.monitoring.service import MonitorService
+from shipyard.monitoring.spec import MonitorSpec
 from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
@@ -128,7 +130,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.store.gates import SqlGateStore
     from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
     from shipyard.store.migrate import upgrade
-    from shipyard.store.monitoring import SqlFeedbackStore, SqlMonitorResultStore
+    from shipyard.store.monitoring import SqlAlertStore, SqlFeedbackStore, SqlMonitorResultStore
     from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.registry import SqlRegistryStore
     from shipyard.store.schedules import SqlScheduleStore
@@ -162,7 +164,15 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     predictions = ParquetPredictionSource(settings.predlog_root)
     labels = SqlFeedbackStore(engine)
     feedback = FeedbackService(labels, predictions, audit)
-    monitors = MonitorService(predictions, labels, SqlMonitorResultStore(engine), gates)
+    monitors = MonitorService(
+        predictions,
+        labels,
+        SqlMonitorResultStore(engine),
+        gates,
+        alerts=SqlAlertStore(engine),
+        notifiers=lambda spec: build_notifiers(spec, settings),
+        audit=audit,
+    )
     return Backend(
         "local",
         settings.store_uri,
@@ -210,6 +220,32 @@ def rest_backend(settings: Settings) -> Backend:
         None,
         [client.close],
     )
+
+
+def build_notifiers(spec: MonitorSpec, settings: Settings) -> dict[str, Notifier]:
+    """The notifiers a monitor names, with this installation's webhook allow list."""
+    from shipyard.remote.notify import EmailNotifier, LogNotifier, WebhookNotifier
+
+    allow = [a for a in settings.webhook_allow.split(",") if a.strip()]
+    built: dict[str, Notifier] = {}
+    for name, item in spec.notifiers.items():
+        if item.type == "webhook":
+            if not item.url:
+                raise InvalidInputError(f"notifier {name!r}: a webhook needs a url")
+            built[name] = WebhookNotifier(
+                item.url,
+                slack=item.format == "slack",
+                timeout=item.timeout,
+                retries=item.retries,
+                allow=allow,
+            )
+        elif item.type == "email":
+            if not item.host or not item.sender or not item.to:
+                raise InvalidInputError(f"notifier {name!r}: email needs host, sender and to")
+            built[name] = EmailNotifier(item.host, item.port, item.sender, item.to, item.timeout)
+        else:
+            built[name] = LogNotifier()
+    return built
 
 
 def build_backend(settings: Settings) -> Backend:

@@ -60,6 +60,7 @@ app.add_typer(governance.tokens_app, name="tokens")
 app.add_typer(governance.audit_app, name="audit")
 app.add_typer(monitoring.feedback_app, name="feedback")
 app.add_typer(monitoring.monitor_app, name="monitor")
+app.add_typer(monitoring.alerts_app, name="alerts")
 for _name, _command in (
     ("request-promotion", governance.request_promotion),
     ("approve", governance.approve),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -68,7 +69,9 @@ def run(
     from shipyard.monitoring.spec import load_monitor
 
     monitor = load_monitor(spec)
-    service = state(ctx).backend.monitors
+    backend = state(ctx).backend
+    service = backend.monitors
+    service.retrain = retrainer(backend)
     start, end = window_of(monitor, _moment(at))
     if at is None:  # the window in progress is not complete: take the one before
         start, end = start - (end - start), start
@@ -126,4 +129,85 @@ def history(
             )
             for r in found
         ],
+    )
+
+
+def retrainer(backend: Any) -> Any:
+    """A hook that runs ``module:pipeline`` for a firing alert and links it in lineage."""
+
+    def retrain(target: str, alert: Any) -> str:
+        from shipyard.cli.pipelines import load_target
+        from shipyard.sdk.pipelines import runner
+
+        definition = load_target(target)
+        record = runner().run(definition, {})
+        if backend.pipelines is not None:
+            backend.pipelines.store.add_edges(
+                [
+                    (f"alert:{alert.id}", f"pipeline_run:{record.id}", "triggered"),
+                    (f"monitor:{alert.monitor}", f"alert:{alert.id}", "raised"),
+                ]
+            )
+        return str(record.id)
+
+    return retrain
+
+
+alerts_app = typer.Typer(help="Alerts raised by monitors.", no_args_is_help=True)
+
+
+@alerts_app.command("list")
+def list_alerts(
+    ctx: typer.Context,
+    monitor: str | None = typer.Option(None, "--monitor", help="Only this monitor's alerts."),
+    status: str | None = typer.Option(None, "--status", help="firing or resolved."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Alerts, newest first, with how their notifications went."""
+    store = state(ctx).backend.monitors.alerts
+    found = store.list_alerts(monitor, status) if store is not None else []
+    if as_json:
+        emit_json({"alerts": found})
+        return
+    table(
+        "Alerts",
+        ["id", "monitor", "rule", "severity", "status", "window", "delivered"],
+        [
+            (
+                a.id,
+                a.monitor,
+                a.rule,
+                a.severity,
+                a.status,
+                a.last_window,
+                ", ".join(
+                    f"{d['notifier']}:{'yes' if d.get('delivered') else 'NO'}" for d in a.deliveries
+                ),
+            )
+            for a in found
+        ],
+    )
+
+
+@alerts_app.command("retry")
+def retry(
+    ctx: typer.Context,
+    alert_id: str = typer.Argument(..., help="Alert id (alrt_...)."),
+    spec: Path = typer.Option(..., "--monitor-spec", help="The monitor YAML (its notifiers)."),
+) -> None:
+    """Send an alert's undelivered notifications again."""
+    from shipyard.bootstrap import build_notifiers
+    from shipyard.monitoring.alerts import AlertService
+    from shipyard.monitoring.spec import load_monitor
+
+    st = state(ctx)
+    monitors = st.backend.monitors
+    if monitors.alerts is None:
+        raise InvalidInputError("this store keeps no alerts")
+    service = AlertService(monitors.alerts, build_notifiers(load_monitor(spec), st.settings))
+    alert = service.redeliver(alert_id)
+    left = [d["notifier"] for d in alert.deliveries if not d.get("delivered")]
+    console.print(
+        f"alert {alert.id}: "
+        + (f"still undelivered to {', '.join(left)}" if left else "every notification delivered")
     )

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     openlineage_file: str | None = Field(
         default=None, description="Append OpenLineage run events to this JSON-lines file."
     )
+    webhook_allow: str = Field(
+        default="",
+        description="Comma-separated hosts, IPs or CIDR ranges alert webhooks may reach even "
+        "though they are not public (loopback, private, link-local are refused otherwise).",
+    )
     audit_retention_years: int = Field(
         default=7, ge=1, le=100, description="Years audit events and gate reports are kept."
     )

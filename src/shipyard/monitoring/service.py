@@ -11,6 +11,7 @@ replaces the stored one.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,11 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.drift.engine import PSI_BANDS, PreparedReference
 from shipyard.gates.metrics import metric_value
 from shipyard.gates.service import GateService
+from shipyard.monitoring.alerts import Alert, AlertService, AlertStore, Notifier
 from shipyard.monitoring.ports import FeedbackStore, MonitorResultStore, PredictionSource
 from shipyard.monitoring.spec import MonitorSpec
 
@@ -68,11 +71,21 @@ class MonitorService:
         feedback: FeedbackStore,
         results: MonitorResultStore,
         gates: GateService,
+        *,
+        alerts: AlertStore | None = None,
+        notifiers: Callable[[MonitorSpec], dict[str, Notifier]] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self.predictions = predictions
         self.feedback = feedback
         self.results = results
         self.gates = gates
+        self.alerts = alerts
+        self.notifiers = notifiers
+        self.audit: AuditLog = audit or NULL_AUDIT
+        #: Starts a retraining pipeline ("module:pipeline") for a firing alert; set by the
+        #: surface that can run pipelines (CLI, SDK). Returns the pipeline run id.
+        self.retrain: Callable[[str, Alert], str] | None = None
         self._references: dict[tuple[str, str], _Reference] = {}
 
     # the reference, prepared once per monitor -----------------------------------------------
@@ -316,15 +329,31 @@ class MonitorService:
     def _save(
         self, spec: MonitorSpec, start: datetime, end: datetime, result: dict[str, Any]
     ) -> dict[str, Any]:
+        window = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
         self.results.save(
-            spec.name,
-            int(start.timestamp() * 1000),
-            int(end.timestamp() * 1000),
-            str(result["status"]),
-            int(result["rows"]),
-            result,
-            now_ms(),
+            spec.name, *window, str(result["status"]), int(result["rows"]), result, now_ms()
         )
+        if spec.alerts and self.alerts is not None:
+            service = AlertService(
+                self.alerts,
+                self.notifiers(spec) if self.notifiers else {},
+                self.audit,
+                self.retrain,
+            )
+            changed = service.evaluate(spec.name, spec.alerts, self.results.history(spec.name))
+            result["alerts"] = [
+                {
+                    "id": a.id,
+                    "rule": a.rule,
+                    "status": a.status,
+                    "severity": a.severity,
+                    "pipeline_run": a.pipeline_run,
+                }
+                for a in changed
+            ]
+            self.results.save(
+                spec.name, *window, str(result["status"]), int(result["rows"]), result, now_ms()
+            )
         return result
 
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:

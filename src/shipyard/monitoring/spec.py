@@ -11,6 +11,11 @@ drift: {method: auto, drift_share: 0.5}
 quality: {max_null_rate: 0.05, max_out_of_range: 0.01, max_unseen: 0.01, min_rows: 100}
 performance: {metrics: {roc_auc: {min: 0.75}, recall: {min: 0.2}}, threshold: 0.5,
               min_labels: 50, sensitive: age_band}
+alerts:
+  - {name: drift, check: feature_drift, for: 2, severity: warning, notify: [ops],
+     retrain: "my_project.pipelines:fraud_training"}
+notifiers:
+  ops: {type: webhook, url: "https://hooks.example.com/T000", format: slack}
 ```
 """
 
@@ -24,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.monitoring.alerts import AlertRule
 
 _EVERY = re.compile(r"^(\d{1,4})([mhd])$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400}
@@ -105,6 +111,20 @@ class PerformanceSpec(_Spec):
         return value
 
 
+class NotifierSpec(_Spec):
+    """Where alerts go: a webhook (JSON or Slack format), the log, or email."""
+
+    type: Literal["webhook", "log", "email"]
+    url: str | None = None
+    format: Literal["json", "slack"] = "json"
+    timeout: float = Field(default=5.0, gt=0, le=60)
+    retries: int = Field(default=3, ge=0, le=10)
+    host: str | None = None
+    port: int = 25
+    sender: str | None = None
+    to: list[str] = Field(default_factory=list)
+
+
 class MonitorSpec(_Spec):
     """One monitor of one deployment."""
 
@@ -118,6 +138,8 @@ class MonitorSpec(_Spec):
     drift: DriftSpec | None = Field(default_factory=DriftSpec)
     quality: QualitySpec | None = Field(default_factory=QualitySpec)
     performance: PerformanceSpec | None = None
+    alerts: list[AlertRule] = Field(default_factory=list)
+    notifiers: dict[str, NotifierSpec] = Field(default_factory=dict)
 
 
 def parse_monitor(data: object) -> MonitorSpec:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Engine, delete, insert, select
 
+from shipyard.monitoring.alerts import Alert
 from shipyard.monitoring.models import Label
 from shipyard.store import schema as t
 from shipyard.store.engine import reading, writing
@@ -108,3 +110,44 @@ class SqlMonitorResultStore:
             query = query.limit(limit)
         with reading(self.engine) as conn:
             return [json.loads(r.result) for r in conn.execute(query)]
+
+
+class SqlAlertStore:
+    """Alerts with their delivery record; kept after they resolve."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def open_alert(self, monitor: str, rule: str) -> Alert | None:
+        """The firing alert of a rule."""
+        query = select(t.alerts.c.body).where(
+            t.alerts.c.monitor == monitor, t.alerts.c.rule == rule, t.alerts.c.status == "firing"
+        )
+        with reading(self.engine) as conn:
+            body = conn.execute(query).scalar()
+        return Alert(**json.loads(str(body))) if body is not None else None
+
+    def save(self, alert: Alert) -> None:
+        """Insert or replace an alert."""
+        with writing(self.engine) as conn:
+            conn.execute(delete(t.alerts).where(t.alerts.c.id == alert.id))
+            conn.execute(
+                insert(t.alerts).values(
+                    id=alert.id,
+                    monitor=alert.monitor,
+                    rule=alert.rule,
+                    status=alert.status,
+                    opened_at=alert.opened_at,
+                    body=json.dumps(asdict(alert)),
+                )
+            )
+
+    def list_alerts(self, monitor: str | None = None, status: str | None = None) -> list[Alert]:
+        """Alerts, newest first."""
+        query = select(t.alerts.c.body).order_by(t.alerts.c.opened_at.desc(), t.alerts.c.id.desc())
+        if monitor is not None:
+            query = query.where(t.alerts.c.monitor == monitor)
+        if status is not None:
+            query = query.where(t.alerts.c.status == status)
+        with reading(self.engine) as conn:
+            return [Alert(**json.loads(str(b))) for (b,) in conn.execute(query)]

@@ -420,3 +420,17 @@ monitor_results = Table(
     Column("result", Text, nullable=False),
     Column("evaluated_at", BigInteger, nullable=False),
 )
+
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("monitor", String(250), nullable=False),
+    Column("rule", String(100), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("opened_at", BigInteger, nullable=False),
+    # The whole alert with its delivery record, as JSON.
+    Column("body", Text, nullable=False),
+    Index(None, "monitor", "rule", "status"),
+)

@@ -1,0 +1,171 @@
+"""Notifiers for alerts: webhooks (JSON or Slack-compatible), the log, and email over SMTP.
+
+Webhooks never reach this machine's or the cloud's private side unless allowed: every
+address a host name resolves to, and every redirect hop, must be a public address, or be
+listed in ``SHIPYARD_WEBHOOK_ALLOW`` (host names, IPs or CIDR ranges). Calls time out and
+are retried with backoff on timeouts, connection errors, 429 and 5xx.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import smtplib
+import socket
+import time
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+logger = logging.getLogger(__name__)
+MAX_REDIRECTS = 5
+
+
+class UnsafeDestinationError(Exception):
+    """The URL points somewhere a webhook must not go."""
+
+
+def _allowed(host: str, addresses: list[str], allow: list[str]) -> bool:
+    for entry in allow:
+        entry = entry.strip()
+        if not entry:
+            continue
+        if entry.lower() == host.lower():
+            return True
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue
+        if addresses and all(ipaddress.ip_address(a) in network for a in addresses):
+            return True
+    return False
+
+
+def check_destination(url: str, allow: list[str]) -> None:
+    """Refuse non-HTTP schemes and hosts that resolve to loopback, link-local, private,
+    reserved or multicast addresses (unless allowed)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UnsafeDestinationError(f"webhook URL must be http(s) with a host: {url!r}")
+    host = parts.hostname
+    try:
+        literal = ipaddress.ip_address(host)
+        addresses = [str(literal)]
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+        except socket.gaierror as exc:
+            raise UnsafeDestinationError(f"cannot resolve {host}: {exc}") from None
+        addresses = sorted({str(info[4][0]) for info in infos})
+    if _allowed(host, addresses, allow):
+        return
+    for address in addresses:
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if not ip.is_global or ip.is_multicast:
+            raise UnsafeDestinationError(
+                f"webhook to {host} ({ip}) refused: not a public address; allow it in "
+                "SHIPYARD_WEBHOOK_ALLOW if it is meant"
+            )
+
+
+class WebhookNotifier:
+    """POST the alert as JSON (or Slack's ``{"text": ...}``)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        slack: bool = False,
+        timeout: float = 5.0,
+        retries: int = 3,
+        allow: list[str] | None = None,
+        backoff: float = 0.5,
+    ) -> None:
+        self.url = url
+        self.slack = slack
+        self.timeout = timeout
+        self.retries = retries
+        self.allow = allow or []
+        self.backoff = backoff
+
+    def _post_once(self, client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
+        url = self.url
+        for _ in range(MAX_REDIRECTS + 1):
+            check_destination(url, self.allow)
+            response = client.post(url, json=body)
+            if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            return response
+        raise UnsafeDestinationError(f"more than {MAX_REDIRECTS} redirects from {self.url}")
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Deliver with retries; the record says how it went (never raises)."""
+        body = (
+            {"text": f"[{event['severity']}] {event['event']}: {event['message']}"}
+            if self.slack
+            else event
+        )
+        error = ""
+        attempts = 0
+        with httpx.Client(timeout=self.timeout, follow_redirects=False) as client:
+            for attempt in range(self.retries + 1):
+                attempts = attempt + 1
+                try:
+                    response = self._post_once(client, body)
+                except UnsafeDestinationError as exc:
+                    return {"delivered": False, "attempts": attempts, "error": str(exc)}
+                except httpx.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                else:
+                    if response.status_code < 300:
+                        return {
+                            "delivered": True,
+                            "attempts": attempts,
+                            "status": response.status_code,
+                        }
+                    error = f"HTTP {response.status_code}"
+                    if response.status_code < 500 and response.status_code != 429:
+                        break
+                if attempt < self.retries:
+                    time.sleep(self.backoff * 2**attempt)
+        logger.warning(
+            "alert webhook %s undelivered after %d attempts: %s", self.url, attempts, error
+        )
+        return {"delivered": False, "attempts": attempts, "error": error}
+
+
+class LogNotifier:
+    """Write the alert to the log (always delivered)."""
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Log it."""
+        level = logging.ERROR if event.get("severity") == "critical" else logging.WARNING
+        logger.log(level, "alert %s %s: %s", event["alert"], event["event"], event["message"])
+        return {"delivered": True, "attempts": 1}
+
+
+class EmailNotifier:
+    """Send the alert by SMTP (STARTTLS when the server offers it)."""
+
+    def __init__(
+        self, host: str, port: int, sender: str, to: list[str], timeout: float = 10.0
+    ) -> None:
+        self.host, self.port, self.sender, self.to, self.timeout = host, port, sender, to, timeout
+
+    def send(self, event: dict[str, Any]) -> dict[str, Any]:
+        """One message to every recipient."""
+        message = EmailMessage()
+        message["Subject"] = f"[shipyard {event['severity']}] {event['monitor']} {event['event']}"
+        message["From"], message["To"] = self.sender, ", ".join(self.to)
+        message.set_content(event["message"])
+        try:
+            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+                if smtp.has_extn("starttls"):
+                    smtp.starttls()
+                smtp.send_message(message)
+        except (OSError, smtplib.SMTPException) as exc:
+            return {"delivered": False, "attempts": 1, "error": f"{type(exc).__name__}: {exc}"}
+        return {"delivered": True, "attempts": 1}
