@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -143,3 +144,39 @@ def test_monitor_cli_runs_windows_and_prints_history(home: Path, tmp_path: Path)
         (BASE + timedelta(hours=h)).isoformat() for h in range(3)
     ]
     assert np.isfinite(shown["results"][0]["health"]["requests_per_second"])
+
+
+def test_the_server_exports_monitor_results_to_prometheus(home: Path) -> None:
+    from tests.conftest import ServerProcess
+
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+    spec = parse_monitor(SPEC)
+    monitors.run(spec, BASE, BASE + timedelta(hours=1))
+    monitors.run(spec, BASE + timedelta(hours=2), BASE + timedelta(hours=3))
+    server = ServerProcess(home, {"SHIPYARD_PREDLOG": str(home / "predictions")})
+    try:
+        text = httpx.get(f"{server.url}/metrics").text
+    finally:
+        server.stop()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    key = (
+        ("feature", "x0"),
+        ("method", "wasserstein"),
+        ("model", "credit-live"),
+        ("monitor", "credit-watch"),
+    )
+    assert samples[("shipyard_feature_drift_detected", key)] == 1.0
+    assert samples[("shipyard_feature_drift_score", key)] > 0.1
+    assert (
+        samples[
+            ("shipyard_monitor_status", (("model", "credit-live"), ("monitor", "credit-watch")))
+        ]
+        == 1.0
+    )
+    assert any(name == "shipyard_model_performance" for name, _ in samples)

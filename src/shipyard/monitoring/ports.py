@@ -54,3 +54,7 @@ class MonitorResultStore(Protocol):
     def history(self, monitor: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Results, oldest window first."""
         ...
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest window's result of every monitor."""
+        ...

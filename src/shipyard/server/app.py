@@ -11,7 +11,7 @@ from shipyard import __version__
 from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
-from shipyard.server import errors, gates, governance, registry, tracking
+from shipyard.server import errors, gates, governance, metrics, registry, tracking
 from shipyard.server.auth import authorize
 from shipyard.server.limits import BodyLimitMiddleware
 
@@ -36,6 +36,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(gates.router)
     app.include_router(governance.router)
+    app.include_router(metrics.router)
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> Health:

@@ -111,6 +111,10 @@ class SqlMonitorResultStore:
         with reading(self.engine) as conn:
             return [json.loads(r.result) for r in conn.execute(query)]
 
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest window's result of every monitor."""
+        return _latest(self.engine)
+
 
 class SqlAlertStore:
     """Alerts with their delivery record; kept after they resolve."""
@@ -151,3 +155,20 @@ class SqlAlertStore:
             query = query.where(t.alerts.c.status == status)
         with reading(self.engine) as conn:
             return [Alert(**json.loads(str(b))) for (b,) in conn.execute(query)]
+
+
+def _latest(engine: Engine) -> list[dict[str, Any]]:
+    from sqlalchemy import func
+
+    newest = (
+        select(t.monitor_results.c.monitor, func.max(t.monitor_results.c.window_start).label("w"))
+        .group_by(t.monitor_results.c.monitor)
+        .subquery()
+    )
+    query = select(t.monitor_results.c.result).join(
+        newest,
+        (t.monitor_results.c.monitor == newest.c.monitor)
+        & (t.monitor_results.c.window_start == newest.c.w),
+    )
+    with reading(engine) as conn:
+        return [json.loads(str(r)) for (r,) in conn.execute(query)]
