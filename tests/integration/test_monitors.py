@@ -144,6 +144,12 @@ def test_monitor_cli_runs_windows_and_prints_history(home: Path, tmp_path: Path)
         (BASE + timedelta(hours=h)).isoformat() for h in range(3)
     ]
     assert np.isfinite(shown["results"][0]["health"]["requests_per_second"])
+    page = tmp_path / "report.html"
+    made = cli("monitor", "report", "credit-watch", "--html", str(page), env=env)
+    assert made.returncode == 0, made.stderr
+    html = page.read_text()
+    assert html.count("<svg") >= 4 + 3 and "x0" in html and "drift" in html
+    assert "<script" not in html
 
 
 def test_the_server_exports_monitor_results_to_prometheus(home: Path) -> None:

@@ -211,3 +211,17 @@ def retry(
         f"alert {alert.id}: "
         + (f"still undelivered to {', '.join(left)}" if left else "every notification delivered")
     )
+
+
+@monitor_app.command("report")
+def report(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Monitor name."),
+    html: Path = typer.Option(..., "--html", help="Write the page here."),
+) -> None:
+    """One self-contained page: drift tables with histograms, quality and performance over time."""
+    from shipyard.monitoring.report import render_report
+
+    history = state(ctx).backend.monitors.history(name)
+    html.write_text(render_report(name, history), encoding="utf-8")
+    console.print(f"report of {name} ({len(history)} windows) written to {html}")

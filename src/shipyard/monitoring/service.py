@@ -192,6 +192,7 @@ class MonitorService:
                 drift_share=spec.drift.drift_share,
             )
             drift = report.to_dict()
+            drift["histograms"] = {c: _histogram(prepared.columns[c], current[c]) for c in usable}
             drifted = report.drifted_columns
             checks.append(
                 _check(
@@ -489,3 +490,35 @@ def calibration_table(
                 }
             )
     return out
+
+
+def _histogram(ref: Any, values: pd.Series, bins: int = 20) -> dict[str, Any]:
+    """Shares of reference and current values on shared bins (a chart per feature)."""
+    present = values.dropna()
+    if ref.sorted is not None and pd.api.types.is_numeric_dtype(present):
+        lo, hi = float(ref.sorted[0]), float(ref.sorted[-1])
+        data = present.to_numpy(dtype=float)
+        lo, hi = min(lo, float(data.min(initial=lo))), max(hi, float(data.max(initial=hi)))
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+        reference = np.histogram(ref.sorted, edges)[0] / max(ref.rows, 1)
+        current = np.histogram(data, edges)[0] / max(len(data), 1)
+        return {
+            "kind": "numeric",
+            "edges": edges.tolist(),
+            "reference": reference.tolist(),
+            "current": current.tolist(),
+        }
+    ref_share = ref.counts / max(ref.counts.sum(), 1)
+    cur_share = present.astype(str).value_counts(normalize=True)
+    keys = list(
+        dict.fromkeys(
+            [*map(str, ref_share.sort_values(ascending=False).index[:15]), *cur_share.index[:5]]
+        )
+    )
+    ref_map = {str(k): float(v) for k, v in ref_share.items()}
+    return {
+        "kind": "categorical",
+        "categories": keys,
+        "reference": [ref_map.get(k, 0.0) for k in keys],
+        "current": [float(cur_share.get(k, 0.0)) for k in keys],
+    }
