@@ -111,6 +111,10 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     assert "ana approves her own model: refused" in done.stdout
     assert "separation of duties" in done.stdout
     assert "holds champion" in done.stdout and "audit chain intact" in done.stdout
+    # Monitoring: the replayed shift is found, alerted to the webhook, and retrained.
+    assert "Daily monitor" in done.stdout and "firing -> retraining prun_" in done.stdout
+    assert "webhook receiver got 1 alert(s)" in done.stdout
+    assert "retrained candidate fraud v3" in done.stdout
     verify = cli("audit", "verify", "--json")
     assert json.loads(verify.stdout)["ok"] is True
     assert json.loads(cli("models", "show", "fraud", "--json").stdout)["aliases"]["champion"]
@@ -123,4 +127,10 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
         assert run["status"] == "FINISHED"
         assert 0.5 < run["metrics"]["val_roc_auc"] <= 1.0
     pipeline_runs = json.loads(cli("pipeline", "runs", "--json").stdout)
-    assert [r["status"] for r in pipeline_runs] == ["COMPLETED", "COMPLETED"]
+    # Two training runs (the second from cache) and the retraining the alert started.
+    assert sorted(r["pipeline"] for r in pipeline_runs) == [
+        "fraud_retraining",
+        "fraud_training",
+        "fraud_training",
+    ]
+    assert {r["status"] for r in pipeline_runs} == {"COMPLETED"}

@@ -34,7 +34,8 @@ http://server), SHIPYARD_ARTIFACTS (folder or s3://bucket/prefix), SHIPYARD_TOKE
 SHIPYARD_USER (who acts in local mode), SHIPYARD_AUTH (server: none or tokens),
 SHIPYARD_FLUSH_INTERVAL, SHIPYARD_PREDLOG (prediction log folder), SHIPYARD_PROJECT,
 SHIPYARD_OPENLINEAGE_URL / SHIPYARD_OPENLINEAGE_FILE (pipeline lineage events; OPENLINEAGE_URL
-is read too), SHIPYARD_AUDIT_RETENTION_YEARS, NO_COLOR. Exit codes: 0 ok, 1 a check failed,
+is read too), SHIPYARD_AUDIT_RETENTION_YEARS, SHIPYARD_WEBHOOK_ALLOW (non-public webhook hosts),
+NO_COLOR. Exit codes: 0 ok, 1 a check failed,
 2 usage or input error, 3 internal or store error."""
 
 app = typer.Typer(

@@ -35,6 +35,9 @@ def serve(
     ),
     max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Rows per request, at most."),
     no_predlog: bool = typer.Option(False, "--no-predlog", help="Do not log predictions."),
+    replay: bool = typer.Option(
+        False, "--replay", help="Log requests at their x-shipyard-event-time (backfills)."
+    ),
 ) -> None:
     """Serve a registered model: OIP v2, MLflow /invocations and Prometheus /metrics."""
     from shipyard.registry.models import parse_model_uri
@@ -55,6 +58,7 @@ def serve(
             shadows=tuple(shadow or ()),
             poll_interval=poll_interval,
             max_rows=max_rows,
+            replay=replay,
         )
     settings = state(ctx).settings
     console.print(

@@ -76,3 +76,15 @@ def _hour_profile() -> np.ndarray:
     weights = 0.3 + np.exp(-((hours - 13) ** 2) / 30.0) + 0.6 * np.exp(-((hours - 19) ** 2) / 8.0)
     profile: np.ndarray = weights / weights.sum()
     return profile
+
+
+def recent_transactions(rows: int, seed: int, shift: float) -> pd.DataFrame:
+    """Transactions after the market moved by ``shift`` (0: none): larger amounts, more
+    card-not-present payments, and fraud moving into fashion merchants."""
+    data = make_transactions(rows, seed, fraud_shift=3.0 * shift)
+    if shift > 0:
+        rng = np.random.default_rng(seed + 1)
+        data["amount"] = np.round(data["amount"] * (1.0 + 0.8 * shift), 2)
+        flip = rng.random(rows) < 0.4 * min(shift, 1.0)
+        data["card_present"] = data["card_present"] & ~flip
+    return data

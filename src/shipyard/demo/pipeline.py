@@ -27,6 +27,7 @@ from shipyard.demo.data import (
     MERCHANTS,
     SENSITIVE,
     make_transactions,
+    recent_transactions,
 )
 
 SCHEMA = pa.DataFrameSchema(
@@ -131,6 +132,22 @@ def evaluate(model: BaseEstimator, test: pd.DataFrame, name: str) -> dict[str, A
 def fraud_training(rows: int = 50_000, seed: int = 7) -> tuple[Any, Any]:
     """Train and evaluate two fraud candidates on fresh synthetic data."""
     data = validate(generate(rows, seed))
+    train, test = split(data, seed)
+    linear = evaluate(train_logistic(train), test, "logistic_regression")
+    boosted = evaluate(train_boosting(train, seed), test, "gradient_boosting")
+    return linear, boosted
+
+
+@step
+def generate_recent(rows: int, seed: int, shift: float) -> pd.DataFrame:
+    """Fresh synthetic transactions that look like today's traffic."""
+    return recent_transactions(rows, seed, shift)
+
+
+@pipeline
+def fraud_retraining(rows: int = 50_000, seed: int = 17, shift: float = 1.2) -> tuple[Any, Any]:
+    """Retrain both candidates on data like the recent (shifted) traffic."""
+    data = validate(generate_recent(rows, seed, shift))
     train, test = split(data, seed)
     linear = evaluate(train_logistic(train), test, "logistic_regression")
     boosted = evaluate(train_boosting(train, seed), test, "gradient_boosting")

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from shipyard.core.actor import acting_as
 from shipyard.core.errors import PipelineError
 from shipyard.core.settings import Settings
 from shipyard.pipelines.models import StepStatus
@@ -31,6 +32,8 @@ def run_demo(
     from shipyard.demo.pipeline import fraud_training
 
     out = console or Console()
+    # The demo's alert webhook listens on 127.0.0.1, which webhooks refuse unless allowed.
+    os.environ.setdefault("SHIPYARD_WEBHOOK_ALLOW", "127.0.0.1")
     shipyard.set_uri(settings.store_uri)
     out.print(f"[bold]Shipyard demo[/] - store: {shipyard.get_uri()}")
     started = time.perf_counter()
@@ -73,6 +76,7 @@ def run_demo(
     )
     champion = govern(settings, run, console=out)
     serve_champion(settings, champion, seed=seed, console=out)
+    watch_production(settings, seed=seed, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
@@ -115,7 +119,6 @@ def govern(settings: Settings, run: Any, *, console: Console) -> int:
     that passes, show she cannot approve it herself, have rui (approver) approve it, verify
     the audit chain and write the dossier. Returns the new champion's version."""
     import shipyard
-    from shipyard.core.actor import acting_as
     from shipyard.core.errors import ConflictError, PermissionDeniedError
     from shipyard.demo.data import FEATURES
     from shipyard.governance.dossier import render_dossier
@@ -254,7 +257,7 @@ def serve_champion(settings: Settings, version: int, *, seed: int, console: Cons
 
 
 @contextlib.contextmanager
-def _model_server(settings: Settings) -> Iterator[str]:
+def _model_server(settings: Settings, *, replay: bool = False) -> Iterator[str]:
     """`shipyard serve models:/fraud@champion` on a free loopback port, stopped by PID."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -265,7 +268,16 @@ def _model_server(settings: Settings) -> Iterator[str]:
         "SHIPYARD_PREDLOG": str(settings.predlog_root),
     }
     proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "shipyard", "serve", "models:/fraud@champion", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "shipyard",
+            "serve",
+            "models:/fraud@champion",
+            "--port",
+            str(port),
+            *(["--replay"] if replay else []),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -293,3 +305,182 @@ def _model_server(settings: Settings) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+DAYS = 5
+PER_DAY = 2_000
+
+
+class _Receiver:
+    """The demo's alert webhook: a tiny HTTP server on 127.0.0.1 that keeps what it gets."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        got: list[dict[str, Any]] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", 0))
+                got.append(json.loads(self.rfile.read(length) or b"{}"))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                return
+
+        self.got = got
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def watch_production(settings: Settings, *, seed: int, console: Console) -> None:
+    """Replay five days of traffic through the champion (a shift from day 3), send the
+    labels, let a daily monitor find the drift, alert a webhook, retrain, and gate the
+    retrained candidate."""
+    from datetime import UTC, datetime, timedelta
+
+    import shipyard
+    from shipyard.cli.monitoring import retrainer
+    from shipyard.demo.data import FEATURES, LABEL, recent_transactions
+    from shipyard.monitoring.report import render_report
+    from shipyard.monitoring.spec import parse_monitor
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first = today - timedelta(days=DAYS)
+    labels: list[dict[str, Any]] = []
+    with (
+        _model_server(settings, replay=True) as url,
+        httpx.Client(timeout=30) as client,
+        Progress(console=console, transient=True) as progress,
+    ):
+        task = progress.add_task(f"replaying {DAYS} days of transactions", total=DAYS * PER_DAY)
+        for day in range(DAYS):
+            shift = max(0.0, (day - 1) * 0.5)  # day 3 on: the market moves, gradually
+            data = recent_transactions(PER_DAY, seed + 100 + day, shift)
+            for i, start in enumerate(range(0, PER_DAY, 50)):
+                batch = data.iloc[start : start + 50]
+                moment = first + timedelta(days=day, minutes=20 * i)
+                reply = client.post(
+                    f"{url}/invocations",
+                    json={
+                        "dataframe_split": json.loads(
+                            batch[FEATURES].to_json(orient="split", index=False)
+                        )
+                    },
+                    headers={"x-shipyard-event-time": moment.isoformat()},
+                )
+                reply.raise_for_status()
+                request_id = reply.headers["x-request-id"]
+                labels += [
+                    {"request_id": request_id, "row": r, "label": int(v)}
+                    for r, v in enumerate(batch[LABEL])
+                ]
+                progress.advance(task, len(batch))
+    sent = shipyard.log_feedback("fraud", labels)
+    console.print(
+        f"replayed {DAYS} days ({DAYS * PER_DAY:,} transactions); "
+        f"{sent.accepted:,} fraud labels arrived later, joined by request id"
+    )
+    receiver = _Receiver()
+    backend = shipyard.sdk.context.current().get_backend()
+    monitors = backend.monitors
+    monitors.retrain = retrainer(backend)
+    spec = parse_monitor(
+        {
+            "name": "fraud-daily",
+            "deployment": "fraud",
+            "model": "models:/fraud@champion",
+            "features": FEATURES,
+            "window": {"every": "1d"},
+            "quality": {"min_rows": 500},
+            "performance": {
+                "metrics": {"roc_auc": {"min": 0.7}},
+                "threshold": 0.05,
+                "min_labels": 500,
+                "sensitive": "age_band",
+            },
+            "alerts": [
+                {
+                    "name": "drift",
+                    "check": "drift",
+                    "for": 1,
+                    "severity": "warning",
+                    "notify": ["ops"],
+                    "retrain": "shipyard.demo.pipeline:fraud_retraining",
+                }
+            ],
+            "notifiers": {"ops": {"type": "webhook", "url": receiver.url, "retries": 1}},
+        }
+    )
+    table = Table(title="Daily monitor", header_style="bold")
+    for column in ("day", "rows", "status", "drifted", "score PSI", "roc_auc", "alert"):
+        table.add_column(column)
+    retrained = None
+    try:
+        for day in range(DAYS):
+            begin = first + timedelta(days=day)
+            result = monitors.run(spec, begin, begin + timedelta(days=1))
+            drift = result.get("drift") or {}
+            perf = (result.get("performance") or {}).get("metrics") or {}
+            alert = next(iter(result.get("alerts") or []), None)
+            if alert and alert.get("pipeline_run"):
+                retrained = alert["pipeline_run"]
+            table.add_row(
+                begin.strftime("%a %d"),
+                str(result["rows"]),
+                "[red]alert[/]" if result["status"] == "alert" else result["status"],
+                ", ".join(drift.get("drifted_columns", [])) or "-",
+                f"{(drift.get('score') or {}).get('psi', float('nan')):.3f}",
+                f"{perf['roc_auc']:.3f}" if "roc_auc" in perf else "-",
+                f"{alert['status']} -> retraining {alert.get('pipeline_run') or ''}"
+                if alert
+                else "",
+            )
+    finally:
+        receiver.close()
+    console.print(table)
+    console.print(
+        f"webhook receiver got {len(receiver.got)} alert(s): "
+        + "; ".join(f"{a['severity']} {a['event']}: {a['message'][:90]}" for a in receiver.got)
+    )
+    page = settings.predlog_root.parent / "monitor-fraud-daily.html"
+    page.write_text(render_report("fraud-daily", monitors.history("fraud-daily")), encoding="utf-8")
+    console.print(f"monitor report: {page}")
+    if retrained is None:
+        return
+    record = backend.pipelines.store.get_pipeline_run(retrained) if backend.pipelines else None
+    step = next((s for s in record.steps if s.step == "train_boosting"), None) if record else None
+    if step is None or step.run_id is None:
+        return
+    from shipyard.sdk.pipelines import runner
+
+    model = runner().load_output(step.outputs[0])
+    recent = recent_transactions(8_000, seed + 999, 1.5)
+    with acting_as("ana"):
+        mv = shipyard.register_model(
+            "fraud",
+            model,
+            recent[FEATURES][:5],
+            run_id=step.run_id,
+            description=f"Retrained on recent traffic by pipeline run {retrained}",
+            training_data=recent[FEATURES],
+        )
+    with acting_as("ci"):
+        report = backend.gates.evaluate("fraud", mv.version, POLICY, recent)
+    verdict = "[green]passes[/]" if report.passed else "[red]fails[/]"
+    console.print(
+        f"retrained candidate fraud v{mv.version} {verdict} the gates on recent labelled data"
+        + ("" if report.passed else ": " + "; ".join(c.name for c in report.failed_checks))
+        + (
+            "; next: shipyard models request-promotion fraud " + str(mv.version)
+            if report.passed
+            else ""
+        )
+    )

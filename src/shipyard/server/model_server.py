@@ -40,8 +40,20 @@ logger = logging.getLogger(__name__)
 
 _JSON = "application/json"
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-)  # fmt: skip
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+)
 
 
 class ServingMetrics:
@@ -156,10 +168,12 @@ class ShadowRunner:
     """Runs shadow versions on copies of requests in one background thread (bounded)."""
 
     def __init__(
-        self, deployment: Deployment,
+        self,
+        deployment: Deployment,
         emit: Callable[[Served, ParsedRequest, str, float, dict[str, Any]], None],
-        on_drop: Callable[[], None], max_queue: int = 1000,
-    ) -> None:  # fmt: skip
+        on_drop: Callable[[], None],
+        max_queue: int = 1000,
+    ) -> None:
         self.deployment = deployment
         self.emit = emit
         self.on_drop = on_drop
@@ -219,8 +233,14 @@ def create_model_app(
     name = deployment.spec.name
     max_rows = deployment.spec.max_rows
 
-    def log(served: Served, parsed: ParsedRequest, request_id: str, seconds: float,
-            outputs: dict[str, Any]) -> None:  # fmt: skip
+    def log(
+        served: Served,
+        parsed: ParsedRequest,
+        request_id: str,
+        seconds: float,
+        outputs: dict[str, Any],
+        event_ms: int | None = None,
+    ) -> None:
         if sink is None:
             return
         sink.submit(
@@ -230,7 +250,7 @@ def create_model_app(
                 version=served.version_label,
                 role=served.role,
                 request_id=request_id,
-                timestamp_ms=time.time_ns() // 1_000_000,
+                timestamp_ms=event_ms if event_ms is not None else time.time_ns() // 1_000_000,
                 latency_seconds=seconds,
                 inputs=parsed.columns,
                 outputs=row_outputs(outputs),
@@ -278,11 +298,15 @@ def create_model_app(
     app.state.metrics = metrics
 
     def predict(
-        served: Served, parsed: ParsedRequest, request_id: str, started: float
+        served: Served,
+        parsed: ParsedRequest,
+        request_id: str,
+        started: float,
+        event_ms: int | None = None,
     ) -> tuple[dict[str, Any], float]:
         outputs = served.model.infer(parsed.columns)
         seconds = time.perf_counter() - started
-        log(served, parsed, request_id, seconds, outputs)
+        log(served, parsed, request_id, seconds, outputs, event_ms)
         if shadow is not None:
             shadow.submit(parsed, request_id)
         return outputs, seconds
@@ -294,10 +318,12 @@ def create_model_app(
         }
 
     async def score(
-        request: Request, parse: Callable[[bytes, Served], ParsedRequest], render: Callable[
-            [Served, ParsedRequest, dict[str, Any], str], bytes], mlflow: bool,
+        request: Request,
+        parse: Callable[[bytes, Served], ParsedRequest],
+        render: Callable[[Served, ParsedRequest, dict[str, Any], str], bytes],
+        mlflow: bool,
         version: str | None = None,
-    ) -> Response:  # fmt: skip
+    ) -> Response:
         started = time.perf_counter()
         body = await request.body()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
@@ -313,7 +339,8 @@ def create_model_app(
             parsed = parse(body, served)
             if parsed.request_id:
                 request_id = parsed.request_id
-            outputs, seconds = predict(served, parsed, request_id, started)
+            event_ms = _event_time(request) if deployment.spec.replay else None
+            outputs, seconds = predict(served, parsed, request_id, started, event_ms)
             content = render(served, parsed, outputs, request_id)
         except UnsupportedMediaError as exc:
             metrics.error("unsupported_media_type")
@@ -474,3 +501,20 @@ def create_model_app(
         return _error(status, exc.message)
 
     return app
+
+
+def _event_time(request: Request) -> int | None:
+    """The replayed request's time from ``x-shipyard-event-time`` (epoch ms or ISO 8601)."""
+    from datetime import datetime
+
+    value = request.headers.get("x-shipyard-event-time")
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        raise InvalidInputError(
+            f"x-shipyard-event-time must be epoch milliseconds or ISO 8601; got {value!r}"
+        ) from None

@@ -41,6 +41,9 @@ class DeploymentSpec:
     shadows: tuple[str, ...] = ()
     poll_interval: float = 10.0
     max_rows: int = 10_000
+    # Replay (backfills, demos): log each request at the time its x-shipyard-event-time
+    # header gives (epoch ms or ISO 8601) instead of now.
+    replay: bool = False
 
     def __post_init__(self) -> None:
         check_name(self.name, "deployment name")
