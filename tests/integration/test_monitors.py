@@ -186,3 +186,89 @@ def test_the_server_exports_monitor_results_to_prometheus(home: Path) -> None:
         == 1.0
     )
     assert any(name == "shipyard_model_performance" for name, _ in samples)
+
+
+def test_a_past_window_or_the_last_n_predictions_can_be_the_reference_and_window(
+    home: Path,
+) -> None:
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+    past = parse_monitor(
+        {
+            **SPEC,
+            "name": "vs-monday",
+            "model": None,
+            "performance": None,
+            "reference": {
+                "kind": "window",
+                "start": BASE.isoformat(),
+                "end": (BASE + timedelta(hours=1)).isoformat(),
+            },
+        }
+    )
+    calm = monitors.run(past, BASE + timedelta(hours=1), BASE + timedelta(hours=2))
+    assert calm["status"] == "ok", calm["checks"]
+    moved = monitors.run(past, BASE + timedelta(hours=2), BASE + timedelta(hours=3))
+    assert "x0" in moved["drift"]["drifted_columns"]
+    assert moved["drift"]["score"]["drifted"]  # the logged scores are the reference's scores
+    latest = parse_monitor({**SPEC, "name": "last-600", "window": {"rows": 600}})
+    first = monitors.run_latest(latest, BASE + timedelta(hours=3))
+    again = monitors.run_latest(latest, BASE + timedelta(hours=3))
+    assert first["rows"] == 600 and first["status"] == "alert"
+    assert first["window_start"] == again["window_start"] == (BASE + timedelta(hours=2)).isoformat()
+    with pytest.raises(InvalidInputError, match="start < end"):
+        parse_monitor(
+            {
+                **SPEC,
+                "reference": {"kind": "window", "start": BASE.isoformat(), "end": BASE.isoformat()},
+            }
+        )
+
+
+def test_constant_all_null_and_unseen_columns_in_production(home: Path, tmp_path: Path) -> None:
+    import pandas as pd
+
+    reference = pd.DataFrame(
+        {"k": [1.0] * 500, "n": np.linspace(0, 1, 500), "channel": ["web", "app"] * 250}
+    )
+    reference.to_parquet(tmp_path / "ref.parquet")
+    log = ParquetPredictionLog(home / "predictions")
+    rows = 300
+    log.submit(
+        PredictionRecord(
+            "odd",
+            "odd",
+            "1",
+            "primary",
+            "odd-1",
+            int(BASE.timestamp() * 1000),
+            0.001,
+            {
+                "k": np.ones(rows),
+                "n": np.full(rows, np.nan),
+                "channel": np.array(["web", "kiosk", "app"] * 100, dtype=object),
+            },
+            {"prediction": np.zeros(rows, dtype=int)},
+            rows,
+        )
+    )
+    log.close()
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+    spec = parse_monitor(
+        {
+            "name": "odd",
+            "deployment": "odd",
+            "performance": None,
+            "reference": {"kind": "file", "path": str(tmp_path / "ref.parquet")},
+        }
+    )
+    result = monitors.run(spec, BASE, BASE + timedelta(hours=1))
+    checks = {c["name"]: c for c in result["checks"]}
+    assert (
+        checks["null_rate"]["status"] == "failed" and "n 100.00%" in checks["null_rate"]["message"]
+    )
+    assert checks["unseen_categories"]["status"] == "failed"
+    assert "kiosk" in checks["unseen_categories"]["message"]
+    columns = {c["column"]: c for c in result["drift"]["columns"]}
+    assert not columns["k"]["drifted"]  # constant in both: no drift, no crash
+    assert columns["n"]["note"] == "no non-null values in the current data"
+    assert columns["channel"]["drifted"]

@@ -78,8 +78,11 @@ def run(
     step = end - start
     results = []
     with console.status(f"evaluating {windows} window(s) of {monitor.name}"):
-        for i in range(windows - 1, -1, -1):
-            results.append(service.run(monitor, start - i * step, end - i * step))
+        if monitor.window.rows is not None:  # the last N predictions
+            results.append(service.run_latest(monitor, _moment(at)))
+        else:
+            for i in range(windows - 1, -1, -1):
+                results.append(service.run(monitor, start - i * step, end - i * step))
     if as_json:
         emit_json({"results": results})
     else:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from shipyard.core.jsonsafe import finite
 
 Status = Literal["passed", "failed", "skipped"]
 
@@ -52,7 +53,7 @@ class GateReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data."""
-        data = _finite(asdict(self))
+        data = finite(asdict(self))
         data["uri"] = f"models:/{self.model}/{self.version}"
         return data  # type: ignore[no-any-return]
 
@@ -62,14 +63,3 @@ class GateReport:
         fields = {k: v for k, v in data.items() if k != "uri"}
         fields["checks"] = [CheckResult(**c) for c in data["checks"]]
         return cls(**fields)
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities as None, so the report is strict JSON everywhere."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value

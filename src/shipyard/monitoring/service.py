@@ -22,6 +22,7 @@ import pandas as pd
 from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.jsonsafe import finite
 from shipyard.drift.engine import PSI_BANDS, PreparedReference
 from shipyard.gates.metrics import metric_value
 from shipyard.gates.service import GateService
@@ -92,11 +93,31 @@ class MonitorService:
 
     def reference(self, spec: MonitorSpec, features: list[str]) -> _Reference:
         """The monitor's reference, prepared on first use and kept."""
-        key = (spec.name, spec.model or spec.reference.path or "")
+        key = (spec.name, f"{spec.model}|{spec.reference.model_dump_json()}")
         cached = self._references.get(key)
         if cached is not None:
             return cached
         score = None
+        if spec.reference.kind == "window":
+            start, end = spec.reference.start, spec.reference.end
+            past = self.predictions.predictions(spec.deployment, since=start, until=end)
+            if len(past) == 0:
+                raise InvalidInputError(
+                    f"the reference window {start} - {end} of {spec.deployment!r} has no traffic"
+                )
+            frame = pd.DataFrame(
+                {
+                    c.removeprefix(INPUT): past[c].to_numpy()
+                    for c in past.columns
+                    if c.startswith(INPUT)
+                }
+            )
+            if SCORE in past.columns:
+                score = past[SCORE].to_numpy(dtype=float)
+            present = [f for f in features if f in frame.columns]
+            made = _Reference(frame, PreparedReference.of(frame, present), score, "")
+            self._references[key] = made
+            return made
         if spec.reference.kind == "file":
             if not spec.reference.path:
                 raise InvalidInputError("reference kind file needs a path")
@@ -133,6 +154,20 @@ class MonitorService:
         return made
 
     # one window -------------------------------------------------------------------------------
+
+    def run_latest(self, spec: MonitorSpec, until: datetime) -> dict[str, Any]:
+        """For ``window: {rows: N}``: evaluate the last N predictions before ``until``; the
+        window is the span of their timestamps, so re-running gives the same window."""
+        count = spec.window.rows
+        if count is None:
+            raise InvalidInputError("run_latest needs a monitor with window.rows")
+        logged = self.predictions.predictions(spec.deployment, until=until, columns=["timestamp"])
+        if len(logged) == 0:
+            return self.run(spec, until - timedelta(seconds=1), until)
+        stamps = pd.to_datetime(logged["timestamp"], utc=True).sort_values()
+        start = stamps.iloc[max(0, len(stamps) - count)].to_pydatetime()
+        end = stamps.iloc[-1].to_pydatetime() + timedelta(milliseconds=1)
+        return self.run(spec, start, end)
 
     def run(self, spec: MonitorSpec, start: datetime, end: datetime) -> dict[str, Any]:
         """Evaluate one window and store its result (replacing an earlier one)."""
@@ -330,6 +365,7 @@ class MonitorService:
     def _save(
         self, spec: MonitorSpec, start: datetime, end: datetime, result: dict[str, Any]
     ) -> dict[str, Any]:
+        result = finite(result)  # an all-null column has no statistic: stored as null
         window = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
         self.results.save(
             spec.name, *window, str(result["status"]), int(result["rows"]), result, now_ms()

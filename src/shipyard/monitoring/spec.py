@@ -5,8 +5,9 @@ kind: Monitor
 name: fraud-live
 deployment: fraud-live          # the model server's deployment (prediction log)
 model: models:/fraud@champion   # its training data is the default reference
-window: {every: 1h}             # or 1d, 15m
-reference: {kind: training}     # or {kind: file, path: ref.parquet}
+window: {every: 1h}             # or 1d, 15m; or {rows: 10000}: the last 10,000 predictions
+reference: {kind: training}     # or {kind: file, path: ref.parquet}, or a past stretch of
+                                # production: {kind: window, start: ..., end: ...}
 drift: {method: auto, drift_share: 0.5}
 quality: {max_null_rate: 0.05, max_out_of_range: 0.01, max_unseen: 0.01, min_rows: 100}
 performance: {metrics: {roc_auc: {min: 0.75}, recall: {min: 0.2}}, threshold: 0.5,
@@ -22,11 +23,19 @@ notifiers:
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.alerts import AlertRule
@@ -43,6 +52,7 @@ class WindowSpec(_Spec):
     """How production traffic is cut into windows."""
 
     every: str = "1h"
+    rows: int | None = Field(default=None, ge=10, le=100_000_000)  # or: the last N predictions
 
     @field_validator("every")
     @classmethod
@@ -62,8 +72,20 @@ class WindowSpec(_Spec):
 class ReferenceSpec(_Spec):
     """What production is compared with."""
 
-    kind: Literal["training", "file"] = "training"
+    kind: Literal["training", "file", "window"] = "training"
     path: str | None = None
+    start: datetime | None = None  # kind window: a past stretch of production traffic
+    end: datetime | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> ReferenceSpec:
+        if self.kind == "file" and not self.path:
+            raise ValueError("reference kind file needs a path")
+        if self.kind == "window" and (
+            self.start is None or self.end is None or self.end <= self.start
+        ):
+            raise ValueError("reference kind window needs start < end")
+        return self
 
 
 class DriftSpec(_Spec):

@@ -70,13 +70,13 @@ def _families(results: list[dict[str, Any]], firing: list[Any]) -> Iterator[Any]
         rows.add_metric(key, r.get("rows", 0))
         for column in (r.get("drift") or {}).get("columns", []):
             labels = [*key, column["column"], column["method"]]
-            if column["statistic"] == column["statistic"]:  # not NaN
+            if column["statistic"] is not None:  # none for a column with no values
                 score.add_metric(labels, column["statistic"])
             detected.add_metric(labels, 1.0 if column["drifted"] else 0.0)
             if column.get("psi") is not None:
                 psi.add_metric([*key, column["column"]], column["psi"])
         drift_score = (r.get("drift") or {}).get("score")
-        if drift_score:
+        if drift_score and drift_score.get("statistic") is not None:
             prediction.add_metric([*key, drift_score["method"]], drift_score["statistic"])
         for check in r.get("checks", []):
             if (
