@@ -125,6 +125,7 @@ def make_blob_store(root: str) -> BlobStore:
 def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     """Embedded backend: SQLite or PostgreSQL metadata plus a blob store, in this process."""
     from shipyard.predlog.source import ParquetPredictionSource
+    from shipyard.remote.notify import PrometheusCounters
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.store.engine import make_engine
     from shipyard.store.gates import SqlGateStore
@@ -172,6 +173,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         alerts=SqlAlertStore(engine),
         notifiers=lambda spec: build_notifiers(spec, settings),
         audit=audit,
+        counters=PrometheusCounters(),
     )
     return Backend(
         "local",

@@ -15,10 +15,10 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 import shipyard
-from shipyard.cli.monitoring import retrainer
 from shipyard.monitoring.spec import parse_monitor
 from shipyard.predlog.writer import ParquetPredictionLog
 from shipyard.remote.notify import UnsafeDestinationError, WebhookNotifier, check_destination
+from shipyard.sdk.monitoring import retrainer
 from shipyard.serving.ports import PredictionRecord
 from tests.integration.test_gates import FAIR, make_data
 

@@ -272,3 +272,101 @@ def test_constant_all_null_and_unseen_columns_in_production(home: Path, tmp_path
     assert not columns["k"]["drifted"]  # constant in both: no drift, no crash
     assert columns["n"]["note"] == "no non-null values in the current data"
     assert columns["channel"]["drifted"]
+
+
+def test_the_scheduler_runs_a_monitor_every_window(home: Path, tmp_path: Path) -> None:
+    from shipyard.sdk.scheduling import add_schedule, schedule_store, scheduler
+
+    spec = tmp_path / "monitor.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    add_schedule(
+        "watch-credit",
+        "shipyard.sdk.monitor_pipeline:watch",
+        cron="0 * * * *",
+        params={"spec": str(spec)},
+    )
+    store = schedule_store()
+    saved = store.get_schedule("watch-credit")
+    store.delete_schedule("watch-credit")
+    top = datetime.now(tz=UTC).replace(minute=0, second=0, microsecond=0)
+    created = int((top - timedelta(minutes=30)).timestamp() * 1000)
+    store.save_schedule(
+        type(saved)(
+            saved.name, saved.target, saved.cron, saved.timezone, saved.params, True, created
+        )
+    )
+    ticks = scheduler().run_pending()
+    assert [t.status.value for t in ticks] == ["COMPLETED"]
+    history = shipyard.sdk.context.current().get_backend().monitors.history("credit-watch")
+    # The last complete hour had no traffic: a clear no_data result, not an error.
+    assert history[-1]["status"] == "no_data"
+    assert history[-1]["window_end"] == top.isoformat()
+
+
+def test_error_rate_comes_from_the_model_servers_counters(tmp_path: Path, seed: int) -> None:
+    import time
+
+    import pandas as pd
+    from sklearn.datasets import make_classification
+
+    from shipyard.predlog.reader import read_log
+    from tests.integration.test_model_server import COLS, ModelServer
+
+    store = tmp_path / "store"
+    shipyard.set_uri(str(store))
+    X, y = make_classification(300, 5, random_state=seed)
+    frame = pd.DataFrame(X, columns=COLS)
+    shipyard.register_model("m", LogisticRegression().fit(frame, y), frame[:5], training_data=frame)
+    srv = ModelServer(store, "models:/m/1", "--name", "m-live", "--replay")
+    spec = parse_monitor(
+        {
+            "name": "m-health",
+            "deployment": "m-live",
+            "model": "models:/m/1",
+            "health": {
+                "metrics_url": f"{srv.url}/metrics",
+                "max_error_rate": 0.1,
+                "max_latency_p99": 5.0,
+            },
+        }
+    )
+    monitors = shipyard.sdk.context.current().get_backend().monitors
+
+    def send(good: int, bad: int, minute: int) -> None:
+        when = {"x-shipyard-event-time": (BASE + timedelta(minutes=minute)).isoformat()}
+        for i in range(good):
+            assert (
+                httpx.post(
+                    f"{srv.url}/invocations", json={"instances": [X[i].tolist()]}, headers=when
+                ).status_code
+                == 200
+            )
+        for _ in range(bad):
+            assert (
+                httpx.post(
+                    f"{srv.url}/invocations", json={"instances": [[1.0]]}, headers=when
+                ).status_code
+                == 400
+            )
+
+    def logged() -> int:
+        try:
+            return int(read_log(store / "predictions", deployment="m-live").num_rows)
+        except Exception:  # noqa: BLE001 - not written yet
+            return 0
+
+    try:
+        send(8, 2, 10)
+        deadline = time.monotonic() + 20  # a past hour's file is closed within seconds
+        while logged() < 8 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        first = monitors.run(spec, BASE, BASE + timedelta(hours=1))
+        checks = {c["name"]: c for c in first["checks"]}
+        assert checks["error_rate"]["status"] == "failed" and checks["error_rate"]["value"] == 0.2
+        assert checks["latency_p99"]["status"] == "passed"
+        send(10, 0, 20)
+        second = monitors.run(spec, BASE, BASE + timedelta(hours=1))
+        assert {c["name"]: c for c in second["checks"]}["error_rate"]["value"] == 0.0
+    finally:
+        srv.stop()
+        shipyard.set_uri(None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -13,7 +12,7 @@ from shipyard.cli.output import console, emit_json, table
 from shipyard.cli.state import state
 from shipyard.core.errors import InvalidInputError
 from shipyard.sdk.gates import read_frame
-from shipyard.sdk.monitoring import feedback_items
+from shipyard.sdk.monitoring import feedback_items, retrainer
 
 feedback_app = typer.Typer(help="Delayed labels for logged predictions.", no_args_is_help=True)
 
@@ -133,27 +132,6 @@ def history(
             for r in found
         ],
     )
-
-
-def retrainer(backend: Any) -> Any:
-    """A hook that runs ``module:pipeline`` for a firing alert and links it in lineage."""
-
-    def retrain(target: str, alert: Any) -> str:
-        from shipyard.cli.pipelines import load_target
-        from shipyard.sdk.pipelines import runner
-
-        definition = load_target(target)
-        record = runner().run(definition, {})
-        if backend.pipelines is not None:
-            backend.pipelines.store.add_edges(
-                [
-                    (f"alert:{alert.id}", f"pipeline_run:{record.id}", "triggered"),
-                    (f"monitor:{alert.monitor}", f"alert:{alert.id}", "raised"),
-                ]
-            )
-        return str(record.id)
-
-    return retrain
 
 
 alerts_app = typer.Typer(help="Alerts raised by monitors.", no_args_is_help=True)

@@ -347,10 +347,10 @@ def watch_production(settings: Settings, *, seed: int, console: Console) -> None
     from datetime import UTC, datetime, timedelta
 
     import shipyard
-    from shipyard.cli.monitoring import retrainer
     from shipyard.demo.data import FEATURES, LABEL, recent_transactions
     from shipyard.monitoring.report import render_report
     from shipyard.monitoring.spec import parse_monitor
+    from shipyard.sdk.monitoring import retrainer
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     first = today - timedelta(days=DAYS)

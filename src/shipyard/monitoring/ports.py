@@ -58,3 +58,11 @@ class MonitorResultStore(Protocol):
     def latest(self) -> list[dict[str, Any]]:
         """The newest window's result of every monitor."""
         ...
+
+
+class ServerCounters(Protocol):
+    """Request counts by status code from a model server's Prometheus endpoint."""
+
+    def requests_by_code(self, url: str, deployment: str) -> dict[str, float]:
+        """Cumulative ``shipyard_inference_requests_total`` of one deployment, by code."""
+        ...

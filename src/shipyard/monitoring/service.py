@@ -27,7 +27,12 @@ from shipyard.drift.engine import PSI_BANDS, PreparedReference
 from shipyard.gates.metrics import metric_value
 from shipyard.gates.service import GateService
 from shipyard.monitoring.alerts import Alert, AlertService, AlertStore, Notifier
-from shipyard.monitoring.ports import FeedbackStore, MonitorResultStore, PredictionSource
+from shipyard.monitoring.ports import (
+    FeedbackStore,
+    MonitorResultStore,
+    PredictionSource,
+    ServerCounters,
+)
 from shipyard.monitoring.spec import MonitorSpec
 
 SCORE = "output.proba_1"
@@ -76,7 +81,9 @@ class MonitorService:
         alerts: AlertStore | None = None,
         notifiers: Callable[[MonitorSpec], dict[str, Notifier]] | None = None,
         audit: AuditLog | None = None,
+        counters: ServerCounters | None = None,
     ) -> None:
+        self.counters = counters
         self.predictions = predictions
         self.feedback = feedback
         self.results = results
@@ -211,6 +218,7 @@ class MonitorService:
             )
         ref = self.reference(spec, list(current.columns))
         result = {**base, "health": _health(logged, start, end)}
+        checks += self._server_health(spec, result["health"])
         if spec.quality is not None:
             quality, found = _quality(spec, ref, current, len(logged))
             result["quality"] = quality
@@ -265,6 +273,50 @@ class MonitorService:
         result["checks"] = checks
         result["status"] = "alert" if any(c["status"] == "failed" for c in checks) else "ok"
         return self._save(spec, start, end, result)
+
+    def _server_health(self, spec: MonitorSpec, health: dict[str, Any]) -> list[dict[str, Any]]:
+        """Latency against its limit, and the error rate from the server's counters since
+        the previous evaluation (the prediction log holds successful requests only)."""
+        found = []
+        limit = spec.health.max_latency_p99
+        if limit is not None:
+            p99 = health["latency_p99"]
+            found.append(
+                _check(
+                    "latency_p99",
+                    "health",
+                    p99 <= limit,
+                    p99,
+                    f"<= {limit:g} s",
+                    f"p99 latency {p99 * 1000:.1f} ms",
+                )
+            )
+        if spec.health.metrics_url and self.counters is not None:
+            codes = self.counters.requests_by_code(spec.health.metrics_url, spec.deployment)
+            total = sum(codes.values())
+            errors = sum(v for c, v in codes.items() if not c.startswith("2"))
+            earlier = self.results.history(spec.name)
+            before = ((earlier[-1].get("health") or {}).get("server") or {}) if earlier else {}
+            d_total = total - before.get("requests", 0.0)
+            d_errors = errors - before.get("errors", 0.0)
+            if d_total < 0 or d_errors < 0:  # the server restarted: counters began again
+                d_total, d_errors = total, errors
+            health["server"] = {"requests": total, "errors": errors}
+            if d_total > 0:
+                rate = d_errors / d_total
+                health["error_rate"] = rate
+                found.append(
+                    _check(
+                        "error_rate",
+                        "health",
+                        rate <= spec.health.max_error_rate,
+                        rate,
+                        f"<= {spec.health.max_error_rate:g}",
+                        f"{d_errors:.0f} of {d_total:.0f} requests failed since the "
+                        "previous evaluation",
+                    )
+                )
+        return found
 
     def _performance(
         self, spec: MonitorSpec, logged: pd.DataFrame

@@ -107,6 +107,14 @@ class QualitySpec(_Spec):
     max_rows: int | None = Field(default=None, ge=1)
 
 
+class HealthSpec(_Spec):
+    """System health beyond the prediction log: the model server's own counters."""
+
+    metrics_url: str | None = None  # e.g. http://127.0.0.1:8080/metrics of the model server
+    max_error_rate: float = Field(default=0.01, ge=0, le=1)
+    max_latency_p99: float | None = Field(default=None, gt=0)  # seconds
+
+
 class Bounds(_Spec):
     """A metric's acceptable range."""
 
@@ -160,6 +168,7 @@ class MonitorSpec(_Spec):
     drift: DriftSpec | None = Field(default_factory=DriftSpec)
     quality: QualitySpec | None = Field(default_factory=QualitySpec)
     performance: PerformanceSpec | None = None
+    health: HealthSpec = Field(default_factory=HealthSpec)
     alerts: list[AlertRule] = Field(default_factory=list)
     notifiers: dict[str, NotifierSpec] = Field(default_factory=dict)
 

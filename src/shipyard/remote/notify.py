@@ -169,3 +169,31 @@ class EmailNotifier:
         except (OSError, smtplib.SMTPException) as exc:
             return {"delivered": False, "attempts": 1, "error": f"{type(exc).__name__}: {exc}"}
         return {"delivered": True, "attempts": 1}
+
+
+class PrometheusCounters:
+    """Reads a model server's ``/metrics`` (an operator-configured URL, not user input)."""
+
+    def __init__(self, timeout: float = 5.0) -> None:
+        self.timeout = timeout
+
+    def requests_by_code(self, url: str, deployment: str) -> dict[str, float]:
+        """Sum of ``shipyard_inference_requests_total`` for the deployment, by code."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        try:
+            text = httpx.get(url, timeout=self.timeout).raise_for_status().text
+        except httpx.HTTPError as exc:
+            from shipyard.core.errors import StoreError
+
+            raise StoreError(f"cannot read the model server's metrics at {url}: {exc}") from None
+        codes: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if (
+                    sample.name == "shipyard_inference_requests_total"
+                    and sample.labels.get("deployment") == deployment
+                ):
+                    code = sample.labels.get("code", "")
+                    codes[code] = codes.get(code, 0.0) + sample.value
+        return codes

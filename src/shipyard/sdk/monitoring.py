@@ -39,3 +39,27 @@ def log_feedback(deployment: str, labels: Any) -> FeedbackResult:
     ``rejected``; when nothing is new the call raises."""
     backend = context.current().get_backend()
     return backend.feedback.submit(deployment, feedback_items(labels))
+
+
+def retrainer(backend: Any) -> Any:
+    """A hook that runs ``module:pipeline`` for a firing alert and links it in lineage."""
+
+    def retrain(target: str, alert: Any) -> str:
+        from shipyard.pipelines.graph import PipelineDefinition
+        from shipyard.pipelines.loader import import_target
+        from shipyard.sdk.pipelines import runner
+
+        definition = import_target(target)
+        if not isinstance(definition, PipelineDefinition):
+            raise InvalidInputError(f"retrain target {target!r} is not a @pipeline")
+        record = runner().run(definition, {})
+        if backend.pipelines is not None:
+            backend.pipelines.store.add_edges(
+                [
+                    (f"alert:{alert.id}", f"pipeline_run:{record.id}", "triggered"),
+                    (f"monitor:{alert.monitor}", f"alert:{alert.id}", "raised"),
+                ]
+            )
+        return str(record.id)
+
+    return retrain
