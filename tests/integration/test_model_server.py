@@ -376,3 +376,25 @@ def test_serving_from_a_central_server_follows_its_aliases(home: Path, tmp_path:
     from shipyard.predlog.reader import read_log
 
     assert read_log(predlog, deployment="fraud").num_rows >= 2
+
+
+def test_a_deployment_threshold_decides_instead_of_half(home: Path) -> None:
+    import numpy as np
+
+    rows = np.random.default_rng(0).normal(size=(40, 5)).tolist()
+    decided = {}
+    for threshold in ("0.001", "0.999"):
+        srv = ModelServer(home, "models:/fraud/1", "--threshold", threshold)
+        try:
+            reply = httpx.post(f"{srv.url}/invocations", json={"instances": rows})
+            assert reply.status_code == 200, reply.text
+            decided[threshold] = reply.json()["predictions"]
+        finally:
+            srv.stop()
+    assert set(decided["0.001"]) == {1} and set(decided["0.999"]) == {0}
+    out = subprocess.run(
+        [sys.executable, "-m", "shipyard", "serve", "models:/fraud/1", "--threshold", "1.5",
+         "--port", str(free_port())],
+        capture_output=True, text=True, env={**os.environ, "SHIPYARD_URI": str(home)}, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 2 and "threshold must be between 0 and 1" in out.stderr

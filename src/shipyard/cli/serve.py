@@ -38,6 +38,9 @@ def serve(
     replay: bool = typer.Option(
         False, "--replay", help="Log requests at their x-shipyard-event-time (backfills)."
     ),
+    threshold: float | None = typer.Option(
+        None, "--threshold", help="Decide at this positive-class score (binary 0/1 models)."
+    ),
 ) -> None:
     """Serve a registered model: OIP v2, MLflow /invocations and Prometheus /metrics."""
     from shipyard.registry.models import parse_model_uri
@@ -59,6 +62,7 @@ def serve(
             poll_interval=poll_interval,
             max_rows=max_rows,
             replay=replay,
+            threshold=threshold,
         )
     settings = state(ctx).settings
     console.print(

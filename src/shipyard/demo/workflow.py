@@ -206,14 +206,30 @@ def govern(settings: Settings, run: Any, *, console: Console) -> int:
     return chosen
 
 
+def decision_cut(version: int | None) -> float:
+    """The score cut the champion's passing gate report decided at (its alert budget)."""
+    import shipyard
+
+    backend = shipyard.sdk.context.current().get_backend()
+    if version is None:
+        version = backend.registry.get_model("fraud").aliases["champion"]
+    report = backend.gates.latest("fraud", version)
+    fairness = next(c for c in report.checks if c.kind == "fairness")
+    return float(fairness.details["threshold"])
+
+
 def serve_champion(settings: Settings, version: int, *, seed: int, console: Console) -> None:
     """Serve fraud@champion and send it a day of traffic; show the prediction log."""
     from shipyard.demo.data import FEATURES, make_transactions
 
-    console.print(f"serving [bold]fraud@champion[/] (version {version})")
+    cut = decision_cut(version)
+    console.print(
+        f"serving [bold]fraud@champion[/] (version {version}), flagging scores >= {cut:.4f} "
+        "(the 3% alert budget its gates were judged at)"
+    )
     day = make_transactions(2_000, seed + 1)[FEATURES]
     with (
-        _model_server(settings) as url,
+        _model_server(settings, threshold=cut) as url,
         httpx.Client(timeout=30) as client,
         Progress(console=console, transient=True) as progress,
     ):
@@ -257,7 +273,9 @@ def serve_champion(settings: Settings, version: int, *, seed: int, console: Cons
 
 
 @contextlib.contextmanager
-def _model_server(settings: Settings, *, replay: bool = False) -> Iterator[str]:
+def _model_server(
+    settings: Settings, *, replay: bool = False, threshold: float | None = None
+) -> Iterator[str]:
     """`shipyard serve models:/fraud@champion` on a free loopback port, stopped by PID."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -277,6 +295,7 @@ def _model_server(settings: Settings, *, replay: bool = False) -> Iterator[str]:
             "--port",
             str(port),
             *(["--replay"] if replay else []),
+            *(["--threshold", f"{threshold:.6f}"] if threshold is not None else []),
         ],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -356,7 +375,7 @@ def watch_production(settings: Settings, *, seed: int, console: Console) -> None
     first = today - timedelta(days=DAYS)
     labels: list[dict[str, Any]] = []
     with (
-        _model_server(settings, replay=True) as url,
+        _model_server(settings, replay=True, threshold=decision_cut(None)) as url,
         httpx.Client(timeout=30) as client,
         Progress(console=console, transient=True) as progress,
     ):

@@ -232,6 +232,10 @@ def create_model_app(
     deployment.on_swap = swapped
     name = deployment.spec.name
     max_rows = deployment.spec.max_rows
+    threshold = deployment.spec.threshold
+    if threshold is not None:
+        for served in deployment.serving():
+            _check_threshold(served)
 
     def log(
         served: Served,
@@ -305,6 +309,8 @@ def create_model_app(
         event_ms: int | None = None,
     ) -> tuple[dict[str, Any], float]:
         outputs = served.model.infer(parsed.columns)
+        if threshold is not None:
+            outputs["predict"] = _decide(outputs, threshold)
         seconds = time.perf_counter() - started
         log(served, parsed, request_id, seconds, outputs, event_ms)
         if shadow is not None:
@@ -518,3 +524,26 @@ def _event_time(request: Request) -> int | None:
         raise InvalidInputError(
             f"x-shipyard-event-time must be epoch milliseconds or ISO 8601; got {value!r}"
         ) from None
+
+
+def _check_threshold(served: Served) -> None:
+    """A threshold needs a binary classifier whose labels are 0 and 1."""
+    classes = getattr(served.model.native, "classes_", None)
+    if (
+        not hasattr(served.model, "predict_proba")
+        or classes is None
+        or ([int(c) if str(c).lstrip("-").isdigit() else c for c in classes] != [0, 1])
+    ):
+        raise InvalidInputError(
+            f"--threshold needs a binary classifier with labels 0 and 1; {served.uri} is not one"
+        )
+
+
+def _decide(outputs: dict[str, Any], threshold: float) -> Any:
+    """Labels from the positive-class score at the deployment's threshold."""
+    import numpy as np
+
+    proba = outputs.get("predict_proba")
+    if proba is None or proba.ndim != 2 or proba.shape[1] != 2:
+        return outputs["predict"]
+    return (proba[:, 1] >= threshold).astype(np.int64)

@@ -44,6 +44,9 @@ class DeploymentSpec:
     # Replay (backfills, demos): log each request at the time its x-shipyard-event-time
     # header gives (epoch ms or ISO 8601) instead of now.
     replay: bool = False
+    # Decide at this positive-class score instead of the model's own 0.5 (e.g. the cut a
+    # gate policy's alert budget chose); binary classifiers with 0/1 labels only.
+    threshold: float | None = None
 
     def __post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -58,6 +61,8 @@ class DeploymentSpec:
             raise InvalidInputError("poll interval must be >= 0 seconds (0 turns polling off)")
         if self.max_rows < 1:
             raise InvalidInputError("max rows must be at least 1")
+        if self.threshold is not None and not 0 < self.threshold < 1:
+            raise InvalidInputError(f"threshold must be between 0 and 1; got {self.threshold}")
 
     @classmethod
     def from_yaml(cls, path: Path) -> DeploymentSpec:
