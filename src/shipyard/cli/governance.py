@@ -221,16 +221,20 @@ def request_promotion(
     _show(req, as_json, f"promotion of {name} v{req.version} to {to} requested ({req.id})")
 
 
+NAME_ARG = typer.Argument(..., help="Model name.")
+VERSION_ARG = typer.Argument(..., help="Version number.")
+DECISION_NOTE = typer.Option("", "--note", help="The reason for the decision.")
+
+
 def approve(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Model name."),
-    version: str = typer.Argument(..., help="Version number."),
-    note: str = typer.Option("", "--note", help="The reason for the decision."),
+    name: str = NAME_ARG,
+    version: str = VERSION_ARG,
+    note: str = DECISION_NOTE,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Approve a promotion (approver role; not the version's author or trainer)."""
-    backend = state(ctx).backend
-    req = backend.governance.approvals.approve(name, version, role=LOCAL_ROLE, note=note)
+    req = state(ctx).backend.governance.approvals.approve(name, version, role=LOCAL_ROLE, note=note)
     done = (
         "promoted to production, champion moved"
         if req.status == "approved"
@@ -241,14 +245,13 @@ def approve(
 
 def reject(
     ctx: typer.Context,
-    name: str = typer.Argument(..., help="Model name."),
-    version: str = typer.Argument(..., help="Version number."),
-    note: str = typer.Option("", "--note", help="The reason for the decision."),
+    name: str = NAME_ARG,
+    version: str = VERSION_ARG,
+    note: str = DECISION_NOTE,
     as_json: bool = JSON_OPT,
 ) -> None:
     """Reject a promotion request."""
-    backend = state(ctx).backend
-    req = backend.governance.approvals.reject(name, version, role=LOCAL_ROLE, note=note)
+    req = state(ctx).backend.governance.approvals.reject(name, version, role=LOCAL_ROLE, note=note)
     _show(req, as_json, f"{name} v{req.version}: promotion rejected")
 
 

@@ -137,29 +137,26 @@ class RestApprovals(ApprovalService):
         )
         return request_of(data)
 
-    def approve(
-        self, name: str, version: int | str, *, role: Role, note: str = ""
-    ) -> PromotionRequest:
-        """POST .../approve (the server checks the caller's role)."""
+    def _decide(self, name: str, version: int | str, decision: str, note: str) -> PromotionRequest:
         data = self.client.json(
             "POST",
-            f"{self._version(name, version)}/approve",
+            f"{self._version(name, version)}/{decision}",
             idempotent=False,
             **json_body(NoteBody(note=note)),
         )
         return request_of(data)
 
+    def approve(
+        self, name: str, version: int | str, *, role: Role, note: str = ""
+    ) -> PromotionRequest:
+        """POST .../approve (the server checks the caller's role)."""
+        return self._decide(name, version, "approve", note)
+
     def reject(
         self, name: str, version: int | str, *, role: Role, note: str = ""
     ) -> PromotionRequest:
         """POST .../reject."""
-        data = self.client.json(
-            "POST",
-            f"{self._version(name, version)}/reject",
-            idempotent=False,
-            **json_body(NoteBody(note=note)),
-        )
-        return request_of(data)
+        return self._decide(name, version, "reject", note)
 
     def rollback(self, name: str, *, role: Role, note: str = "") -> ModelVersion:
         """POST /api/v1/models/{name}/rollback."""
