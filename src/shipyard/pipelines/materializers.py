@@ -135,10 +135,10 @@ class SkopsMaterializer:
         return {"trusted_types": sorted(sio.get_untrusted_types(file=path))}
 
     def load(self, path: Path, meta: dict[str, Any]) -> Any:
-        """skops.io.load, trusting only the types recorded for this very blob."""
-        import skops.io as sio
+        """skops.io.load, trusting only allow-listed types found in the blob itself."""
+        from shipyard.core.skops_trust import load_skops
 
-        return sio.load(path, trusted=list(meta.get("trusted_types", [])))
+        return load_skops(path)
 
 
 class JsonMaterializer:

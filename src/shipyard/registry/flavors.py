@@ -23,6 +23,7 @@ import numpy as np
 
 from shipyard.core.errors import InvalidInputError, PermissionDeniedError, StoreError
 from shipyard.core.hashing import sha256_file
+from shipyard.core.skops_trust import UnsafeModelError, load_skops, trusted_types
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,10 @@ def require_extra(module: str, extra: str) -> Any:
         raise InvalidInputError(
             f"this needs {module}, which is not installed: pip install 'shipyard[{extra}]'"
         ) from exc
+
+
+#: Every flavour this module reads and writes.
+FLAVORS = ("sklearn", "xgboost", "lightgbm", "onnx", "python")
 
 
 class Predictor(Protocol):
@@ -194,9 +199,7 @@ def load_flavor(flavor: Flavor, folder: Path, *, trusted: bool = False) -> Any:
     if flavor.name == "sklearn":
         if conf.get("serialization_format", "skops") != "skops":
             return _load_pickle(folder / conf["model_file"], trusted, flavor.name)
-        import skops.io as sio
-
-        path = folder / conf["model_file"]
+        path = _confined(folder, conf["model_file"])
         digest, _ = sha256_file(path)
         if digest != conf.get("sha256"):
             raise StoreError(
@@ -205,21 +208,110 @@ def load_flavor(flavor: Flavor, folder: Path, *, trusted: bool = False) -> Any:
                 actual=digest,
             )
         _warn_version("scikit-learn", conf.get("sklearn_version"))
-        return sio.load(path, trusted=list(conf.get("trusted_types", [])))
+        # The types to trust come from the file and the allow-list, never from MLmodel.
+        return load_skops(path)
     if flavor.name == "xgboost":
-        require_extra("xgboost", "automl")
-        module, _, name = conf["model_class"].rpartition(".")
-        model = getattr(importlib.import_module(module), name)()
-        model.load_model(folder / conf["model_file"])
+        model = xgboost_class(conf.get("model_class"))()
+        model.load_model(_confined(folder, conf["model_file"]))
         return model
     if flavor.name == "lightgbm":
         lgb = require_extra("lightgbm", "automl")
-        return _LightGBMModel(lgb.Booster(model_file=str(folder / conf["model_file"])), conf)
+        path = _confined(folder, conf["model_file"])
+        return _LightGBMModel(lgb.Booster(model_file=str(path)), conf)
     if flavor.name == "onnx":
-        return OnnxModel(folder / conf["model_file"], conf)
+        return OnnxModel(_confined(folder, conf["model_file"]), conf)
     if flavor.name == "python":
         return _load_python(folder, conf, trusted)
     raise InvalidInputError(f"unknown flavour {flavor.name!r}")
+
+
+#: The only classes the XGBoost flavour builds, whatever ``model_class`` in MLmodel says.
+XGBOOST_CLASSES = {
+    f"xgboost.sklearn.{name}": name
+    for name in ("XGBClassifier", "XGBRegressor", "XGBRanker", "XGBRFClassifier", "XGBRFRegressor")
+} | {"xgboost.core.Booster": "Booster"}
+
+
+def xgboost_class(name: object) -> Any:
+    """The XGBoost class a package names, from the fixed table only.
+
+    Raises:
+        UnsafeModelError: the name is not one of XGBoost's model classes.
+    """
+    if not isinstance(name, str) or name not in XGBOOST_CLASSES:
+        raise UnsafeModelError(
+            "the XGBoost flavour's model_class must be one of "
+            f"{', '.join(sorted(XGBOOST_CLASSES))}; got {name!r}"
+        )
+    xgb = require_extra("xgboost", "automl")
+    return getattr(xgb, XGBOOST_CLASSES[name])
+
+
+def _confined(folder: Path, name: object) -> Path:
+    """A file of the package folder named in MLmodel, refusing paths that leave it."""
+    if not isinstance(name, str) or not name or "\\" in name or name.startswith("/"):
+        raise UnsafeModelError(f"a model file name must be a relative path; got {name!r}")
+    path = (folder / name).resolve()
+    if not path.is_relative_to(folder.resolve()):
+        raise UnsafeModelError(f"model file {name!r} points outside its package")
+    return path
+
+
+def check_flavor(flavor: Flavor, folder: Path) -> dict[str, Any]:
+    """Check, without loading it, that a stored flavour builds nothing unsafe.
+
+    Registration calls this on the files a client uploaded: skops files must only need
+    allow-listed types, XGBoost classes come from a fixed table, ONNX files must hold their
+    weights inline. Returns what was found (the skops types to trust).
+
+    Raises:
+        UnsafeModelError: the package asks for anything outside those rules.
+    """
+    conf = flavor.conf
+    if flavor.name == "sklearn" and conf.get("serialization_format", "skops") == "skops":
+        return {"trusted_types": trusted_types(_confined(folder, conf.get("model_file")))}
+    if flavor.name == "xgboost":
+        if conf.get("model_class") not in XGBOOST_CLASSES:
+            raise UnsafeModelError(
+                "the XGBoost flavour's model_class must be one of "
+                f"{', '.join(sorted(XGBOOST_CLASSES))}; got {conf.get('model_class')!r}"
+            )
+        _confined(folder, conf.get("model_file"))
+    if flavor.name == "lightgbm":
+        _confined(folder, conf.get("model_file"))
+    if flavor.name == "onnx":
+        check_onnx_file(_confined(folder, conf.get("model_file")))
+    return {}
+
+
+def check_onnx_file(path: Path) -> None:
+    """Refuse ONNX files whose tensors live in external files (a path to read elsewhere).
+
+    Raises:
+        UnsafeModelError: a tensor of the graph (or a subgraph) names external data.
+    """
+    onnx = require_extra("onnx", "onnx")
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf raises anything on a foreign file; each becomes bad input
+        raise InvalidInputError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+    external = onnx.TensorProto.EXTERNAL
+    pending = [proto.graph]
+    while pending:
+        graph = pending.pop()
+        tensors = list(graph.initializer) + [
+            a.t for node in graph.node for a in node.attribute if a.HasField("t")
+        ]
+        if any(t.data_location == external for t in tensors):
+            raise UnsafeModelError(
+                f"{path.name} keeps tensors in external files; Shipyard stores ONNX models "
+                "with their weights inline and refuses external data"
+            )
+        for node in graph.node:
+            for attr in node.attribute:
+                if attr.HasField("g"):
+                    pending.append(attr.g)
+                pending.extend(attr.graphs)
 
 
 def _warn_version(dist: str, saved: str | None) -> None:
@@ -287,6 +379,7 @@ class OnnxModel:
             raise StoreError(
                 f"{path.name} does not match the hash recorded at registration; refusing to load"
             )
+        check_onnx_file(path)
         options = ort.SessionOptions()
         # One thread per request: serving runs many requests at once, each tiny.
         options.intra_op_num_threads = 1

@@ -289,6 +289,37 @@ def _matrix(X: Any) -> np.ndarray[Any, Any]:
     return np.asarray(X, dtype="float32")
 
 
+def native_kind(mlmodel: dict[str, Any]) -> str:
+    """The flavour a package is loaded with, which its MLmodel must describe."""
+    flavors = mlmodel["flavors"]
+    kind = (mlmodel.get("shipyard") or {}).get("flavor") or next(
+        (f for f in flavors if f not in ("python_function", "onnx")), "onnx"
+    )
+    if kind not in fl.FLAVORS:
+        raise InvalidInputError(
+            f"unknown model flavour {kind!r}; Shipyard loads {', '.join(fl.FLAVORS)}"
+        )
+    if not isinstance(flavors.get(kind), dict):
+        raise StoreError(f"the MLmodel file names flavour {kind!r} but does not describe it")
+    return str(kind)
+
+
+def check_package(folder: Path, mlmodel: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Check what loading a package would build (registration calls this on uploads).
+
+    Returns the native flavour and what the checks found (the skops types to trust).
+
+    Raises:
+        UnsafeModelError: a flavour asks for a type, class or file outside the rules.
+    """
+    kind = native_kind(mlmodel)
+    found = fl.check_flavor(fl.Flavor(kind, mlmodel["flavors"][kind]), folder)
+    onnx = mlmodel["flavors"].get("onnx")
+    if kind != "onnx" and isinstance(onnx, dict) and _onnx_runtime_present():
+        fl.check_flavor(fl.Flavor("onnx", onnx), folder)
+    return kind, found
+
+
 def load_package(
     folder: Path, *, trusted: bool = False, expected_files: dict[str, str] | None = None
 ) -> LoadedModel:
@@ -307,15 +338,11 @@ def load_package(
     mlmodel = read_mlmodel(folder)
     signature = Signature.from_mlflow(mlmodel.get("signature") or {})
     flavors = mlmodel["flavors"]
-    kind = (mlmodel.get("shipyard") or {}).get("flavor") or next(
-        (f for f in flavors if f not in ("python_function", "onnx")), "onnx"
-    )
-    if kind not in flavors:
-        raise StoreError(f"the MLmodel file names flavour {kind!r} but does not describe it")
+    kind = native_kind(mlmodel)
     native = fl.load_flavor(fl.Flavor(kind, flavors[kind]), folder, trusted=trusted)
     onnx = None
     if kind != "onnx" and "onnx" in flavors and _onnx_runtime_present():
-        onnx = fl.OnnxModel(folder / flavors["onnx"]["model_file"], flavors["onnx"])
+        onnx = fl.load_flavor(fl.Flavor("onnx", flavors["onnx"]), folder)
     elif kind == "onnx":
         onnx = native
     cls = LoadedClassifier if hasattr(native, "predict_proba") else LoadedModel

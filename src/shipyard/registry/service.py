@@ -39,6 +39,7 @@ from shipyard.registry.package import (
     MLMODEL,
     LoadedModel,
     PackageInfo,
+    check_package,
     load_package,
     read_mlmodel,
     save_package,
@@ -145,17 +146,14 @@ class RegistryService:
         run = self.tracking.get_run(run_id)
         files = self._package_files(run_id, artifact_path)
         with tempfile.TemporaryDirectory(prefix="shipyard-mlmodel-") as tmp:
-            self.tracking.download_artifact(run_id, f"{artifact_path}/{MLMODEL}", Path(tmp))
+            # The whole package, so what loading will build is checked before anyone can.
+            self._download(run_id, artifact_path, files, Path(tmp))
             mlmodel = read_mlmodel(Path(tmp))
             requirements = ""
             if "requirements.txt" in files:
-                req = self.tracking.download_artifact(
-                    run_id, f"{artifact_path}/requirements.txt", Path(tmp)
-                )
-                requirements = req.read_text()
+                requirements = (Path(tmp) / "requirements.txt").read_text()
+            kind, checked = check_package(Path(tmp), mlmodel)
         flavors = [f for f in mlmodel["flavors"] if f != "python_function"]
-        meta = mlmodel.get("shipyard") or {}
-        kind = meta.get("flavor") or flavors[0]
         native = mlmodel["flavors"].get(kind, {})
         signature = mlmodel.get("signature") or {}
         lineage = {
@@ -196,7 +194,12 @@ class RegistryService:
         self.audit.record(
             "model.registered",
             registered.uri,
-            {"source": registered.source_uri, "files": registered.files, "created_by": created_by},
+            {
+                "source": registered.source_uri,
+                "files": registered.files,
+                "created_by": created_by,
+                **checked,
+            },
         )
         return registered
 
