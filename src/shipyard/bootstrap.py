@@ -127,6 +127,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.predlog.source import ParquetPredictionSource
     from shipyard.remote.notify import PrometheusCounters
     from shipyard.remote.openlineage import lineage_sink
+    from shipyard.store.anchor import FileAuditAnchor
     from shipyard.store.engine import make_engine
     from shipyard.store.gates import SqlGateStore
     from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
@@ -142,7 +143,11 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     engine = make_engine(settings.store_uri, sqlite_synchronous=settings.sqlite_synchronous)
     if migrate:
         upgrade(engine)
-    audit = AuditService(SqlAuditStore(engine))
+    key = settings.audit_key.get_secret_value().encode() if settings.audit_key else None
+    # A SQLite store keeps its anchor in its own folder, so it may move; others name the URI.
+    store_id = "sqlite" if settings.backend_kind == "sqlite" else settings.store_uri
+    anchor = FileAuditAnchor(settings.audit_anchor_path, store_id, key)
+    audit = AuditService(SqlAuditStore(engine), anchor)
     store = SqlTrackingStore(engine)
     blobs = make_blob_store(settings.artifact_root)
     tracking = TrackingService(store, BlobRunArtifacts(blobs, store), audit)
@@ -156,6 +161,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         root if "://" in root else f"file://{Path(root).resolve()}",
     )
     registry = RegistryService(SqlRegistryStore(engine), tracking, audit)
+    tracking.add_guard(registry.guard_run_change)
     gates = GateService(registry, SqlGateStore(engine), audit)
     governance = Governance(
         audit,
@@ -193,7 +199,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
 def rest_backend(settings: Settings) -> Backend:
     """Client backend: every call goes to a Shipyard server over HTTP."""
     from shipyard.remote.client import RestClient
-    from shipyard.remote.gates import RestGateStore
+    from shipyard.remote.gates import RestGateService
     from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
     from shipyard.remote.monitoring import RestFeedback
     from shipyard.remote.registry import RestRegistry
@@ -205,7 +211,7 @@ def rest_backend(settings: Settings) -> Backend:
     )
     tracking = TrackingService(RestTrackingStore(client), RestRunArtifacts(client))
     registry = RestRegistry(client, tracking)
-    gates = GateService(registry, RestGateStore(client))
+    gates = RestGateService(registry, client)
     governance = Governance(
         RestAudit(client), RestIdentity(client), RestApprovals(client, registry, gates)
     )

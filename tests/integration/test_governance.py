@@ -184,7 +184,10 @@ def test_two_approvals_and_concurrent_approvers_promote_once(backend: Backend) -
 
 
 def _audit_engine(backend: Backend) -> sa.Engine:
-    return sa.create_engine(backend.uri)
+    """The database as its owner (the attacker here) sees it: append-only triggers dropped."""
+    from tests.security.test_audit_tampering import _owner
+
+    return _owner(backend)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ class AuthServer:
 
     def __init__(self, home: Path) -> None:
         store = home / "store"
+        self.home = store
         backend = local_backend(Settings(uri=str(store)))
         identity = backend.governance.identity
         self.tokens: dict[str, str] = {}

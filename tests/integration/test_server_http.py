@@ -36,7 +36,7 @@ def test_malformed_and_wrong_bodies_get_4xx_json(server: ServerProcess) -> None:
     run_id = _run(server)
     url = f"{server.url}/api/v1/runs/{run_id}/batch"
     _assert_json_error(
-        httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 422
+        httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}), 400
     )
     _assert_json_error(httpx.post(url, json={"metrics": [{"key": "a"}]}), 422)
     _assert_json_error(httpx.post(url, json={"metrics": "nope"}), 422)

@@ -121,6 +121,9 @@ def alias(
     alias_name: str = typer.Argument(..., metavar="ALIAS", help="e.g. champion."),
     version: int = typer.Argument(None, help="Version to point at (omit with --delete)."),
     delete: bool = typer.Option(False, "--delete", help="Remove the alias."),
+    reason: str = typer.Option(
+        None, "--reason", help="Why: required to move champion by hand (admin break-glass)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Point an alias at a version (moving it), or remove it with --delete."""
@@ -135,7 +138,7 @@ def alias(
         return
     if version is None:
         raise InvalidInputError("give the VERSION to point the alias at, or --delete")
-    mv = registry.set_alias(name, alias_name, version)
+    mv = registry.set_alias(name, alias_name, version, reason=reason)
     result(mv, as_json, f"{name}@{alias_name} → version {mv.version}")
 
 

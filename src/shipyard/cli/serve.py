@@ -34,6 +34,12 @@ def serve(
         10.0, "--poll-interval", help="Seconds between alias checks (0: never)."
     ),
     max_rows: int = typer.Option(10_000, "--max-rows", min=1, help="Rows per request, at most."),
+    max_queue: int = typer.Option(
+        64, "--max-queue", min=1, help="Requests that may wait for the model; more get 503."
+    ),
+    queue_timeout: float = typer.Option(
+        1.0, "--queue-timeout", help="Seconds a request may wait before it is shed (503)."
+    ),
     no_predlog: bool = typer.Option(False, "--no-predlog", help="Do not log predictions."),
     replay: bool = typer.Option(
         False, "--replay", help="Log requests at their x-shipyard-event-time (backfills)."
@@ -63,6 +69,8 @@ def serve(
             max_rows=max_rows,
             replay=replay,
             threshold=threshold,
+            max_queue=max_queue,
+            queue_timeout=queue_timeout,
         )
     settings = state(ctx).settings
     console.print(

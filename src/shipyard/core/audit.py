@@ -60,6 +60,7 @@ class ChainCheck:
     head: str  # hash of the last event: keep it elsewhere to detect a cut tail
     broken_at: int | None = None  # sequence number of the first bad event
     reason: str = ""
+    anchored: int | None = None  # the sequence number the signed anchor vouches for
 
 
 def verify_chain(events: Iterable[AuditEvent], start_hash: str = GENESIS) -> ChainCheck:
@@ -97,6 +98,57 @@ def verify_chain(events: Iterable[AuditEvent], start_hash: str = GENESIS) -> Cha
         prev = event.hash
         expected_seq = event.seq + 1
     return ChainCheck(True, count, prev)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The chain's head as it was last written, kept (and signed) outside the database."""
+
+    seq: int
+    hash: str
+    time: int
+
+
+def check_anchor(check: ChainCheck, anchor: Anchor | None, hash_at: dict[int, str]) -> ChainCheck:
+    """A chain that walks clean must still reach the anchored head, with the same hash.
+
+    Catches what a chain alone cannot: the newest events cut off, every event deleted, or
+    the chain rewritten with recomputed hashes.
+    """
+    if not check.ok:
+        return check
+    if anchor is None:
+        if check.events == 0:
+            return check
+        return ChainCheck(
+            False,
+            check.events,
+            check.head,
+            None,
+            "the signed anchor is missing: it was deleted, or nothing was recorded since "
+            "this store was upgraded (the next recorded event anchors the chain again)",
+        )
+    if check.events == 0 or max(hash_at, default=0) < anchor.seq:
+        last = max(hash_at, default=0)
+        return ChainCheck(
+            False,
+            check.events,
+            check.head,
+            last + 1,
+            f"events after {last} are missing: the signed anchor says the chain reached "
+            f"event {anchor.seq}",
+            anchor.seq,
+        )
+    if hash_at.get(anchor.seq) != anchor.hash:
+        return ChainCheck(
+            False,
+            check.events,
+            check.head,
+            anchor.seq,
+            "the chain was rewritten: its hash differs from the one the signed anchor holds",
+            anchor.seq,
+        )
+    return ChainCheck(True, check.events, check.head, anchored=anchor.seq)
 
 
 class AuditLog(Protocol):

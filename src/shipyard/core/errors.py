@@ -10,6 +10,7 @@ ShipyardError
 ├── NotFoundError (LookupError)      unknown id, name or artifact
 ├── ConflictError                    the object exists, or was changed meanwhile
 ├── PermissionDeniedError            caller lacks the role or the bind is unsafe
+│   └── RateLimitedError             too many failed attempts; retry later
 ├── StateTransitionError             the move is not allowed from the current state
 ├── PipelineError                    a pipeline could not run
 └── StoreError                       the backing store failed (database, disk, server)
@@ -53,6 +54,10 @@ class PermissionDeniedError(ShipyardError):
 
 class AuthenticationError(PermissionDeniedError):
     """The caller could not be identified: no, a forged, a revoked or an expired token."""
+
+
+class RateLimitedError(PermissionDeniedError):
+    """Too many failed attempts from one client; ``retry_after`` seconds until it may retry."""
 
 
 class StateTransitionError(ShipyardError):

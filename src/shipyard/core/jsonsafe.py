@@ -15,3 +15,50 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+#: Integers a request may carry: what SQLite, PostgreSQL BIGINT and NumPy int64 hold.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def parse_json(body: bytes | str, what: str = "the request body") -> Any:
+    """Parse JSON from outside, refusing what would break us later with a clear error.
+
+    pydantic-core's parser (Rust) bounds nesting depth, refuses lone surrogates (text that
+    no database can store) and is faster than :func:`json.loads`; integers beyond 64 bits
+    are refused too, since no store or array keeps them. NaN and infinities are accepted,
+    as MLflow's clients send them.
+
+    Raises:
+        InvalidInputError: the body is empty, not JSON, too deep, or holds such a value.
+    """
+    from pydantic_core import from_json
+
+    from shipyard.core.errors import InvalidInputError
+
+    if not body.strip():
+        raise InvalidInputError(f"{what} is empty")
+    try:
+        value = from_json(body, allow_inf_nan=True)
+    except ValueError as exc:
+        raise InvalidInputError(f"{what} is not valid JSON: {exc}") from None
+    _check_ints(value, what)
+    return value
+
+
+def _check_ints(value: Any, what: str) -> None:
+    from shipyard.core.errors import InvalidInputError
+
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if type(item) is int:
+            if not INT64_MIN <= item <= INT64_MAX:
+                raise InvalidInputError(
+                    f"{what} holds the integer {item}, outside the 64-bit range "
+                    f"[{INT64_MIN}, {INT64_MAX}]"
+                )
+        elif isinstance(item, dict):
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)

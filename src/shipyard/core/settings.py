@@ -7,6 +7,7 @@ Precedence: explicit arguments > ``SHIPYARD_*`` environment variables > the
 from __future__ import annotations
 
 import getpass
+import hashlib
 from pathlib import Path
 from typing import Literal
 
@@ -91,6 +92,16 @@ class Settings(BaseSettings):
     )
     audit_retention_years: int = Field(
         default=7, ge=1, le=100, description="Years audit events and gate reports are kept."
+    )
+    audit_anchor: str | None = Field(
+        default=None,
+        description="File keeping the audit chain's signed head outside the database "
+        "(default: audit-anchor.json beside the SQLite file, or in ./.shipyard/).",
+    )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description="Secret signing the audit anchor (default: a random key kept in "
+        "audit.key beside the anchor, readable by its owner only).",
     )
     predlog_queue: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Requests the prediction log may queue."
@@ -177,6 +188,18 @@ class Settings(BaseSettings):
             if db_path is not None:
                 return db_path.parent / "predictions"
         return (DEFAULT_HOME / "predictions").resolve()
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        """Where the audit chain's signed head lives: outside the database, per store."""
+        if self.audit_anchor:
+            return Path(self.audit_anchor).expanduser()
+        if self.backend_kind == "sqlite":
+            db_path = sqlite_path(self.store_uri)
+            if db_path is not None:
+                return db_path.parent / "audit-anchor.json"
+        tag = hashlib.sha256(self.store_uri.encode()).hexdigest()[:16]
+        return (DEFAULT_HOME / f"audit-anchor-{tag}.json").resolve()
 
 
 def sqlite_path(uri: str) -> Path | None:

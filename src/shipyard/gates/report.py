@@ -45,6 +45,9 @@ class GateReport:
     created_by: str
     created_at: int
     seconds: float
+    #: True only when the service holding the store computed the report itself, from the
+    #: version's own files: promotion counts nothing else. A posted report never is.
+    verified: bool = False
 
     @property
     def failed_checks(self) -> list[CheckResult]:

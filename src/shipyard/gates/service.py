@@ -124,11 +124,15 @@ class GateService:
             created_by=actor or current_actor(),
             created_at=now_ms(),
             seconds=round(time.perf_counter() - started, 3),
+            verified=True,
         )
         return self.save(report)
 
     def save(self, report: GateReport) -> GateReport:
-        """Store a report on its version and audit it; return it as stored."""
+        """Store a report on its version and audit it; return it as stored.
+
+        A report handed in from outside (a client's) is stored as not verified.
+        """
         report = self.store.add_report(report)
         self.audit.record(
             "gate.evaluated",
@@ -140,6 +144,7 @@ class GateService:
                 "data": report.data_digest,
                 "rows": report.rows,
                 "failed": [c.name for c in report.failed_checks],
+                "verified": report.verified,
             },
         )
         return report
@@ -165,12 +170,17 @@ class GateService:
         self.registry.get_model(name)
         return self.store.list_reports(name, version)
 
-    def latest(self, name: str, version: int) -> GateReport:
-        """The newest report of one version; NotFoundError when it was never gated."""
-        found = self.store.list_reports(name, version)
+    def latest(self, name: str, version: int, *, verified: bool = False) -> GateReport:
+        """The newest report of one version (``verified``: that the store computed).
+
+        Raises:
+            NotFoundError: the version was never gated (or never by the store).
+        """
+        found = [r for r in self.store.list_reports(name, version) if r.verified or not verified]
         if not found:
+            kind = " the store computed (posted reports do not count)" if verified else ""
             raise NotFoundError(
-                f"version {version} of {name!r} has no gate report; run shipyard gate check",
+                f"version {version} of {name!r} has no gate report{kind}; run shipyard gate check",
                 model=name,
                 version=version,
             )

@@ -6,10 +6,10 @@ import logging
 from typing import Any
 
 from shipyard.core.actor import current_actor
-from shipyard.core.audit import AuditEvent, ChainCheck, verify_chain
+from shipyard.core.audit import AuditEvent, ChainCheck, check_anchor, verify_chain
 from shipyard.core.clock import now_ms
 from shipyard.core.ids import new_id
-from shipyard.governance.ports import AuditStore
+from shipyard.governance.ports import AuditAnchorStore, AuditStore
 
 logger = logging.getLogger(__name__)
 
@@ -17,12 +17,17 @@ logger = logging.getLogger(__name__)
 class AuditService:
     """The audit log of one store (implements core's AuditLog)."""
 
-    def __init__(self, store: AuditStore) -> None:
+    def __init__(self, store: AuditStore, anchor: AuditAnchorStore | None = None) -> None:
         self.store = store
+        self.anchor = anchor
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
-        """Append an event for the current actor."""
-        self.store.append(new_id("evt"), now_ms(), current_actor(), action, obj, payload or {})
+        """Append an event for the current actor, then move the signed anchor to it."""
+        event = self.store.append(
+            new_id("evt"), now_ms(), current_actor(), action, obj, payload or {}
+        )
+        if self.anchor is not None:
+            self.anchor.advance(event.seq, event.hash)
 
     def events(
         self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
@@ -31,5 +36,9 @@ class AuditService:
         return self.store.events(since=since, obj=obj, limit=limit)
 
     def verify(self) -> ChainCheck:
-        """Walk the whole chain from the first event."""
-        return verify_chain(self.store.events())
+        """Walk the whole chain from the first event and hold it against the anchor."""
+        events = self.store.events()
+        check = verify_chain(events)
+        if self.anchor is None:
+            return check
+        return check_anchor(check, self.anchor.read(), {e.seq: e.hash for e in events})

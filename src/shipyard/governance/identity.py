@@ -34,6 +34,12 @@ def parse_duration(text: str) -> int:
     return int(match.group(1)) * _UNIT_MS[match.group(2)]
 
 
+DAY_MS = 86_400_000
+#: A token without an expiry given lives 90 days; none lives longer than a year.
+DEFAULT_TOKEN_LIFETIME_MS = 90 * DAY_MS
+MAX_TOKEN_LIFETIME_MS = 365 * DAY_MS
+
+
 class IdentityService:
     """Users and tokens of a store, every change audited."""
 
@@ -62,7 +68,13 @@ class IdentityService:
         if owner.disabled:
             raise PermissionDeniedError(f"user {owner.name!r} is disabled")
         created = now_ms()
-        expires = created + parse_duration(expires_in) if expires_in else None
+        lifetime = parse_duration(expires_in) if expires_in else DEFAULT_TOKEN_LIFETIME_MS
+        if lifetime > MAX_TOKEN_LIFETIME_MS:
+            raise InvalidInputError(
+                f"a token lives at most {MAX_TOKEN_LIFETIME_MS // DAY_MS} days; got "
+                f"{expires_in!r} (create a new one before it expires)"
+            )
+        expires = created + lifetime
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = Token(new_id("tok"), owner.name, check_name(name, "token name"), created, expires)
         self.store.create_token(token, hash_secret(secret))
@@ -84,7 +96,11 @@ class IdentityService:
         return token
 
     def authenticate(self, secret: str) -> User:
-        """The user a bearer token belongs to; PermissionDeniedError says why not."""
+        """The user a bearer token belongs to; AuthenticationError says why not.
+
+        Tokens created before lifetimes were capped (no expiry) are refused once older than
+        the maximum lifetime.
+        """
         if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
             raise AuthenticationError("invalid token")
         token = self.store.token_by_hash(hash_secret(secret))
@@ -92,7 +108,8 @@ class IdentityService:
             raise AuthenticationError("invalid token")
         if token.revoked_at is not None:
             raise AuthenticationError("token revoked")
-        if token.expires_at is not None and token.expires_at <= now_ms():
+        expires = token.expires_at or token.created_at + MAX_TOKEN_LIFETIME_MS
+        if expires <= now_ms():
             raise AuthenticationError("token expired")
         user = self.store.get_user(token.user)
         if user.disabled:

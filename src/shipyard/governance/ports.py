@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from shipyard.core.audit import AuditEvent
+from shipyard.core.audit import Anchor, AuditEvent
 from shipyard.governance.models import Approval, PromotionRequest, Token, User
 
 
@@ -21,6 +21,22 @@ class AuditStore(Protocol):
         self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
     ) -> list[AuditEvent]:
         """Events in sequence order, optionally from a time or for one object (prefix)."""
+        ...
+
+
+class AuditAnchorStore(Protocol):
+    """The chain's newest head, kept where the database cannot change it, and signed."""
+
+    def read(self) -> Anchor | None:
+        """The anchored head; None before the first event.
+
+        Raises:
+            StoreError: the anchor exists but its signature does not match.
+        """
+        ...
+
+    def advance(self, seq: int, hash: str) -> None:
+        """Record a newer head (an older one than the anchored is ignored)."""
         ...
 
 

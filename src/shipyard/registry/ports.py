@@ -63,3 +63,7 @@ class RegistryStore(Protocol):
     def delete_version(self, name: str, version: int) -> None:
         """Mark a version deleted and drop the aliases that pointed to it, atomically."""
         ...
+
+    def versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        """Live versions whose package is an artifact of ``run_id``."""
+        ...

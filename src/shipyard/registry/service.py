@@ -21,8 +21,9 @@ from shipyard.core.errors import (
     NotFoundError,
     StateTransitionError,
 )
+from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.core.names import check_key, check_name, check_text
-from shipyard.core.paths import check_artifact_name
+from shipyard.core.paths import check_artifact_name, confined
 from shipyard.registry import card as cards
 from shipyard.registry.models import (
     RISK_TIERS,
@@ -55,10 +56,12 @@ MAX_DESCRIPTION = 20_000
 
 def check_version(version: object) -> int:
     """A version number: a positive integer (``"3"`` accepted)."""
-    if isinstance(version, str) and version.isdigit():
+    if isinstance(version, str) and version.isascii() and version.isdigit() and len(version) < 20:
         version = int(version)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise InvalidInputError(f"a model version is a positive integer; got {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= INT64_MAX:
+        raise InvalidInputError(
+            f"a model version is a positive 64-bit integer; got {str(version)[:40]!r}"
+        )
     return version
 
 
@@ -122,7 +125,8 @@ class RegistryService:
 
     def _download(self, run_id: str, path: str, files: Mapping[str, str], dest: Path) -> None:
         for name in files:
-            target = dest / name
+            # Names come from a listing (a server's answer): never let one leave ``dest``.
+            target = confined(dest, check_artifact_name(name))
             target.parent.mkdir(parents=True, exist_ok=True)
             self.tracking.download_artifact(run_id, f"{path}/{name}", target)
 
@@ -203,6 +207,28 @@ class RegistryService:
         )
         return registered
 
+    def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
+        """Refuse changes to a run that would break a registered version built from it.
+
+        A version's package is the run's artifacts under its path, bound by hash: deleting
+        the run, or writing under that path, would make the version unloadable (and serving
+        it fail). Delete the version first.
+
+        Raises:
+            ConflictError: a live version depends on what the change would touch.
+        """
+        for mv in self.store.versions_of_run(run_id):
+            prefix = mv.artifact_path.rstrip("/") + "/"
+            if change == "delete" or (artifact is not None and artifact.startswith(prefix)):
+                what = "delete the run" if change == "delete" else f"write {artifact}"
+                raise ConflictError(
+                    f"cannot {what}: {mv.uri} ({mv.state.value}) is built from "
+                    f"runs:/{run_id}/{mv.artifact_path}; delete that version first",
+                    run_id=run_id,
+                    model=mv.name,
+                    version=mv.version,
+                )
+
     # lookups ------------------------------------------------------------------------------
 
     def get_model(self, name: str) -> RegisteredModel:
@@ -279,15 +305,18 @@ class RegistryService:
 
     # changes ------------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
-        """Point ``alias`` at a live version (moving it from any other)."""
+    def set_alias(
+        self, name: str, alias: str, version: int | str, *, reason: str | None = None
+    ) -> ModelVersion:
+        """Point ``alias`` at a live version (moving it from any other); ``reason`` is audited."""
         alias = check_alias(alias)
         mv = self.get_version(name, version)
         before = self.get_model(mv.name).aliases.get(alias)
         self.store.set_alias(mv.name, alias, mv.version)
-        self.audit.record(
-            "alias.set", f"models:/{mv.name}@{alias}", {"version": mv.version, "previous": before}
-        )
+        payload: dict[str, Any] = {"version": mv.version, "previous": before}
+        if reason:
+            payload["reason"] = check_text(reason, "reason", 2000)
+        self.audit.record("alias.set", f"models:/{mv.name}@{alias}", payload)
         return self.get_version(mv.name, mv.version)
 
     def delete_alias(self, name: str, alias: str) -> None:

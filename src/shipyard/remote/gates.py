@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from shipyard.gates.policy import GatePolicy, parse_policy
 from shipyard.gates.report import GateReport
+from shipyard.gates.service import GateService
+from shipyard.registry.service import RegistryService
 from shipyard.remote.client import RestClient
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: The experiment holding the data of gate checks sent to a server.
+GATE_EXPERIMENT = "gate-checks"
 
 
 class RestGateStore:
@@ -39,3 +51,55 @@ class RestGateStore:
         """GET /api/v1/gate-reports/{id}."""
         data = self.client.json("GET", f"/api/v1/gate-reports/{quote(report_id, safe='')}")
         return GateReport.from_dict(data)
+
+
+class RestGateService(GateService):
+    """Gates through a server: the server evaluates, so its report is the verified one.
+
+    The data travel as Parquet artifacts of a short run the caller owns ("gate-checks"
+    experiment); the server loads the version from its own files and computes every check.
+    """
+
+    def __init__(self, registry: RegistryService, client: RestClient) -> None:
+        super().__init__(registry, RestGateStore(client))
+        self.client = client
+
+    def evaluate(
+        self,
+        name: str,
+        version: int | str,
+        policy: GatePolicy | dict[str, Any],
+        data: pd.DataFrame,
+        *,
+        reference: pd.DataFrame | None = None,
+        actor: str | None = None,
+        trusted: bool = False,
+    ) -> GateReport:
+        """Upload the data, have the server evaluate the version, return its report."""
+        rules = parse_policy(policy)
+        mv = self.registry.get_version(name, version)
+        tracking = self.registry.tracking
+        run = tracking.create_run(GATE_EXPERIMENT, name=f"gate-{mv.name}-v{mv.version}")
+        refs: dict[str, dict[str, str]] = {}
+        try:
+            with tempfile.TemporaryDirectory(prefix="shipyard-gate-") as tmp:
+                for key, frame in (("data", data), ("reference", reference)):
+                    if frame is None:
+                        continue
+                    path = Path(tmp) / f"{key}.parquet"
+                    frame.to_parquet(path, index=False)
+                    tracking.log_artifact(run.id, path, f"gates/{key}.parquet")
+                    refs[key] = {"run_id": run.id, "artifact": f"gates/{key}.parquet"}
+            body = {"policy": rules.model_dump(mode="json", by_alias=True), **refs}
+            result = self.client.json(
+                "POST",
+                f"/api/v1/models/{quote(mv.name, safe='')}/versions/{mv.version}/gate-checks",
+                idempotent=False,
+                content=json.dumps(body),
+                headers={"Content-Type": "application/json"},
+            )
+        except BaseException:
+            tracking.end_run(run.id, "FAILED")
+            raise
+        tracking.end_run(run.id, "FINISHED")
+        return GateReport.from_dict(result)

@@ -27,10 +27,54 @@ class UnsafeDestinationError(Exception):
     """The URL points somewhere a webhook must not go."""
 
 
-def _allowed(host: str, addresses: list[str], allow: list[str]) -> bool:
-    for entry in allow:
-        entry = entry.strip()
-        if not entry:
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries (mapped, NAT64, 6to4, Teredo, compatible).
+
+    Each one is where a packet may really go, so each must pass the same check.
+    """
+    if isinstance(ip, ipaddress.IPv4Address):
+        return []
+    found: list[ipaddress.IPv4Address] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    if ip in _NAT64 or ip in _IPV4_COMPATIBLE:
+        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    return found
+
+
+def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if not ip.is_global or ip.is_multicast:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip in _NAT64_LOCAL:
+        return False  # local-use NAT64: translated to whatever the operator routes
+    return all(_is_public(v4) for v4 in embedded_ipv4(ip))
+
+
+def _split_entry(entry: str) -> tuple[str, int | None]:
+    """``host``, ``host:port``, ``[v6]:port``, an IP or a CIDR; the port is optional."""
+    if entry.startswith("["):
+        host, _, rest = entry[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") and rest[1:].isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if port.isdigit():
+            return host, int(port)
+    return entry, None
+
+
+def _allowed(host: str, port: int, addresses: list[str], allow: list[str]) -> bool:
+    for raw in allow:
+        entry, entry_port = _split_entry(raw.strip())
+        if not entry or (entry_port is not None and entry_port != port):
             continue
         if entry.lower() == host.lower():
             return True
@@ -43,31 +87,54 @@ def _allowed(host: str, addresses: list[str], allow: list[str]) -> bool:
     return False
 
 
-def check_destination(url: str, allow: list[str]) -> None:
+def check_destination(url: str, allow: list[str]) -> str:
     """Refuse non-HTTP schemes and hosts that resolve to loopback, link-local, private,
-    reserved or multicast addresses (unless allowed)."""
+    reserved or multicast addresses, IPv6 forms that carry one (unless allowed, with the
+    port where the entry names one); return the checked address to connect to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeDestinationError(f"webhook URL must be http(s) with a host: {url!r}")
     host = parts.hostname
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise UnsafeDestinationError(f"webhook URL has an invalid port: {url!r}") from None
+    try:
         literal = ipaddress.ip_address(host)
         addresses = [str(literal)]
     except ValueError:
         try:
-            infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
+            infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         except socket.gaierror as exc:
             raise UnsafeDestinationError(f"cannot resolve {host}: {exc}") from None
-        addresses = sorted({str(info[4][0]) for info in infos})
-    if _allowed(host, addresses, allow):
-        return
+        addresses = sorted({str(info[4][0]).split("%")[0] for info in infos})
+    if not addresses:
+        raise UnsafeDestinationError(f"{host} resolves to no address")
+    if _allowed(host, port, addresses, allow):
+        return addresses[0]
     for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if not ip.is_global or ip.is_multicast:
+        ip = ipaddress.ip_address(address)
+        if not _is_public(ip):
             raise UnsafeDestinationError(
                 f"webhook to {host} ({ip}) refused: not a public address; allow it in "
                 "SHIPYARD_WEBHOOK_ALLOW if it is meant"
             )
+    return addresses[0]
+
+
+def pinned_request(url: str, address: str) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL rewritten to the checked address, with the Host header and TLS name kept.
+
+    Connecting to the address that was checked closes the DNS-rebinding window: the name
+    is not resolved a second time between the check and the connection.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    literal = f"[{address}]" if ":" in address else address
+    netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    pinned = parts._replace(netloc=netloc).geturl()
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    return pinned, {"Host": host_header}, {"sni_hostname": host}
 
 
 class WebhookNotifier:
@@ -93,8 +160,9 @@ class WebhookNotifier:
     def _post_once(self, client: httpx.Client, body: dict[str, Any]) -> httpx.Response:
         url = self.url
         for _ in range(MAX_REDIRECTS + 1):
-            check_destination(url, self.allow)
-            response = client.post(url, json=body)
+            address = check_destination(url, self.allow)
+            target, headers, extensions = pinned_request(url, address)
+            response = client.post(target, json=body, headers=headers, extensions=extensions)
             if response.status_code in (301, 302, 303, 307, 308) and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 continue

@@ -44,6 +44,9 @@ class RestRegistry(RegistryService):
         self.client = client
         self.tracking = tracking
 
+    def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
+        """Nothing to check on a client: the server guards its runs on every write."""
+
     def _model(self, name: str) -> str:
         return f"/api/v1/models/{seg(name)}"
 
@@ -98,9 +101,11 @@ class RestRegistry(RegistryService):
         data = self.client.json("GET", self._version(name, version))
         return VersionRead.model_validate(data).domain()
 
-    def set_alias(self, name: str, alias: str, version: int | str) -> ModelVersion:
+    def set_alias(
+        self, name: str, alias: str, version: int | str, *, reason: str | None = None
+    ) -> ModelVersion:
         """PUT /api/v1/models/{name}/aliases/{alias}."""
-        body = AliasTarget(version=check_version(version))
+        body = AliasTarget(version=check_version(version), reason=reason)
         data = self.client.json(
             "PUT", f"{self._model(name)}/aliases/{seg(check_alias(alias))}", **json_body(body)
         )

@@ -409,6 +409,8 @@ class AliasTarget(Wire):
     """Body of ``PUT /api/v1/models/{name}/aliases/{alias}``."""
 
     version: int
+    #: Why, when the move is break-glass (``champion`` by hand).
+    reason: str | None = Field(default=None, max_length=2000)
 
 
 # gates --------------------------------------------------------------------------------------
@@ -424,6 +426,21 @@ class GateReportWire(Wire):
     version: int
     passed: bool
     checks: list[dict[str, Any]]
+
+
+class ArtifactRef(Wire):
+    """An artifact of a run, named for the server to read."""
+
+    run_id: str = Field(max_length=64)
+    artifact: str = Field(max_length=1000)
+
+
+class GateCheckCreate(Wire):
+    """Body of ``POST .../gate-checks``: the policy and where the data lies."""
+
+    policy: dict[str, Any]
+    data: ArtifactRef
+    reference: ArtifactRef | None = None
 
 
 class GateReportList(Wire):

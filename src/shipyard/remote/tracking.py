@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
+from shipyard.core.errors import InvalidInputError, StoreError
+from shipyard.core.paths import check_artifact_name
 from shipyard.remote.client import RestClient, json_body, seg
 from shipyard.remote.schemas import (
     ArtifactList,
@@ -162,7 +164,17 @@ class RestRunArtifacts:
     def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
         """GET /api/v1/runs/{id}/artifacts."""
         data = self.client.json("GET", f"/api/v1/runs/{seg(run_id)}/artifacts")
-        return [a.domain() for a in ArtifactList.model_validate(data).artifacts]
+        records = [a.domain() for a in ArtifactList.model_validate(data).artifacts]
+        for record in records:
+            try:
+                check_artifact_name(record.name)
+            except InvalidInputError:
+                # A server (or whoever answers as one) must not steer where files land.
+                raise StoreError(
+                    f"the server listed an unsafe artifact name {record.name[:80]!r}; refusing",
+                    run_id=run_id,
+                ) from None
+        return records
 
     def get_artifact(self, run_id: str, name: str) -> ArtifactRecord:
         """GET /api/v1/runs/{id}/artifacts/{name}?meta=true."""

@@ -12,7 +12,7 @@ from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
 from shipyard.server import errors, gates, governance, metrics, registry, tracking
-from shipyard.server.auth import authorize
+from shipyard.server.auth import LoginThrottle, authorize
 from shipyard.server.limits import BodyLimitMiddleware
 
 
@@ -26,6 +26,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     )
     app.state.backend = backend
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle()
     app.add_middleware(
         BodyLimitMiddleware,
         json_limit=settings.max_request_bytes,

@@ -3,25 +3,72 @@
 Without auth (loopback only) the caller is a single local user with every right, named by
 the client's ``X-Shipyard-Actor`` header (``SHIPYARD_USER`` or the OS user). With
 ``--auth tokens`` every request needs ``Authorization: Bearer <token>``; the token's user
-and role come from the store, and the route's rule below decides. Reads need ``viewer``,
-writes ``member``; the routes in ``ELEVATED`` need more. A route with no rule is refused.
+and role come from the store, and the route's rule below decides. Reads need ``viewer``
+(``READS`` lists the POST routes that only read), writes ``member``; the routes in
+``ELEVATED`` need more. A route with no rule is refused.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+import threading
+import time
+from collections import deque
 from dataclasses import dataclass
 
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from shipyard.core.actor import _ACTOR
-from shipyard.core.errors import AuthenticationError, PermissionDeniedError
+from shipyard.core.actor import _ACTOR, acting_as
+from shipyard.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from shipyard.governance.models import Role
 from shipyard.remote.client import ACTOR_HEADER
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,250}$")
+
+
+class LoginThrottle:
+    """Failed authentications per client address in a sliding window; past the limit the
+    address is refused (429) until its oldest failure leaves the window."""
+
+    def __init__(self, limit: int = 10, window: float = 60.0) -> None:
+        self.limit = limit
+        self.window = window
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, client: str, now: float) -> deque[float]:
+        times = self._failures.setdefault(client, deque())
+        while times and now - times[0] > self.window:
+            times.popleft()
+        return times
+
+    def check(self, client: str) -> None:
+        """Refuse a client that failed too often lately.
+
+        Raises:
+            RateLimitedError: the client is throttled.
+        """
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            if len(times) >= self.limit:
+                wait = max(1, int(self.window - (now - times[0])) + 1)
+                raise RateLimitedError(
+                    f"too many failed authentications from {client}; retry in {wait} s",
+                    retry_after=wait,
+                )
+
+    def failed(self, client: str) -> int:
+        """Count a failure; return how many this client has in the window."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(client, now)
+            times.append(now)
+            if len(self._failures) > 100_000:  # bound memory under a spray of addresses
+                self._failures = {client: times}
+            return len(times)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +99,8 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/tokens"): Role.ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
 }
+#: Routes that use POST only to carry a query body: they read, so a viewer may call them.
+READS = {("POST", "/api/v1/runs/search")}
 #: Open to anyone who can reach the server: load balancers probe it.
 PUBLIC = {("GET", "/health")}
 _READ = {"GET", "HEAD", "OPTIONS"}
@@ -63,7 +112,7 @@ def required_role(method: str, path: str) -> Role:
     rule = ELEVATED.get((method, path))
     if rule is not None:
         return rule
-    if method in _READ:
+    if method in _READ or (method, path) in READS:
         return Role.VIEWER
     if method in _WRITE:
         return Role.MEMBER
@@ -83,8 +132,16 @@ async def authorize(request: Request) -> Actor:
             raise AuthenticationError(
                 "authentication required: send Authorization: Bearer <token> (SHIPYARD_TOKEN)"
             )
+        client = request.client.host if request.client else "unknown"
+        throttle: LoginThrottle = request.app.state.login_throttle
+        throttle.check(client)
         identity = request.app.state.backend.governance.identity
-        user = await run_in_threadpool(identity.authenticate, secret.strip())
+        try:
+            user = await run_in_threadpool(identity.authenticate, secret.strip())
+        except AuthenticationError as exc:
+            count = throttle.failed(client)
+            await run_in_threadpool(_audit_failure, request, client, exc.message, count)
+            raise
         actor = Actor(user.name, user.role, authenticated=True)
     else:
         claimed = request.headers.get(ACTOR_HEADER, "")
@@ -101,6 +158,20 @@ async def authorize(request: Request) -> Actor:
     # The request's own task: sync routes run in worker threads with a copy of it.
     _ACTOR.set(actor.name)
     return actor
+
+
+def _audit_failure(request: Request, client: str, reason: str, count: int) -> None:
+    """Record a failed authentication (up to the throttle's limit per window)."""
+    throttle: LoginThrottle = request.app.state.login_throttle
+    if count > throttle.limit:
+        return
+    audit = request.app.state.backend.governance.audit
+    with acting_as("anonymous"):
+        audit.record(
+            "auth.failed",
+            f"client:{client}",
+            {"reason": reason, "path": request.url.path, "throttled": count == throttle.limit},
+        )
 
 
 def current_actor(request: Request) -> Actor:

@@ -19,6 +19,7 @@ STATUS = {
     err.NotFoundError: 404,
     err.ConflictError: 409,
     err.AuthenticationError: 401,
+    err.RateLimitedError: 429,
     err.PermissionDeniedError: 403,
     err.StateTransitionError: 409,
     err.PipelineError: 422,
@@ -58,7 +59,10 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             logger.error("request failed: %s", exc)
-        return error_response(status, exc.message, type(exc).__name__, exc.context)
+        response = error_response(status, exc.message, type(exc).__name__, exc.context)
+        if "retry_after" in exc.context:
+            response.headers["Retry-After"] = str(exc.context["retry_after"])
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from shipyard.bootstrap import Governance
+from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.registry.service import RegistryService
 from shipyard.remote.governance import plain
 from shipyard.remote.schemas import (
@@ -20,8 +21,9 @@ from shipyard.remote.schemas import (
     VersionRead,
 )
 from shipyard.server.auth import Actor, current_actor
+from shipyard.server.jsonbody import JsonRoute
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 CallerDep = Annotated[Actor, Depends(current_actor)]
 
 
@@ -83,7 +85,7 @@ def revoke_token(token_id: str, request: Request) -> dict[str, Any]:
 @router.get("/audit/events", tags=["audit"])
 def audit_events(
     request: Request,
-    since: int | None = None,
+    since: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     object: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
 ) -> dict[str, Any]:
@@ -116,7 +118,9 @@ def request_promotion(
 
 
 @router.get("/models/{name}/promotion-requests", tags=["promotion"])
-def list_requests(name: str, request: Request, version: int | None = None) -> dict[str, Any]:
+def list_requests(
+    name: str, request: Request, version: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None
+) -> dict[str, Any]:
     """Promotion requests with their decisions, newest first."""
     return {"requests": [plain(r) for r in _gov(request).approvals.requests(name, version)]}
 
@@ -170,10 +174,7 @@ async def feedback(name: str, request: Request) -> dict[str, Any]:
 
     from shipyard.core.errors import InvalidInputError
 
-    try:
-        body = await request.json()
-    except ValueError:
-        raise InvalidInputError("the body is not valid JSON") from None
+    body = await request.json()
     if not isinstance(body, dict) or not isinstance(body.get("labels"), list):
         raise InvalidInputError('the body must be {"labels": [{"request_id": ..., "label": ...}]}')
     service = request.app.state.backend.feedback

@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request, Response
 
 from shipyard import __version__
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.server.admission import Admission, ShedError
 from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.serving.deployment import Deployment, Poller, Served, row_outputs
 from shipyard.serving.payloads import (
@@ -271,6 +272,9 @@ def create_model_app(
         )
 
     poller = Poller(deployment, deployment.spec.poll_interval)
+    admission = Admission(
+        max_queue=deployment.spec.max_queue, timeout=deployment.spec.queue_timeout
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -332,6 +336,9 @@ def create_model_app(
     ) -> Response:
         started = time.perf_counter()
         body = await request.body()
+        # Uvicorn stops reading a connection once a large body is buffered; this resumes it,
+        # so a client that gives up while waiting is seen as gone (and not scored).
+        await request.is_disconnected()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         if version is None:
             served = deployment.choose(request_id)
@@ -341,13 +348,27 @@ def create_model_app(
                 metrics.error("unknown_version")
                 return _error(404, f"version {version} is not served here", mlflow=mlflow)
             served = found
-        try:
+        default_id = request_id
+
+        def work(event_ms: int | None) -> tuple[ParsedRequest, bytes, float, str]:
+            # Parsing, scoring and rendering all run off the event loop, which stays free
+            # to read new requests and shed them when too many wait.
             parsed = parse(body, served)
-            if parsed.request_id:
-                request_id = parsed.request_id
+            rid = parsed.request_id or default_id
+            outputs, seconds = predict(served, parsed, rid, started, event_ms)
+            return parsed, render(served, parsed, outputs, rid), seconds, rid
+
+        try:
             event_ms = _event_time(request) if deployment.spec.replay else None
-            outputs, seconds = predict(served, parsed, request_id, started, event_ms)
-            content = render(served, parsed, outputs, request_id)
+            parsed, content, seconds, request_id = await admission.run(
+                lambda: work(event_ms), request.is_disconnected
+            )
+        except ShedError as exc:
+            metrics.error(exc.reason)
+            metrics.observe(served, 503, time.perf_counter() - started, 0)
+            response = _error(503, exc.message, mlflow=mlflow)
+            response.headers["Retry-After"] = "1"
+            return response
         except UnsupportedMediaError as exc:
             metrics.error("unsupported_media_type")
             metrics.observe(served, 415, time.perf_counter() - started, 0)

@@ -10,7 +10,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from shipyard.core.errors import PermissionDeniedError
+from shipyard.core.errors import InvalidInputError, PermissionDeniedError
+from shipyard.governance.approvals import CHAMPION
 from shipyard.governance.models import Role
 from shipyard.registry.models import VersionState
 from shipyard.registry.service import RegistryService
@@ -27,8 +28,9 @@ from shipyard.remote.schemas import (
     VersionUpdate,
 )
 from shipyard.server.auth import Actor, current_actor
+from shipyard.server.jsonbody import JsonRoute
 
-router = APIRouter(prefix="/api/v1/models", tags=["models"])
+router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=JsonRoute)
 
 
 def _svc(request: Request) -> RegistryService:
@@ -157,12 +159,40 @@ def delete_version(name: str, version: str, request: Request, force: bool = Fals
 
 @router.put("/{name}/aliases/{alias}")
 def set_alias(name: str, alias: str, body: AliasTarget, request: Request) -> VersionRead:
-    """Point an alias at a version, moving it from any other."""
-    return VersionRead.of(_svc(request).set_alias(name, alias, body.version))
+    """Point an alias at a version, moving it from any other.
+
+    ``champion`` is what serving follows: it moves through approvals and rollback; moving
+    it by hand is an admin's break-glass, audited with its reason.
+    """
+    svc = _svc(request)
+    if alias == CHAMPION:
+        _break_glass(request, body.reason, f"moving {CHAMPION} by hand")
+        svc.audit.record(
+            "alias.break_glass",
+            f"models:/{name}@{alias}",
+            {"version": body.version, "reason": body.reason},
+        )
+    return VersionRead.of(svc.set_alias(name, alias, body.version, reason=body.reason))
+
+
+def _break_glass(request: Request, reason: str | None, what: str) -> None:
+    actor = current_actor(request)
+    if not actor.role.allows(Role.ADMIN):
+        raise PermissionDeniedError(
+            f"{actor.name} has role {actor.role.value}; {what} is an admin's break-glass "
+            "(promote with shipyard models request-promotion and approve, or roll back)",
+            actor=actor.name,
+        )
+    if actor.authenticated and not (reason or "").strip():
+        raise InvalidInputError(f"{what} is break-glass: give a reason")
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
 def delete_alias(name: str, alias: str, request: Request) -> Response:
-    """Remove an alias."""
-    _svc(request).delete_alias(name, alias)
+    """Remove an alias (``champion``: an admin's break-glass)."""
+    svc = _svc(request)
+    if alias == CHAMPION:
+        _break_glass(request, "removal", f"removing {CHAMPION}")
+        svc.audit.record("alias.break_glass", f"models:/{name}@{alias}", {"version": None})
+    svc.delete_alias(name, alias)
     return Response(status_code=204)

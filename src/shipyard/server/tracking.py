@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
+from urllib.parse import quote
 
 import anyio.from_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from shipyard.core.errors import PermissionDeniedError
+from shipyard.governance.models import Role
 from shipyard.remote.schemas import (
     ArtifactList,
     ArtifactRead,
@@ -27,10 +30,11 @@ from shipyard.remote.schemas import (
     Wire,
 )
 from shipyard.server.auth import current_actor
+from shipyard.server.jsonbody import JsonRoute
 from shipyard.tracking.models import RunSource
 from shipyard.tracking.service import USER_TAG, TrackingService
 
-router = APIRouter(prefix="/api/v1")
+router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 
 
 def _json(model: Wire, status_code: int = 200) -> Response:
@@ -42,6 +46,21 @@ def _json(model: Wire, status_code: int = 200) -> Response:
 def _svc(request: Request) -> TrackingService:
     service: TrackingService = request.app.state.backend.tracking
     return service
+
+
+def _owned(request: Request, run_id: str) -> TrackingService:
+    """The service, once the caller may change this run: who started it, or an admin."""
+    svc = _svc(request)
+    actor = current_actor(request)
+    if actor.authenticated and not actor.role.allows(Role.ADMIN):
+        owner = svc.get_run(run_id).tags.get(USER_TAG)
+        if owner != actor.name:
+            raise PermissionDeniedError(
+                f"run {run_id} was started by {owner}; only they or an admin may change it",
+                run_id=run_id,
+                actor=actor.name,
+            )
+    return svc
 
 
 @router.post("/experiments", status_code=201, tags=["experiments"])
@@ -103,20 +122,20 @@ def get_run(run_id: str, request: Request) -> Response:
 @router.patch("/runs/{run_id}", tags=["runs"])
 def update_run(run_id: str, body: RunUpdate, request: Request) -> RunRead:
     """Set a run's status (the server stamps the end time)."""
-    return RunRead.of(_svc(request).end_run(run_id, body.status))
+    return RunRead.of(_owned(request, run_id).end_run(run_id, body.status))
 
 
 @router.delete("/runs/{run_id}", status_code=204, tags=["runs"])
 def delete_run(run_id: str, request: Request) -> Response:
     """Delete a run."""
-    _svc(request).delete_run(run_id)
+    _owned(request, run_id).delete_run(run_id)
     return Response(status_code=204)
 
 
 @router.post("/runs/{run_id}/batch", status_code=204, tags=["runs"])
 def log_batch(run_id: str, body: BatchCreate, request: Request) -> Response:
     """Append metrics and set params and tags in one transaction (idempotent per batch_id)."""
-    _svc(request).log_batch(
+    _owned(request, run_id).log_batch(
         run_id, [m.domain() for m in body.metrics], body.params, body.tags, body.batch_id
     )
     return Response(status_code=204)
@@ -149,7 +168,7 @@ def list_artifacts(run_id: str, request: Request) -> ArtifactList:
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, tags=["artifacts"])
 async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactRead:
     """Store the request body as an artifact, streamed to the blob store chunk by chunk."""
-    svc = _svc(request)
+    svc = await run_in_threadpool(_owned, request, run_id)
     media_type = request.headers.get("content-type") or None
     stream: AsyncIterator[bytes] = request.stream().__aiter__()
 
@@ -186,11 +205,37 @@ def download_artifact(
     if meta:
         return ArtifactRead.of(record)
     body = svc.artifacts.read_artifact(run_id, record.name)
+    # The uploader chose the media type: serve only inert types as themselves, everything
+    # else as bytes to download, never rendered or sniffed by a browser on our origin.
+    media = (
+        record.media_type if record.media_type in INERT_MEDIA_TYPES else "application/octet-stream"
+    )
+    filename = quote(record.name.rsplit("/", 1)[-1])
     return StreamingResponse(
         body,
-        media_type=record.media_type,
+        media_type=media,
         headers={
             "Content-Length": str(record.size),
             "X-Shipyard-Digest": f"sha256:{record.digest}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Disposition": f"attachment; filename*=UTF-8''{filename}",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
         },
     )
+
+
+#: Media types served as recorded: data formats no browser executes.
+INERT_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "text/plain",
+        "text/csv",
+        "application/x-parquet",
+        "application/vnd.apache.parquet",
+        "application/octet-stream",
+        "image/png",
+        "image/jpeg",
+        "application/zip",
+        "application/x-yaml",
+    }
+)

@@ -47,6 +47,10 @@ class DeploymentSpec:
     # Decide at this positive-class score instead of the model's own 0.5 (e.g. the cut a
     # gate policy's alert budget chose); binary classifiers with 0/1 labels only.
     threshold: float | None = None
+    # Admission control: at most this many requests wait for the model; past it, or past
+    # queue_timeout seconds of waiting, a request is shed with 503 and Retry-After.
+    max_queue: int = 64
+    queue_timeout: float = 1.0
 
     def __post_init__(self) -> None:
         check_name(self.name, "deployment name")
@@ -61,6 +65,12 @@ class DeploymentSpec:
             raise InvalidInputError("poll interval must be >= 0 seconds (0 turns polling off)")
         if self.max_rows < 1:
             raise InvalidInputError("max rows must be at least 1")
+        if self.max_queue < 1:
+            raise InvalidInputError(f"max queue must be at least 1; got {self.max_queue}")
+        if not 0 < self.queue_timeout <= 600:
+            raise InvalidInputError(
+                f"queue timeout must be in (0, 600] seconds; got {self.queue_timeout}"
+            )
         if self.threshold is not None and not 0 < self.threshold < 1:
             raise InvalidInputError(f"threshold must be between 0 and 1; got {self.threshold}")
 
@@ -84,6 +94,8 @@ class DeploymentSpec:
                 shadows=tuple(spec.get("shadows") or ()),
                 poll_interval=float(spec.get("pollInterval", 10.0)),
                 max_rows=int(spec.get("maxRows", 10_000)),
+                max_queue=int(spec.get("maxQueue", 64)),
+                queue_timeout=float(spec.get("queueTimeout", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(f"deployment file {path}: {exc}") from exc

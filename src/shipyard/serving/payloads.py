@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.jsonsafe import parse_json
 from shipyard.registry.signature import Signature, check_columns
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -58,12 +59,7 @@ class ParsedRequest:
 
 
 def _load_json(body: bytes) -> Any:
-    if not body.strip():
-        raise InvalidInputError("the request body is empty")
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"the request body is not valid JSON: {exc}") from exc
+    return parse_json(body)
 
 
 def _check_rows(rows: int, max_rows: int) -> None:

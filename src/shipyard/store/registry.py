@@ -377,6 +377,14 @@ class SqlRegistryStore:
                 .values(deleted=True, updated_at=now_ms())
             )
 
+    def versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        """Live versions whose package is an artifact of ``run_id``."""
+        with reading(self.engine) as conn:
+            query = select(t.model_versions).where(
+                t.model_versions.c.run_id == run_id, t.model_versions.c.deleted.is_(False)
+            )
+            return self._hydrate(conn, list(conn.execute(query).all()))
+
 
 def _deleted(name: str, version: int) -> NotFoundError:
     return NotFoundError(

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 
 from shipyard.core.actor import current_actor
 from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import ConflictError, InvalidInputError, NotFoundError
+from shipyard.core.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    StateTransitionError,
+)
 from shipyard.core.ids import new_id, parse_id
 from shipyard.core.names import (
     MAX_PARAM_VALUE_LENGTH,
@@ -78,7 +84,13 @@ def check_metrics(metrics: Iterable[Metric]) -> list[Metric]:
 
 
 #: The run tag naming who started the run (MLflow's ``mlflow.user`` under our prefix).
+#: Written once when the run starts (from the token on a server): separation of duties
+#: relies on it, so no later write may change it.
 USER_TAG = "shipyard.user"
+
+#: A check that may refuse a change to a run: ``(run_id, change, artifact name or None)``
+#: with change ``"delete"``, ``"status"`` or ``"artifact"``; it raises to refuse.
+RunGuard = Callable[[str, str, "str | None"], None]
 
 
 class TrackingService:
@@ -90,6 +102,15 @@ class TrackingService:
         self.store = store
         self.artifacts = artifacts
         self.audit: AuditLog = audit or NULL_AUDIT
+        self.guards: list[RunGuard] = []
+
+    def add_guard(self, guard: RunGuard) -> None:
+        """Have ``guard`` vet every deletion, status change and artifact write of a run."""
+        self.guards.append(guard)
+
+    def _guard(self, run_id: str, change: str, artifact: str | None = None) -> None:
+        for guard in self.guards:
+            guard(run_id, change, artifact)
 
     # experiments -------------------------------------------------------------------------
 
@@ -172,12 +193,28 @@ class TrackingService:
             raise InvalidInputError(
                 f"run status must be one of {', '.join(s.value for s in RunStatus)}; got {status!r}"
             ) from exc
+        run = self.get_run(run_id)
+        if run.status.is_terminal and final is not run.status:
+            raise StateTransitionError(
+                f"run {run.id} already ended {run.status.value}; an ended run's status "
+                f"cannot become {final.value}",
+                run_id=run.id,
+            )
+        if run.status is final:
+            return run
+        self._guard(run.id, "status")
         end = now_ms() if final.is_terminal else None
-        return self.store.set_run_status(check_run_id(run_id), final, end)
+        ended = self.store.set_run_status(run.id, final, end)
+        if final is RunStatus.KILLED:
+            self.audit.record("run.killed", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
+        return ended
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run (it disappears from lookups and searches)."""
-        self.store.delete_run(check_run_id(run_id))
+        run = self.get_run(run_id)
+        self._guard(run.id, "delete")
+        self.store.delete_run(run.id)
+        self.audit.record("run.deleted", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
 
     def log_batch(
         self,
@@ -200,13 +237,20 @@ class TrackingService:
             )
         if batch_id is not None:
             parse_id(batch_id, "batch")
+        tags_checked = check_tags(tags)
+        if USER_TAG in tags_checked:
+            raise PermissionDeniedError(
+                f"tag {USER_TAG} records who started the run and is written only then; "
+                "it cannot be set or changed afterwards",
+                run_id=run_id,
+            )
         self.store.log_batch(
             MetricBatch(
                 run_id=check_run_id(run_id),
                 batch_id=batch_id or new_id("batch"),
                 metrics=checked,
                 params=params_checked,
-                tags=check_tags(tags),
+                tags=tags_checked,
             )
         )
 
@@ -260,6 +304,7 @@ class TrackingService:
         artifact_name = check_artifact_name(name)
         media = media_type or mimetypes.guess_type(artifact_name)[0] or "application/octet-stream"
         self.get_run(run_id)
+        self._guard(run_id, "artifact", artifact_name)
         return self.artifacts.log_chunks(run_id, artifact_name, chunks, media, max_size)
 
     def log_bytes(self, run_id: str, data: bytes, name: str) -> ArtifactRecord:
