@@ -1,4 +1,4 @@
-"""``shipyard runs list|show|compare|delete``"""
+"""``shipyard runs list|show|compare|delete|expire``"""
 
 from __future__ import annotations
 
@@ -151,3 +151,23 @@ def delete(
     for run_id in run_ids:
         tracking.delete_run(run_id)
         console.print(f"deleted {run_id}")
+
+
+@app.command("expire")
+def expire(
+    ctx: typer.Context,
+    silent_for: str = typer.Option(
+        "1h", "--silent-for", help="End RUNNING runs with no heartbeat or write for this long."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """End as KILLED the runs whose client died (no heartbeat for --silent-for)."""
+    from shipyard.governance.identity import parse_duration
+
+    expired = state(ctx).backend.tracking.expire_stale_runs(parse_duration(silent_for) / 1000)
+    if as_json:
+        emit_json({"expired": expired})
+        return
+    for run_id in expired:
+        console.print(f"expired {run_id}")
+    console.print(f"{len(expired)} run(s) ended as KILLED")

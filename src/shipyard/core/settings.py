@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Secret signing the audit anchor (default: a random key kept in "
         "audit.key beside the anchor, readable by its owner only).",
     )
+    run_timeout: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds without a heartbeat or write after which the server ends a "
+        "RUNNING run as KILLED (its client died); 0 turns the sweep off.",
+    )
     predlog_queue: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Requests the prediction log may queue."
     )

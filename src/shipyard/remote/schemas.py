@@ -428,6 +428,12 @@ class GateReportWire(Wire):
     checks: list[dict[str, Any]]
 
 
+class RunExpiry(Wire):
+    """Body of ``POST /api/v1/runs/expire``: end runs silent since this time (ms)."""
+
+    silent_since: int = Field(ge=0)
+
+
 class ArtifactRef(Wire):
     """An artifact of a run, named for the server to read."""
 

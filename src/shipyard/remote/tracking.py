@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator
 from urllib.parse import quote
 
@@ -105,6 +106,21 @@ class RestTrackingStore:
     def delete_run(self, run_id: str) -> None:
         """DELETE /api/v1/runs/{id}."""
         self.client.request("DELETE", f"/api/v1/runs/{seg(run_id)}")
+
+    def heartbeat(self, run_id: str, at: int) -> None:
+        """POST /api/v1/runs/{id}/heartbeat (the server stamps the time)."""
+        self.client.request("POST", f"/api/v1/runs/{seg(run_id)}/heartbeat")
+
+    def expire_runs(self, silent_since: int, at: int) -> list[str]:
+        """POST /api/v1/runs/expire (admin): the server ends its own stale runs."""
+        data = self.client.json(
+            "POST",
+            "/api/v1/runs/expire",
+            idempotent=False,
+            content=json.dumps({"silent_since": silent_since}),
+            headers={"Content-Type": "application/json"},
+        )
+        return [str(i) for i in data["expired"]]
 
     def log_batch(self, batch: MetricBatch) -> None:
         """POST /api/v1/runs/{id}/batch; retried safely thanks to the batch id."""

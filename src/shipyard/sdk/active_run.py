@@ -30,7 +30,11 @@ class ActiveRun:
         self._keys: set[str] = set()
         self._ended = False
         self.buffer = MetricBuffer(
-            run.id, backend.tracking.write_batch, max_points=buffer_size, interval=flush_interval
+            run.id,
+            backend.tracking.write_batch,
+            max_points=buffer_size,
+            interval=flush_interval,
+            heartbeat=lambda: backend.tracking.heartbeat(run.id),
         )
         self.buffer.start()
 

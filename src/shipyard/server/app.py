@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -14,11 +16,21 @@ from shipyard.remote.schemas import Health
 from shipyard.server import errors, gates, governance, metrics, registry, tracking
 from shipyard.server.auth import LoginThrottle, authorize
 from shipyard.server.limits import BodyLimitMiddleware
+from shipyard.server.sweeper import RunSweeper
 
 
 def create_app(backend: Backend, settings: Settings) -> FastAPI:
     """Build the app around an already-built local backend."""
+    sweeper = RunSweeper(backend.tracking, settings.run_timeout)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        sweeper.start()
+        yield
+        sweeper.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Shipyard",
         version=__version__,
         description="Self-hosted MLOps platform: tracking and model registry API.",

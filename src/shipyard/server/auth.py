@@ -93,6 +93,7 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("POST", _VERSION + "/reject"): Role.APPROVER,
     ("POST", _MODEL + "/rollback"): Role.APPROVER,
     ("PUT", _MODEL + "/governance"): Role.ADMIN,
+    ("POST", "/api/v1/runs/expire"): Role.ADMIN,
     ("GET", "/api/v1/users"): Role.ADMIN,
     ("POST", "/api/v1/users"): Role.ADMIN,
     ("GET", "/api/v1/tokens"): Role.ADMIN,

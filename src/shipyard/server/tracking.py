@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 
+from shipyard.core.clock import now_ms
 from shipyard.core.errors import PermissionDeniedError
 from shipyard.governance.models import Role
 from shipyard.remote.schemas import (
@@ -23,6 +24,7 @@ from shipyard.remote.schemas import (
     MetricHistory,
     MetricWire,
     RunCreate,
+    RunExpiry,
     RunPageRead,
     RunRead,
     RunSearch,
@@ -123,6 +125,20 @@ def get_run(run_id: str, request: Request) -> Response:
 def update_run(run_id: str, body: RunUpdate, request: Request) -> RunRead:
     """Set a run's status (the server stamps the end time)."""
     return RunRead.of(_owned(request, run_id).end_run(run_id, body.status))
+
+
+@router.post("/runs/{run_id}/heartbeat", status_code=204, tags=["runs"])
+def heartbeat(run_id: str, request: Request) -> Response:
+    """The run's client is alive: keeps the run from being expired."""
+    _owned(request, run_id).heartbeat(run_id)
+    return Response(status_code=204)
+
+
+@router.post("/runs/expire", tags=["runs"])
+def expire_runs(body: RunExpiry, request: Request) -> dict[str, list[str]]:
+    """End as KILLED the RUNNING runs silent since ``silent_since`` (admin)."""
+    silent_for = max(0.001, (now_ms() - body.silent_since) / 1000)
+    return {"expired": _svc(request).expire_stale_runs(silent_for)}
 
 
 @router.delete("/runs/{run_id}", status_code=204, tags=["runs"])

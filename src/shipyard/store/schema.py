@@ -61,8 +61,11 @@ runs = Table(
     Column("git_commit", String(64), nullable=True),
     Column("entry_point", String(1024), nullable=True),
     Column("deleted_at", BigInteger, nullable=True),
+    # Last sign of life from the client (SDK heartbeat or a write); stale RUNNING runs end.
+    Column("heartbeat_at", BigInteger, nullable=True),
     Index(None, "experiment_id", "start_time"),
     Index(None, "parent_id"),
+    Index("ix_runs_status_heartbeat_at", "status", "heartbeat_at"),
 )
 
 params = Table(

@@ -226,6 +226,30 @@ class SqlTrackingStore:
             self._live_run(conn, run_id)
             conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(deleted_at=now_ms()))
 
+    def heartbeat(self, run_id: str, at: int) -> None:
+        """Record that the run's client is alive."""
+        with writing(self.engine) as conn:
+            self._live_run(conn, run_id)
+            conn.execute(update(t.runs).where(t.runs.c.id == run_id).values(heartbeat_at=at))
+
+    def expire_runs(self, silent_since: int, at: int) -> list[str]:
+        """End as KILLED every live RUNNING run silent since ``silent_since``."""
+        last_sign = func.coalesce(t.runs.c.heartbeat_at, t.runs.c.start_time)
+        stale = (
+            (t.runs.c.status == RunStatus.RUNNING.value)
+            & t.runs.c.deleted_at.is_(None)
+            & (last_sign < silent_since)
+        )
+        with writing(self.engine) as conn:
+            ids = [r.id for r in conn.execute(select(t.runs.c.id).where(stale)).all()]
+            if ids:
+                conn.execute(
+                    update(t.runs)
+                    .where(t.runs.c.id.in_(ids), t.runs.c.status == RunStatus.RUNNING.value)
+                    .values(status=RunStatus.KILLED.value, end_time=at)
+                )
+        return ids
+
     def _hydrate(self, conn: Connection, rows: Sequence[Row[Any]]) -> list[Run]:
         ids = [r.id for r in rows]
         if not ids:
@@ -272,6 +296,9 @@ class SqlTrackingStore:
             ).first()
             if claimed is None:
                 return  # this batch was applied before: a retry
+            conn.execute(
+                update(t.runs).where(t.runs.c.id == batch.run_id).values(heartbeat_at=now_ms())
+            )
             if batch.params:
                 self._write_params(conn, batch.run_id, batch.params)
             if batch.tags:

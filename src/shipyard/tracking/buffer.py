@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from shipyard.core.errors import ShipyardError, StoreError
@@ -29,8 +30,13 @@ class MetricBuffer:
         *,
         max_points: int = 10_000,
         interval: float = 1.0,
+        heartbeat: Callable[[], None] | None = None,
+        heartbeat_every: float = 30.0,
     ) -> None:
         self.run_id = run_id
+        self._heartbeat = heartbeat
+        self.heartbeat_every = heartbeat_every
+        self._last_beat = time.monotonic()
         self.max_points = max_points
         self.interval = interval
         self._sink = sink
@@ -97,6 +103,17 @@ class MetricBuffer:
             except ShipyardError as exc:
                 self._error = exc
                 logger.warning("metric flush for run %s failed, will retry: %s", self.run_id, exc)
+            self._beat()
+
+    def _beat(self) -> None:
+        """Tell the store the run is alive, every ``heartbeat_every`` seconds."""
+        if self._heartbeat is None or time.monotonic() - self._last_beat < self.heartbeat_every:
+            return
+        self._last_beat = time.monotonic()
+        try:
+            self._heartbeat()
+        except ShipyardError as exc:
+            logger.warning("heartbeat of run %s failed: %s", self.run_id, exc)
 
     def close(self) -> None:
         """Stop the flusher and write what is left; raise if it cannot be written."""

@@ -60,6 +60,14 @@ class TrackingStore(Protocol):
         """Delete a run: it no longer shows in searches and lookups."""
         ...
 
+    def heartbeat(self, run_id: str, at: int) -> None:
+        """Record that the run's client is alive at ``at`` (ms)."""
+        ...
+
+    def expire_runs(self, silent_since: int, at: int) -> list[str]:
+        """End as KILLED every RUNNING run with no sign of life since ``silent_since``."""
+        ...
+
     def log_batch(self, batch: MetricBatch) -> None:
         """Append metrics and set params and tags in one transaction; idempotent per batch_id.
 

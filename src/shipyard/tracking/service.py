@@ -216,6 +216,26 @@ class TrackingService:
         self.store.delete_run(run.id)
         self.audit.record("run.deleted", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
 
+    def heartbeat(self, run_id: str) -> None:
+        """Say the run's client is alive (the SDK does this in the background)."""
+        self.store.heartbeat(check_run_id(run_id), now_ms())
+
+    def expire_stale_runs(self, silent_for: float) -> list[str]:
+        """End as KILLED the RUNNING runs with no heartbeat or write for ``silent_for`` s.
+
+        A client killed with SIGKILL, or a machine that lost power, never ends its run; this
+        is how such runs stop showing as running. Each one is audited.
+        """
+        if not silent_for > 0:
+            raise InvalidInputError(
+                f"silence must be a positive number of seconds; got {silent_for}"
+            )
+        at = now_ms()
+        expired = self.store.expire_runs(at - int(silent_for * 1000), at)
+        for run_id in expired:
+            self.audit.record("run.expired", f"run:{run_id}", {"silent_for_seconds": silent_for})
+        return expired
+
     def log_batch(
         self,
         run_id: str,
