@@ -76,6 +76,8 @@ def test_users_tokens_and_audit(env: dict[str, str], tmp_path: Path) -> None:
 
     engine = sa.create_engine(f"sqlite:///{Path(env['SHIPYARD_URI']) / 'shipyard.db'}")
     with engine.begin() as conn:
+        # The store's owner can drop the append-only trigger; the chain still catches it.
+        conn.execute(sa.text("DROP TRIGGER audit_events_no_update"))
         conn.execute(sa.text("UPDATE audit_events SET actor = 'mallory' WHERE seq = 2"))
     engine.dispose()
     broken = cli("audit", "verify", env=env)

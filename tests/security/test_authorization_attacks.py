@@ -197,3 +197,21 @@ def test_champion_moves_by_hand_only_as_an_admins_audited_break_glass(team: Team
     )
     actions = [(e["action"], e["actor"]) for e in events.json()["events"]]
     assert ("alias.break_glass", "root") in actions
+
+
+def test_clients_report_deployment_events_but_cannot_forge_others(team: Team, act: Any) -> None:
+    backend = act("member")
+    backend.governance.audit.record("deployment.started", "deployment:fraud", {"versions": [1]})
+    forged = team.call(
+        "member",
+        "POST",
+        "/api/v1/audit/events",
+        json={"action": "promotion.approved", "object": "models:/credit/1", "payload": {}},
+    )
+    assert forged.status_code == 400 and "clients may report only" in forged.json()["error"]
+    events = team.call(
+        "admin", "GET", "/api/v1/audit/events", params={"object": "deployment:fraud"}
+    )
+    recorded = events.json()["events"]
+    assert [(e["action"], e["actor"]) for e in recorded] == [("deployment.started", "alice")]
+    assert team.call("admin", "GET", "/api/v1/audit/verify").json()["ok"] is True

@@ -15,6 +15,7 @@ from shipyard.registry.models import ModelVersion
 from shipyard.registry.service import RegistryService, check_version
 from shipyard.remote.client import RestClient, json_body, seg
 from shipyard.remote.schemas import (
+    AuditEventCreate,
     NoteBody,
     PromotionCreate,
     TokenCreate,
@@ -45,13 +46,15 @@ def plain(value: Any) -> Any:
 
 
 class RestAudit(AuditService):
-    """The server's audit log, read over HTTP (clients never append)."""
+    """The server's audit log over HTTP; clients report only what happens where they run."""
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
-        """The server records; a client has nothing to add."""
+        """POST /api/v1/audit/events: the server records it as the caller, at its time."""
+        body = AuditEventCreate(action=action, object=obj, payload=payload or {})
+        self.client.json("POST", "/api/v1/audit/events", idempotent=False, **json_body(body))
 
     def events(
         self, *, since: int | None = None, obj: str | None = None, limit: int | None = None

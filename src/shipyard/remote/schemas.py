@@ -458,6 +458,14 @@ class GateReportList(Wire):
 # governance ---------------------------------------------------------------------------------
 
 
+class AuditEventCreate(Wire):
+    """Body of ``POST /api/v1/audit/events``: an event that happened at the client."""
+
+    action: str = Field(pattern=r"^[a-z][a-z0-9_.]{0,99}$")
+    object: str = Field(min_length=1, max_length=500)
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
 class UserCreate(Wire):
     """Body of ``POST /api/v1/users``."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -12,6 +13,7 @@ from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.registry.service import RegistryService
 from shipyard.remote.governance import plain
 from shipyard.remote.schemas import (
+    AuditEventCreate,
     GovernanceUpdate,
     ModelRead,
     NoteBody,
@@ -92,6 +94,27 @@ def audit_events(
     """Audit events in chain order."""
     found = _gov(request).audit.events(since=since, obj=object, limit=limit)
     return {"events": [dataclasses.asdict(e) for e in found]}
+
+
+#: What a client may report into the audit log itself: things that happen where it runs
+#: (a model server starting or swapping versions, a dossier written and archived).
+CLIENT_ACTIONS = ("deployment.", "dossier.")
+
+
+@router.post("/audit/events", status_code=201, tags=["audit"])
+def report_event(body: AuditEventCreate, request: Request) -> dict[str, Any]:
+    """Record an event that happened at the client, as the calling user, server-timed."""
+    from shipyard.core.errors import InvalidInputError
+
+    if not body.action.startswith(CLIENT_ACTIONS):
+        raise InvalidInputError(
+            f"clients may report only {', '.join(a + '*' for a in CLIENT_ACTIONS)} events; "
+            f"got {body.action!r} (the server records everything else itself)"
+        )
+    if len(json.dumps(body.payload)) > 65_536:
+        raise InvalidInputError("an audit payload holds at most 64 KiB of JSON")
+    _gov(request).audit.record(body.action, body.object, body.payload)
+    return {"recorded": True}
 
 
 @router.get("/audit/verify", tags=["audit"])

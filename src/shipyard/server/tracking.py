@@ -50,10 +50,16 @@ def _svc(request: Request) -> TrackingService:
     return service
 
 
-def _owned(request: Request, run_id: str) -> TrackingService:
-    """The service, once the caller may change this run: who started it, or an admin."""
+def _owned(request: Request, run_id: str, artifact: str | None = None) -> TrackingService:
+    """The service, once the caller may change this run: who started it, or an admin.
+
+    Reviewers (approvers) may also archive dossiers into a version's run.
+    """
     svc = _svc(request)
     actor = current_actor(request)
+    reviewing = artifact is not None and artifact.startswith("dossiers/")
+    if reviewing and actor.role.allows(Role.APPROVER):
+        return svc
     if actor.authenticated and not actor.role.allows(Role.ADMIN):
         owner = svc.get_run(run_id).tags.get(USER_TAG)
         if owner != actor.name:
@@ -184,7 +190,7 @@ def list_artifacts(run_id: str, request: Request) -> ArtifactList:
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, tags=["artifacts"])
 async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactRead:
     """Store the request body as an artifact, streamed to the blob store chunk by chunk."""
-    svc = await run_in_threadpool(_owned, request, run_id)
+    svc = await run_in_threadpool(_owned, request, run_id, name)
     media_type = request.headers.get("content-type") or None
     stream: AsyncIterator[bytes] = request.stream().__aiter__()
 
