@@ -207,6 +207,10 @@ class ShadowRunner:
         self._thread.join(10)
 
 
+#: Body size past which uvicorn pauses reading a connection (its flow-control high water).
+_UVICORN_HIGH_WATER = 65_536
+
+
 def _error(status: int, message: str, *, mlflow: bool = False, **extra: Any) -> Response:
     body: dict[str, Any] = {"error": message}
     if mlflow:
@@ -336,9 +340,10 @@ def create_model_app(
     ) -> Response:
         started = time.perf_counter()
         body = await request.body()
-        # Uvicorn stops reading a connection once a large body is buffered; this resumes it,
-        # so a client that gives up while waiting is seen as gone (and not scored).
-        await request.is_disconnected()
+        if len(body) > _UVICORN_HIGH_WATER:
+            # Uvicorn stops reading a connection once a large body is buffered; this resumes
+            # it, so a client that gives up while waiting is seen as gone (and not scored).
+            await request.is_disconnected()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         if version is None:
             served = deployment.choose(request_id)
@@ -351,8 +356,6 @@ def create_model_app(
         default_id = request_id
 
         def work(event_ms: int | None) -> tuple[ParsedRequest, bytes, float, str]:
-            # Parsing, scoring and rendering all run off the event loop, which stays free
-            # to read new requests and shed them when too many wait.
             parsed = parse(body, served)
             rid = parsed.request_id or default_id
             outputs, seconds = predict(served, parsed, rid, started, event_ms)
@@ -361,7 +364,7 @@ def create_model_app(
         try:
             event_ms = _event_time(request) if deployment.spec.replay else None
             parsed, content, seconds, request_id = await admission.run(
-                lambda: work(event_ms), request.is_disconnected
+                lambda: work(event_ms), request.is_disconnected, started
             )
         except ShedError as exc:
             metrics.error(exc.reason)
