@@ -392,6 +392,21 @@ def test_a_deployment_threshold_decides_instead_of_half(home: Path) -> None:
         finally:
             srv.stop()
     assert set(decided["0.001"]) == {1} and set(decided["0.999"]) == {0}
+    # A shadow decides at the served threshold too, not at its own 0.5.
+    srv = ModelServer(
+        home, "models:/fraud/1", "--threshold", "0.001", "--shadow", "models:/fraud/2",
+        "--name", "fraud-cut",
+    )  # fmt: skip
+    try:
+        assert httpx.post(f"{srv.url}/invocations", json={"instances": rows}).status_code == 200
+    finally:
+        srv.stop()
+    from shipyard.predlog.reader import read_log
+
+    log = read_log(home / "predictions", deployment="fraud-cut").to_pandas()
+    shadow = log[log["role"] == "shadow"]
+    assert len(shadow) == len(rows)
+    assert set(shadow["output.prediction"]) == {1}
     out = subprocess.run(
         [sys.executable, "-m", "shipyard", "serve", "models:/fraud/1", "--threshold", "1.5",
          "--port", str(free_port())],

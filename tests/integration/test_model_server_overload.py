@@ -120,3 +120,32 @@ def test_requests_whose_client_gave_up_are_not_scored(slow_home: Path) -> None:
         assert scored < 20
     finally:
         srv.stop()
+
+
+def test_model_server_with_token_auth_refuses_anonymous_scoring(slow_home: Path) -> None:
+    from shipyard.bootstrap import local_backend
+    from shipyard.core.actor import acting_as
+    from shipyard.core.settings import Settings
+
+    backend = local_backend(Settings(uri=str(slow_home)))
+    with acting_as("root"):
+        backend.governance.identity.create_user("svc", "viewer")
+        _, secret = backend.governance.identity.create_token("svc", "scoring", "1d")
+    backend.close()
+    srv = ModelServer(slow_home, "models:/slow/1", "--auth", "tokens", "--no-predlog")
+    body = {"dataframe_split": {"columns": COLS, "data": [[0.0] * len(COLS)]}}
+    try:
+        assert httpx.get(f"{srv.url}/v2/health/ready").status_code == 200
+        anonymous = httpx.post(f"{srv.url}/invocations", json=body)
+        assert anonymous.status_code == 401 and "Bearer" in anonymous.json()["error"]
+        forged = httpx.post(
+            f"{srv.url}/invocations", json=body, headers={"Authorization": "Bearer shy_nope"}
+        )
+        assert forged.status_code == 401
+        assert httpx.get(f"{srv.url}/metrics").status_code == 401
+        ok = httpx.post(
+            f"{srv.url}/invocations", json=body, headers={"Authorization": f"Bearer {secret}"}
+        )
+        assert ok.status_code == 200, ok.text
+    finally:
+        srv.stop()

@@ -27,7 +27,12 @@ def serve(
     shadow: list[str] = typer.Option(
         None, "--shadow", help="Model URI that gets a copy of traffic (repeatable)."
     ),
-    host: str = typer.Option("127.0.0.1", "--host", help="Bind address."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Bind address (loopback unless --auth tokens)."
+    ),
+    auth: str = typer.Option(
+        None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."
+    ),
     port: int = typer.Option(8080, "--port", min=0, max=65535, help="Port."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
     poll_interval: float = typer.Option(
@@ -73,6 +78,10 @@ def serve(
             queue_timeout=queue_timeout,
         )
     settings = state(ctx).settings
+    if auth is not None:
+        if auth not in ("none", "tokens"):
+            raise InvalidInputError(f"--auth must be none or tokens; got {auth!r}")
+        settings = settings.model_copy(update={"auth": auth})
     console.print(
         f"Serving {spec.model} as '{spec.name}' on http://{host}:{port} "
         f"({workers} worker{'s' if workers > 1 else ''}; predictions → "

@@ -174,8 +174,10 @@ class ShadowRunner:
         emit: Callable[[Served, ParsedRequest, str, float, dict[str, Any]], None],
         on_drop: Callable[[], None],
         max_queue: int = 1000,
+        threshold: float | None = None,
     ) -> None:
         self.deployment = deployment
+        self.threshold = threshold
         self.emit = emit
         self.on_drop = on_drop
         self._queue: queue.Queue[tuple[ParsedRequest, str] | None] = queue.Queue(max_queue)
@@ -196,6 +198,9 @@ class ShadowRunner:
                 started = time.perf_counter()
                 try:
                     outputs = shadow.model.infer(parsed.columns)
+                    if self.threshold is not None:
+                        # Shadows decide at the served cut, so their log compares like for like.
+                        outputs["predict"] = _decide(outputs, self.threshold)
                 except Exception:
                     logger.exception("shadow %s failed", shadow.uri)
                     continue
@@ -273,6 +278,7 @@ def create_model_app(
             deployment,
             log,
             lambda: metrics.shadow_dropped.labels(name).inc(),
+            threshold=threshold,
         )
 
     poller = Poller(deployment, deployment.spec.poll_interval)

@@ -51,6 +51,12 @@ def build_model_app(
             else None,
         )
     app = create_model_app(deployment, sink, max_request_bytes=settings.max_request_bytes)
+    if settings.auth == "tokens":
+        from shipyard.server.serving_auth import TokenAuthMiddleware
+
+        app.add_middleware(
+            TokenAuthMiddleware, authenticate=backend.governance.identity.authenticate
+        )
     if predlog:
         holder["metrics"] = app.state.metrics
     count_swap = deployment.on_swap
@@ -168,11 +174,16 @@ def run_model_server(
     """Serve until interrupted; refuses a non-loopback bind without auth."""
     import uvicorn
 
-    if not is_loopback(host):
+    if not is_loopback(host) and settings.auth != "tokens":
         raise PermissionDeniedError(
-            f"refusing to bind {host!r}: the model server has no authentication of its own in "
-            "this version; bind 127.0.0.1 and put an authenticating proxy in front",
+            f"refusing to bind {host!r} without authentication: a non-loopback model server "
+            "must run with --auth tokens (SHIPYARD_AUTH=tokens); bind 127.0.0.1 for local use",
             host=host,
+        )
+    if settings.auth == "tokens" and settings.backend_kind == "http":
+        raise PermissionDeniedError(
+            "token auth on the model server checks tokens against the store's users: point "
+            "SHIPYARD_URI at the database (sqlite:///... or postgresql+psycopg://...)"
         )
     check_spec(spec, settings)
     if workers == 1:
