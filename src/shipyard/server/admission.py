@@ -6,10 +6,11 @@ to drain. Here at most ``max_queue`` requests wait; one more is refused at once 
 Retry-After), one that waited ``timeout`` seconds is refused too, and one whose client
 has gone is dropped instead of scored.
 
-A request that finds nobody else waiting is scored right on the event loop (the fast
-path: a thread hop costs about a third of the peak throughput). As soon as requests
-queue, they are scored in a worker thread, one at a time, so the event loop keeps
-reading sockets and sheds new arrivals instead of leaving them unseen in the kernel.
+While only a small batch waits, and briefly, requests are scored right on the event loop
+(the fast path: a thread hop per request costs about a third of the peak throughput). As
+soon as a real queue forms, they are scored in a worker thread, one at a time, so the
+event loop keeps reading sockets and sheds new arrivals instead of leaving them unseen
+in the kernel.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ T = TypeVar("T")
 
 #: A request that waited less than this is not asked whether its client is still there.
 _CHECK_GONE_AFTER = 0.05
+#: Scored on the loop while at most this many wait and none waited longer than
+#: ``_INLINE_WAIT`` seconds: a small batch costs the loop a few milliseconds at most.
+_INLINE_BATCH = 16
+_INLINE_WAIT = 0.02
 
 
 class ShedError(Exception):
@@ -65,8 +70,6 @@ class Admission:
         try:
             # Let the requests read in the same turn of the loop register first.
             await asyncio.sleep(0)
-            if self.waiting == 1 and self.limiter.available_tokens >= 1:
-                return fn()  # alone: the fast path, no thread hop
             try:
                 with anyio.fail_after(max(0.0, self.timeout - (time.perf_counter() - arrived))):
                     await self.limiter.acquire()
@@ -77,8 +80,11 @@ class Admission:
         finally:
             self.waiting -= 1
         try:
-            if time.perf_counter() - arrived > _CHECK_GONE_AFTER and await gone():
+            waited = time.perf_counter() - arrived
+            if waited > _CHECK_GONE_AFTER and await gone():
                 raise ShedError("client_gone", "the client disconnected while waiting")
+            if self.waiting < _INLINE_BATCH and waited < _INLINE_WAIT:
+                return fn()  # the fast path, no thread hop
             return await anyio.to_thread.run_sync(fn)
         finally:
             self.limiter.release()
