@@ -45,18 +45,15 @@ def _counter(text: str, reason: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
+def _slow_server(home: Path, *, max_queue: int) -> ModelServer:
+    return ModelServer(
+        home, "models:/slow/1", "--max-rows", str(ROWS), "--max-queue", str(max_queue),
+        "--queue-timeout", "30", "--no-predlog",
+    )  # fmt: skip
+
+
 def test_a_burst_past_the_queue_is_shed_with_503_and_the_server_recovers(slow_home: Path) -> None:
-    srv = ModelServer(
-        slow_home,
-        "models:/slow/1",
-        "--max-rows",
-        str(ROWS),
-        "--max-queue",
-        "4",
-        "--queue-timeout",
-        "30",
-        "--no-predlog",
-    )
+    srv = _slow_server(slow_home, max_queue=4)
     body = _body()
     try:
         with httpx.Client(base_url=srv.url, timeout=60) as warm:
@@ -83,17 +80,7 @@ def test_a_burst_past_the_queue_is_shed_with_503_and_the_server_recovers(slow_ho
 
 
 def test_requests_whose_client_gave_up_are_not_scored(slow_home: Path) -> None:
-    srv = ModelServer(
-        slow_home,
-        "models:/slow/1",
-        "--max-rows",
-        str(ROWS),
-        "--max-queue",
-        "64",
-        "--queue-timeout",
-        "30",
-        "--no-predlog",
-    )
+    srv = _slow_server(slow_home, max_queue=64)
     body = _body()
     try:
 

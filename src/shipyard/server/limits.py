@@ -74,22 +74,35 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+async def send_json_error(
+    send: Any,
+    status: int,
+    body: dict[str, Any],
+    headers: tuple[tuple[bytes, bytes], ...] = (),
+) -> None:
+    """Answer at the ASGI level (middleware, before any route) with a JSON error body."""
+    data = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
 async def _reject(send: Any, limit: int) -> None:
-    body = json.dumps(
+    await send_json_error(
+        send,
+        413,
         {
             "error": f"request body is larger than the limit of {limit} bytes",
             "type": "InvalidInputError",
             "context": {"limit": limit},
-        }
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
+        },
     )
-    await send({"type": "http.response.body", "body": body})

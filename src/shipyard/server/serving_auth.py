@@ -8,7 +8,6 @@ while per token hash, so scoring does not pay a database round trip per request.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.core.errors import AuthenticationError
+from shipyard.server.limits import send_json_error
 
 #: Probes a load balancer or Kubernetes sends without credentials.
 PUBLIC_PATHS = frozenset({"/v2/health/live", "/v2/health/ready", "/ping", "/health"})
@@ -65,18 +65,9 @@ class TokenAuthMiddleware:
 
 
 async def _refuse(send: Any) -> None:
-    body = json.dumps(
-        {"error": "authentication required: send Authorization: Bearer <token>"}
-    ).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", b"Bearer"),
-            ],
-        }
+    await send_json_error(
+        send,
+        401,
+        {"error": "authentication required: send Authorization: Bearer <token>"},
+        ((b"www-authenticate", b"Bearer"),),
     )
-    await send({"type": "http.response.body", "body": body})
