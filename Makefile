@@ -9,7 +9,10 @@ export RAY_USAGE_STATS_ENABLED := 0
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-fast lint bench clean
+.PHONY: install demo test test-fast lint bench clean browser
+# The web UI's tests: Debian's Chromium (never a browser download) and axe-core from npm.
+AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
+AXE_VERSION := 4.14.1
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,15 @@ demo: $(STAMP)
 
 # The whole suite, including PostgreSQL (skipped with a reason when it is not reachable,
 # an error when SHIPYARD_TEST_POSTGRES=required as in CI). pytest exits 5 if nothing ran.
-test: $(STAMP)
-	@$(BIN)/pytest -n 2 -q -p no:cacheprovider; rc=$$?; \
+$(AXE):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_VERSION)
+
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) $(AXE) browser
+	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)
@@ -58,6 +68,8 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python serving.py
 	cd bench && ../$(BENCH_VENV)/bin/python gates.py
 	cd bench && ../$(BENCH_VENV)/bin/python drift.py
+	cd bench && ../$(BENCH_VENV)/bin/python overload.py
+	cd bench && ../$(BENCH_VENV)/bin/python ui.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache

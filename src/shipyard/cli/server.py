@@ -19,7 +19,7 @@ def serve(
         None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."
     ),
 ) -> None:
-    """Run the platform server: REST API under /api/v1, docs at /docs, /health."""
+    """Run the platform server: the web UI at /, REST API under /api/v1, docs at /docs."""
     from shipyard.server.run import run_server
 
     settings = state(ctx).settings
@@ -27,3 +27,16 @@ def serve(
         settings = settings.model_copy(update={"auth": auth})
     console.print(f"Shipyard server on http://{host}:{port} (store: {settings.store_uri})")
     run_server(settings, host=host, port=port, workers=workers)
+
+
+def ui(
+    ctx: typer.Context,
+    port: int = typer.Option(5000, "--port", min=0, max=65535, help="Port."),
+) -> None:
+    """Open the web UI over this store on 127.0.0.1 (local mode: no login). Prints the URL;
+    opens no browser."""
+    from shipyard.server.run import run_server
+
+    settings = state(ctx).settings.model_copy(update={"auth": "none"})
+    console.print(f"Shipyard UI on http://127.0.0.1:{port}/ (store: {settings.store_uri})")
+    run_server(settings, host="127.0.0.1", port=port, workers=1)

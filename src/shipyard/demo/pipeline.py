@@ -105,6 +105,10 @@ def train_boosting(train: pd.DataFrame, seed: int) -> BaseEstimator:
         validation_fraction=0.15,
         random_state=seed,
     )
+    shipyard.log_params(
+        {k: model.get_params()[k] for k in ("max_iter", "learning_rate", "max_leaf_nodes")}
+        | {"rows": len(train), "seed": seed}
+    )
     model.fit(train[FEATURES], train[LABEL])
     for i, value in enumerate(model.validation_score_):
         shipyard.log_metric("curve_valid_log_loss", -float(value), step=i)

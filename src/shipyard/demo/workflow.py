@@ -82,7 +82,25 @@ def run_demo(
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
         "shipyard lineage models:/fraud@champion, shipyard predlog tail"
     )
+    show_ui_tour(run.id, champion, console=out)
     return str(run.id)
+
+
+def show_ui_tour(pipeline_run: str, champion: int, *, console: Console) -> None:
+    """Where to look in the web UI at what the demo made."""
+    base = "http://127.0.0.1:5000"
+    console.print(
+        f"\n[bold]See it in the web UI[/]: run [bold]shipyard ui[/] here, then open {base}/"
+    )
+    for path, what in (
+        ("/runs?filter=metrics.val_roc_auc+>+0.5", "candidates by filter; tick two, Compare"),
+        (f"/pipelines/runs/{pipeline_run}", "the pipeline DAG: status, durations, cache hits"),
+        (f"/models/fraud/versions/{champion}", "gate reports, fairness by group, approvals"),
+        ("/monitors/fraud-daily", "drift per feature over time, reference vs current"),
+        ("/lineage?node=models:/fraud@champion", "from the champion back to its training data"),
+        ("/audit?verify=true", "the audit log, its chain verified, the head hash"),
+    ):
+        console.print(f"  {base}{path}  [dim]{what}[/]")
 
 
 _TRAIN_STEP = {"logistic_regression": "train_logistic", "gradient_boosting": "train_boosting"}

@@ -30,10 +30,25 @@ class AuditService:
             self.anchor.advance(event.seq, event.hash)
 
     def events(
-        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+        self,
+        *,
+        since: int | None = None,
+        obj: str | None = None,
+        limit: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Events in order, optionally from a time or for one object and its children."""
-        return self.store.events(since=since, obj=obj, limit=limit)
+        """Events in order, optionally from a time, for one object and its children, with an
+        action prefix or by one actor (filtered in the database)."""
+        return self.store.events(
+            since=since,
+            obj=obj,
+            limit=limit,
+            action=action,
+            actor=actor,
+            newest_first=newest_first,
+        )
 
     def verify(self) -> ChainCheck:
         """Walk the whole chain from the first event and hold it against the anchor."""

@@ -95,6 +95,15 @@ class IdentityService:
         self.audit.record("token.revoked", f"token:{token.id}", {"user": token.user})
         return token
 
+    def sign_out(self, secret: str) -> Token | None:
+        """Revoke the token whose secret this is (a UI session at logout); None if unknown."""
+        if not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
+            return None
+        token = self.store.token_by_hash(hash_secret(secret))
+        if token is None or token.revoked_at is not None:
+            return None
+        return self.revoke_token(token.id)
+
     def authenticate(self, secret: str) -> User:
         """The user a bearer token belongs to; AuthenticationError says why not.
 

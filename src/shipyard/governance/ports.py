@@ -18,9 +18,17 @@ class AuditStore(Protocol):
         ...
 
     def events(
-        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+        self,
+        *,
+        since: int | None = None,
+        obj: str | None = None,
+        limit: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Events in sequence order, optionally from a time or for one object (prefix)."""
+        """Events in sequence order, optionally from a time, for one object and what
+        belongs to it, with an action prefix (``promotion.``), by one actor."""
         ...
 
 

@@ -9,15 +9,20 @@ from __future__ import annotations
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import escape
 
 
-def _bars(hist: dict[str, Any], width: int = 360, height: int = 90) -> str:
+def bars_svg(hist: dict[str, Any], width: int = 360, height: int = 90, label: str = "") -> str:
     """Reference (grey) and current (blue) shares side by side, as an SVG."""
     ref, cur = hist["reference"], hist["current"]
     n = max(len(ref), 1)
     top = max([*ref, *cur, 1e-9])
     step = width / n
-    parts = [f'<svg width="{width}" height="{height + 14}" role="img">']
+    title = escape(label or "reference and current distribution")
+    parts = [
+        f'<svg width="{width}" height="{height + 14}" role="img" aria-label="{title}">',
+        f"<title>{title}</title>",
+    ]
     for i, (a, b) in enumerate(zip(ref, cur, strict=True)):
         x = i * step
         ha, hb = a / top * height, b / top * height
@@ -91,5 +96,5 @@ def render_report(name: str, history: list[dict[str, Any]]) -> str:
         },
     }
     return env.get_template("monitor_report.html.j2").render(
-        name=name, history=history, latest=latest, series=series, bars=_bars, line=_line
+        name=name, history=history, latest=latest, series=series, bars=bars_svg, line=_line
     )

@@ -47,6 +47,10 @@ class PipelineStore(Protocol):
         """Newest first, without step details."""
         ...
 
+    def step_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Steps per status of each pipeline run (a listing shows them without the steps)."""
+        ...
+
     def list_pipelines(self) -> list[tuple[str, int, int]]:
         """(name, runs, last started) per pipeline."""
         ...

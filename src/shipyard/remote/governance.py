@@ -57,14 +57,25 @@ class RestAudit(AuditService):
         self.client.json("POST", "/api/v1/audit/events", idempotent=False, **json_body(body))
 
     def events(
-        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+        self,
+        *,
+        since: int | None = None,
+        obj: str | None = None,
+        limit: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
         """GET /api/v1/audit/events."""
-        params = {
-            k: str(v)
-            for k, v in (("since", since), ("object", obj), ("limit", limit))
-            if v is not None
-        }
+        pairs = (
+            ("since", since),
+            ("object", obj),
+            ("limit", limit),
+            ("action", action),
+            ("actor", actor),
+            ("newest_first", "true" if newest_first else None),
+        )
+        params = {k: str(v) for k, v in pairs if v is not None}
         data = self.client.json("GET", "/api/v1/audit/events", params=params)
         return [event_of(e) for e in data["events"]]
 

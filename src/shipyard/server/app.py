@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 
 from shipyard import __version__
 from shipyard.bootstrap import Backend
@@ -17,6 +18,7 @@ from shipyard.server import errors, gates, governance, metrics, registry, tracki
 from shipyard.server.auth import LoginThrottle, authorize
 from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.server.sweeper import RunSweeper
+from shipyard.ui import pages
 
 
 def create_app(backend: Backend, settings: Settings) -> FastAPI:
@@ -33,7 +35,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
         lifespan=lifespan,
         title="Shipyard",
         version=__version__,
-        description="Self-hosted MLOps platform: tracking and model registry API.",
+        description="Self-hosted MLOps platform: the REST API under /api/v1 and the web UI at /.",
         dependencies=[Depends(authorize)],
     )
     app.state.backend = backend
@@ -50,6 +52,8 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(gates.router)
     app.include_router(governance.router)
     app.include_router(metrics.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> Health:

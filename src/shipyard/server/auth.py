@@ -24,6 +24,7 @@ from shipyard.core.actor import _ACTOR, acting_as
 from shipyard.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from shipyard.governance.models import Role
 from shipyard.remote.client import ACTOR_HEADER
+from shipyard.ui.session import check_csrf, session_secret
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,250}$")
 
@@ -99,11 +100,14 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/tokens"): Role.ADMIN,
     ("POST", "/api/v1/tokens"): Role.ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
+    # The web UI's own actions (the same rules as the API routes they stand for).
+    ("POST", "/models/{name}/versions/{version}/approve"): Role.APPROVER,
+    ("POST", "/models/{name}/versions/{version}/reject"): Role.APPROVER,
 }
 #: Routes that use POST only to carry a query body: they read, so a viewer may call them.
-READS = {("POST", "/api/v1/runs/search")}
-#: Open to anyone who can reach the server: load balancers probe it.
-PUBLIC = {("GET", "/health")}
+READS = {("POST", "/api/v1/runs/search"), ("POST", "/logout")}
+#: Open to anyone who can reach the server: load balancers probe it; the login page.
+PUBLIC = {("GET", "/health"), ("GET", "/login"), ("POST", "/login")}
 _READ = {"GET", "HEAD", "OPTIONS"}
 _WRITE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -129,10 +133,15 @@ async def authorize(request: Request) -> Actor:
         return LOCAL_ACTOR if settings.auth != "tokens" else Actor("anonymous", Role.VIEWER)
     if settings.auth == "tokens":
         scheme, _, secret = request.headers.get("authorization", "").partition(" ")
+        from_cookie = False
+        if not secret.strip() and (cookie := session_secret(request)) is not None:
+            scheme, secret, from_cookie = "bearer", cookie, True
         if scheme.lower() != "bearer" or not secret.strip():
             raise AuthenticationError(
                 "authentication required: send Authorization: Bearer <token> (SHIPYARD_TOKEN)"
             )
+        if from_cookie and request.method in _WRITE and not _form_checked(path):
+            check_csrf(request, None)
         client = request.client.host if request.client else "unknown"
         throttle: LoginThrottle = request.app.state.login_throttle
         throttle.check(client)
@@ -159,6 +168,11 @@ async def authorize(request: Request) -> Actor:
     # The request's own task: sync routes run in worker threads with a copy of it.
     _ACTOR.set(actor.name)
     return actor
+
+
+def _form_checked(path: str | None) -> bool:
+    """UI form routes check the CSRF field themselves (the header is for scripts)."""
+    return path is not None and not path.startswith("/api/")
 
 
 def _audit_failure(request: Request, client: str, reason: str, count: int) -> None:

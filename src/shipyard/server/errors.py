@@ -6,11 +6,12 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.core import errors as err
 from shipyard.remote.schemas import ErrorBody
+from shipyard.ui import pages
 
 logger = logging.getLogger(__name__)
 
@@ -55,27 +56,33 @@ def install(app: FastAPI) -> None:
     """Register the handlers so no request ends in an HTML page or a bare 500."""
 
     @app.exception_handler(err.ShipyardError)
-    async def _shipyard(_: Request, exc: err.ShipyardError) -> JSONResponse:
+    async def _shipyard(request: Request, exc: err.ShipyardError) -> Response:
         status = status_of(exc)
         if status >= 500:
             logger.error("request failed: %s", exc)
+        if pages.is_page(request):
+            return pages.error_page(request, status, exc.message)
         response = error_response(status, exc.message, type(exc).__name__, exc.context)
         if "retry_after" in exc.context:
             response.headers["Retry-After"] = str(exc.context["retry_after"])
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         problems = exc.errors()
         first = problems[0] if problems else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         message = f"invalid request: {where}: {first.get('msg', 'bad value')}"
         if len(problems) > 1:
             message += f" (and {len(problems) - 1} more)"
+        if pages.is_page(request):
+            return pages.error_page(request, 400, message)
         return error_response(422, message, "InvalidInputError", {"problems": len(problems)})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if pages.is_page(request) and exc.status_code in (404, 405):
+            return pages.error_page(request, exc.status_code, str(exc.detail))
         kind = {404: "NotFoundError", 405: "InvalidInputError", 413: "InvalidInputError"}.get(
             exc.status_code, "HTTPError"
         )

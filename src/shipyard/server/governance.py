@@ -90,9 +90,19 @@ def audit_events(
     since: Annotated[int | None, Query(ge=0, le=INT64_MAX)] = None,
     object: Annotated[str | None, Query(max_length=500)] = None,
     limit: Annotated[int | None, Query(ge=1, le=100_000)] = None,
+    action: Annotated[str | None, Query(max_length=200)] = None,
+    actor: Annotated[str | None, Query(max_length=250)] = None,
+    newest_first: bool = False,
 ) -> dict[str, Any]:
-    """Audit events in chain order."""
-    found = _gov(request).audit.events(since=since, obj=object, limit=limit)
+    """Audit events in chain order (or newest first), optionally by action prefix or actor."""
+    found = _gov(request).audit.events(
+        since=since,
+        obj=object,
+        limit=limit,
+        action=action,
+        actor=actor,
+        newest_first=newest_first,
+    )
     return {"events": [dataclasses.asdict(e) for e in found]}
 
 

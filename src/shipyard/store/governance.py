@@ -81,10 +81,22 @@ class SqlAuditStore:
         return event
 
     def events(
-        self, *, since: int | None = None, obj: str | None = None, limit: int | None = None
+        self,
+        *,
+        since: int | None = None,
+        obj: str | None = None,
+        limit: int | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        newest_first: bool = False,
     ) -> list[AuditEvent]:
-        """Events in sequence order."""
-        query = select(t.audit_events).order_by(t.audit_events.c.seq)
+        """Events in sequence order (or newest first), filtered in SQL."""
+        seq = t.audit_events.c.seq
+        query = select(t.audit_events).order_by(seq.desc() if newest_first else seq)
+        if action:
+            query = query.where(t.audit_events.c.action.startswith(action, autoescape=True))
+        if actor:
+            query = query.where(t.audit_events.c.actor == actor)
         if since is not None:
             query = query.where(t.audit_events.c.time >= since)
         if obj is not None:

@@ -195,6 +195,22 @@ class SqlPipelineStore:
             rows = conn.execute(query).all()
         return [_pipeline_run(r) for r in rows]
 
+    def step_counts(self, run_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Steps per status of each pipeline run, counted in SQL."""
+        s = t.step_runs.c
+        found: dict[str, dict[str, int]] = {r: {} for r in run_ids}
+        if not run_ids:
+            return found
+        with reading(self.engine) as conn:
+            rows = conn.execute(
+                select(s.pipeline_run_id, s.status, func.count())
+                .where(s.pipeline_run_id.in_(run_ids))
+                .group_by(s.pipeline_run_id, s.status)
+            ).all()
+        for row in rows:
+            found[str(row[0])][str(row[1])] = int(row[2])
+        return found
+
     def list_pipelines(self) -> list[tuple[str, int, int]]:
         """(name, runs, last started)."""
         p = t.pipeline_runs.c
