@@ -177,6 +177,44 @@ def test_search_filters_orders_and_pages(backend: Backend) -> None:
     assert [r.id for r in both.runs] == [other.id]
 
 
+@pytest.mark.parametrize(
+    "order",
+    [
+        ["metrics.auc DESC"],
+        ["metrics.auc ASC", "params.model DESC"],
+        ["params.model", "attributes.end_time DESC"],
+        [],
+    ],
+)
+def test_keyset_pages_walk_every_run_once_in_order_with_ties_nan_and_missing(
+    backend: Backend, order: list[str]
+) -> None:
+    svc = backend.tracking
+    for i in range(23):
+        run = svc.create_run("pages", name=f"r{i:02d}")
+        value = [0.5, 0.7, math.nan, None][i % 4]  # ties, NaN and no metric at all
+        metrics = [Metric("auc", value, 0, 1)] if value is not None else []
+        params = {"model": "ab"[i % 2]} if i % 5 else {}
+        svc.log_batch(run.id, metrics=metrics, params=params)
+        if i % 3:
+            svc.end_run(run.id)
+    whole = [r.id for r in svc.search_runs("pages", None, order, max_results=1000).runs]
+    assert len(whole) == 23
+    seen: list[str] = []
+    token = None
+    for _ in range(30):
+        page = svc.search_runs("pages", None, order, max_results=4, page_token=token)
+        seen.extend(r.id for r in page.runs)
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == whole
+    # A token belongs to its order: reusing it with another is refused, not misread.
+    first = svc.search_runs("pages", None, order, max_results=4)
+    with pytest.raises(InvalidInputError, match="page_token"):
+        svc.search_runs("pages", None, [*order, "attributes.run_name"], page_token=first.next_page_token)
+
+
 def test_search_with_sql_looking_text_is_refused_and_harmless(backend: Backend) -> None:
     svc = backend.tracking
     run = svc.create_run("fraud")

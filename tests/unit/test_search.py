@@ -10,6 +10,7 @@ from shipyard.tracking.search import (
     OrderBy,
     build_query,
     decode_page_token,
+    encode_keyset_token,
     encode_page_token,
     parse_filter,
     parse_order_by,
@@ -88,7 +89,17 @@ def test_order_by() -> None:
 
 @given(st.integers(min_value=0, max_value=10**9))
 def test_page_tokens_round_trip(offset: int) -> None:
-    assert decode_page_token(encode_page_token(offset)) == offset
+    assert decode_page_token(encode_page_token(offset)) == (offset, None)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20), st.integers(-(2**53), 2**53)), min_size=3, max_size=3)
+)
+def test_keyset_tokens_round_trip_and_belong_to_their_order(after: list[object]) -> None:
+    order = ("metrics.auc DESC",)
+    assert decode_page_token(encode_keyset_token(order, after), order) == (0, tuple(after))
+    with pytest.raises(InvalidInputError, match="another order_by"):
+        decode_page_token(encode_keyset_token(order, after), ("params.model",))
 
 
 @pytest.mark.parametrize("token", ["garbage!", "eyJvZmZzZXQiOiAtMX0", "bnVsbA"])

@@ -36,7 +36,7 @@ from shipyard.tracking.models import (
     RunSource,
     RunStatus,
 )
-from shipyard.tracking.search import RunQuery, encode_page_token
+from shipyard.tracking.search import RunQuery
 
 
 class RestTrackingStore:
@@ -149,7 +149,7 @@ class RestTrackingStore:
             filter=query.filter_text or None,
             order_by=list(query.order_by_text),
             max_results=query.max_results,
-            page_token=encode_page_token(query.offset) if query.offset else None,
+            page_token=query.page_token,
         )
         page = RunPageRead.model_validate_json(
             self.client.content("POST", "/api/v1/runs/search", **json_body(body))

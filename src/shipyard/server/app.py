@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.routing import APIRoute
-from fastapi.staticfiles import StaticFiles
 
 from shipyard import __version__
 from shipyard.bootstrap import Backend
@@ -53,7 +52,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(governance.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
-    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/static", pages.Assets(directory=pages.STATIC), name="static")
 
     @app.get("/health", tags=["health"])
     def health(request: Request) -> Health:

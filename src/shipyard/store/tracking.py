@@ -15,6 +15,7 @@ from sqlalchemy import (
     and_,
     case,
     exists,
+    false,
     func,
     literal,
     or_,
@@ -39,7 +40,7 @@ from shipyard.tracking.models import (
     RunSource,
     RunStatus,
 )
-from shipyard.tracking.search import Comparison, OrderBy, RunQuery, encode_page_token
+from shipyard.tracking.search import Comparison, OrderBy, RunQuery, encode_keyset_token
 
 _ATTRIBUTE_COLUMNS = {
     "status": t.runs.c.status,
@@ -391,22 +392,42 @@ class SqlTrackingStore:
         """One page of matching runs, ordered as asked, newest first by default."""
         if not experiment_ids:
             return RunPage([], None)
-        stmt = select(t.runs).where(
-            t.runs.c.experiment_id.in_(experiment_ids), t.runs.c.deleted_at.is_(None)
-        )
+        keys: list[tuple[Any, bool, bool]] = []  # (column, ascending, may be NULL)
+        joins: list[Any] = []
+        for i, item in enumerate(query.order_by):
+            join, column = _sort_column(item, i)
+            if join is not None:
+                joins.append(join)
+            keys.append((column, item.ascending, True))
+        keys += [(t.runs.c.start_time, False, False), (t.runs.c.id, False, False)]
+        stmt = select(t.runs, *(c.label(f"_sort{i}") for i, (c, _, _) in enumerate(keys)))
+        for alias, on in joins:
+            stmt = stmt.outerjoin(alias, on)
+        stmt = stmt.where(t.runs.c.experiment_id.in_(experiment_ids), t.runs.c.deleted_at.is_(None))
         for clause in query.filter:
             stmt = stmt.where(_condition(clause))
-        order: list[Any] = []
-        for i, item in enumerate(query.order_by):
-            stmt, keys = _order(stmt, item, i)
-            order.extend(keys)
-        order.extend([t.runs.c.start_time.desc(), t.runs.c.id.desc()])
-        stmt = stmt.order_by(*order).offset(query.offset).limit(query.max_results + 1)
+        if query.after is not None:
+            stmt = stmt.where(_after(keys, query.after))
+        order = [
+            (c.asc() if asc else c.desc()).nulls_last()
+            if nullable
+            else (c.asc() if asc else c.desc())
+            for c, asc, nullable in keys
+        ]
+        stmt = stmt.order_by(*order).limit(query.max_results + 1)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
         with reading(self.engine) as conn:
             rows = conn.execute(stmt).all()
             more = len(rows) > query.max_results
-            found = self._hydrate(conn, rows[: query.max_results])
-        token = encode_page_token(query.offset + query.max_results) if more else None
+            page = rows[: query.max_results]
+            found = self._hydrate(conn, page)
+        token = None
+        if more:
+            last = page[-1]._mapping
+            token = encode_keyset_token(
+                query.order_by_text, [last[f"_sort{i}"] for i in range(len(keys))]
+            )
         return RunPage(found, token)
 
     # artifact records ---------------------------------------------------------------------
@@ -498,14 +519,30 @@ def _condition(clause: Comparison) -> ColumnElement[bool]:
     return exists(select(literal(1)).where(*conditions))
 
 
-def _order(stmt: Any, item: OrderBy, index: int) -> tuple[Any, list[Any]]:
+def _sort_column(item: OrderBy, index: int) -> tuple[tuple[Any, Any] | None, Any]:
+    """The column a sort key orders by, and the outer join (alias, on) it needs."""
     if item.entity == "attribute":
-        column: Any = _ATTRIBUTE_COLUMNS[item.key]
-    else:
-        table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[item.entity]
-        alias = table.alias(f"o{index}")
-        stmt = stmt.outerjoin(alias, and_(alias.c.run_id == t.runs.c.id, alias.c.key == item.key))
-        column = alias.c.value
-        if item.entity == "metric":
-            column = case((alias.c.is_nan.is_(True), None), else_=alias.c.value)
-    return stmt, [(column.asc() if item.ascending else column.desc()).nulls_last()]
+        return None, _ATTRIBUTE_COLUMNS[item.key]
+    table = {"metric": t.latest_metrics, "param": t.params, "tag": t.tags}[item.entity]
+    alias = table.alias(f"o{index}")
+    on = and_(alias.c.run_id == t.runs.c.id, alias.c.key == item.key)
+    column: Any = alias.c.value
+    if item.entity == "metric":
+        column = case((alias.c.is_nan.is_(True), None), else_=alias.c.value)
+    return (alias, on), column
+
+
+def _after(keys: list[tuple[Any, bool, bool]], values: tuple[Any, ...]) -> Any:
+    """Rows that sort after ``values`` (lexicographic; NULLs last whatever the direction)."""
+    clause: Any = None
+    for (column, ascending, nullable), value in reversed(list(zip(keys, values, strict=True))):
+        if value is None:
+            beyond: Any = false()  # NULLs come last: nothing non-NULL follows one
+            same: Any = column.is_(None)
+        else:
+            beyond = column > value if ascending else column < value
+            if nullable:
+                beyond = or_(beyond, column.is_(None))
+            same = column == value
+        clause = beyond if clause is None else or_(beyond, and_(same, clause))
+    return clause

@@ -19,7 +19,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from shipyard.core.errors import InvalidInputError
 
@@ -89,6 +89,9 @@ class RunQuery:
     order_by: tuple[OrderBy, ...]
     max_results: int
     offset: int
+    #: Keyset paging: the sort values (then start time and id) of the previous page's last run.
+    after: tuple[Any, ...] | None = None
+    page_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,24 +308,50 @@ def parse_order_by(items: list[str] | tuple[str, ...] | None) -> tuple[OrderBy, 
 
 
 def encode_page_token(offset: int) -> str:
-    """Return an opaque token for the page that starts at ``offset``."""
+    """Return an opaque token for the page that starts at ``offset`` (older clients')."""
     raw = json.dumps({"offset": offset}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_page_token(token: str | None) -> int:
-    """Return the offset a page token stands for; None means the first page."""
+def encode_keyset_token(order: tuple[str, ...], after: list[Any]) -> str:
+    """An opaque token for the page after the run whose sort values are ``after``.
+
+    Keyset paging: the next page starts where the last one ended, in SQL, so a page deep in
+    100,000 runs costs what the first does, and a run inserted meanwhile moves nothing.
+    """
+    raw = json.dumps({"after": after, "order": list(order)}, allow_nan=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(
+    token: str | None, order: tuple[str, ...] = ()
+) -> tuple[int, tuple[Any, ...] | None]:
+    """(offset, keyset values) a page token stands for; None means the first page."""
     if not token:
-        return 0
+        return 0, None
+    bad = InvalidInputError(f"page_token is not valid; got {token[:60]!r}")
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        offset = data["offset"]
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
-        raise InvalidInputError(f"page_token is not valid; got {token[:60]!r}") from exc
-    if not isinstance(offset, int) or offset < 0:
-        raise InvalidInputError(f"page_token is not valid; got {token[:60]!r}")
-    return offset
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise bad from exc
+    if not isinstance(data, dict):
+        raise bad
+    if "after" in data:
+        after = data["after"]
+        if not isinstance(after, list) or not all(
+            v is None or isinstance(v, str | int | float) for v in after
+        ):
+            raise bad
+        if len(after) != len(order) + 2 or data.get("order") != list(order):
+            raise InvalidInputError(
+                "page_token belongs to a search with another order_by; start from the first page"
+            )
+        return 0, tuple(after)
+    offset = data.get("offset")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise bad
+    return offset, None
 
 
 def build_query(
@@ -338,11 +367,15 @@ def build_query(
         raise InvalidInputError(
             f"max_results must be between 1 and {MAX_RESULTS_LIMIT}; got {max_results}"
         )
+    orders = parse_order_by(order_by)
+    offset, after = decode_page_token(page_token, tuple(order_by or ()))
     return RunQuery(
         filter_text=filter_text or "",
         filter=parse_filter(filter_text),
         order_by_text=tuple(order_by or ()),
-        order_by=parse_order_by(order_by),
+        order_by=orders,
         max_results=max_results,
-        offset=decode_page_token(page_token),
+        offset=offset,
+        after=after,
+        page_token=page_token or None,
     )
