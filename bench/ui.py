@@ -179,7 +179,7 @@ def main() -> None:
             tmp = Path(tempfile.mkdtemp(prefix=f"shipyard-ui-{n}-"))
             data = dataset(n)
             top = max(data, key=lambda d: d[2]["m1"])[0]  # what a sort by m1 puts first
-            exp_id, curve_id = load_shipyard(tmp / "shipyard", data)
+            _, curve_id = load_shipyard(tmp / "shipyard", data)
             port = free_port()
             ours = start(
                 [str(BIN / "shipyard"), "--uri", str(tmp / "shipyard"), "ui", "--port", str(port)],
