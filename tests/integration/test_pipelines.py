@@ -269,3 +269,45 @@ def test_pipelines_need_a_database_store(tmp_path: Path) -> None:
     shipyard.set_uri("http://127.0.0.1:9")
     with pytest.raises(InvalidInputError, match="database store"):
         runner()
+
+
+LOGGED = """
+import logging
+from shipyard import pipeline, step
+
+@step
+def chatty(n: int) -> int:
+    print(f"loading {n} rows")
+    logging.getLogger("etl").warning("3 rows had no amount")
+    return n
+
+@step
+def broken(n: int) -> int:
+    print("about to divide")
+    return n // 0
+
+@pipeline
+def logged(n: int = 5):
+    return broken(chatty(n))
+"""
+
+
+def test_what_a_step_prints_and_logs_is_kept_with_its_run(tmp_path: Path) -> None:
+    path = tmp_path / "logged_flow.py"
+    path.write_text(LOGGED)
+    spec = importlib.util.spec_from_file_location("logged_flow", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["logged_flow"] = module
+    spec.loader.exec_module(module)
+    with pytest.raises(PipelineError):
+        module.logged.run(n=5)
+    record = runner().store.list_pipeline_runs("logged", 1)[0]
+    steps = {s.step: s for s in runner().store.get_pipeline_run(record.id).steps}
+    tracking = runner().tracking
+    chatty = tracking.read_artifact_bytes(steps["chatty"].run_id, "logs/step.log").decode()
+    assert "loading 5 rows" in chatty
+    assert "WARNING etl: 3 rows had no amount" in chatty
+    broken = tracking.read_artifact_bytes(steps["broken"].run_id, "logs/step.log").decode()
+    assert broken.strip() == "about to divide"  # its own output only; the traceback is kept apart
+    assert "ZeroDivisionError" in (steps["broken"].error or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -16,9 +17,12 @@ import pytest
 import shipyard
 from shipyard.bootstrap import local_backend
 from shipyard.core.actor import acting_as
+from shipyard.core.errors import PipelineError
 from shipyard.core.settings import Settings
+from shipyard.sdk.pipelines import runner
 from shipyard.ui.pages import CSP
 from tests.conftest import ServerProcess, free_port
+from tests.integration.test_pipelines import LOGGED
 
 
 def _csrf(html: str) -> str:
@@ -142,6 +146,16 @@ def test_shipyard_ui_serves_the_local_store_on_loopback_with_double_submit_csrf(
         for step in range(300):
             shipyard.log_metric("loss", 1 / (step + 1), step=step)
     shipyard.flush()
+    flow = tmp_path / "ui_logged_flow.py"
+    flow.write_text(LOGGED)
+    spec = importlib.util.spec_from_file_location("ui_logged_flow", flow)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["ui_logged_flow"] = module
+    spec.loader.exec_module(module)
+    with pytest.raises(PipelineError):
+        module.logged.run(n=5)
+    failed_run = runner().store.list_pipeline_runs("logged", 1)[0].id
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "shipyard", "--uri", str(tmp_path / "store"), "ui", "--port", str(port)],
@@ -164,6 +178,10 @@ def test_shipyard_ui_serves_the_local_store_on_loopback_with_double_submit_csrf(
             page = client.get(f"/runs/{run.id}")
             assert page.status_code == 200
             assert "300 points" in page.text  # the whole curve goes to the chart
+            dag = client.get(f"/pipelines/runs/{failed_run}")
+            assert dag.status_code == 200
+            assert "about to divide" in dag.text  # the step's own output
+            assert "ZeroDivisionError" in dag.text  # and its traceback
             assert "shipyard_csrf" in page.headers["set-cookie"]
             token = _csrf(page.text)
             # A cross-site form post carries neither the cookie's value nor the field.

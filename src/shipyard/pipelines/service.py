@@ -20,10 +20,17 @@ from typing import Any
 
 from shipyard.core.blobs import BlobStore
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import InvalidInputError, NotFoundError, PipelineError, StoreError
+from shipyard.core.errors import (
+    InvalidInputError,
+    NotFoundError,
+    PipelineError,
+    ShipyardError,
+    StoreError,
+)
 from shipyard.core.ids import new_id
 from shipyard.pipelines import openlineage
 from shipyard.pipelines._source import code_hash
+from shipyard.pipelines.capture import LOG_ARTIFACT, captured
 from shipyard.pipelines.executors import (
     Executor,
     LocalExecutor,
@@ -453,6 +460,22 @@ class PipelineRunner:
         Raises:
             StepFailedError: the step failed; carries its traceback and the attempts made.
         """
+        with captured() as output:
+            try:
+                return self._work(job, step)
+            finally:
+                self._keep_log(job, output.text())
+
+    def _keep_log(self, job: StepJob, text: str) -> None:
+        """Store what the step printed and logged with its tracked run (never fails it)."""
+        if not text.strip():
+            return
+        try:
+            self.tracking.log_bytes(job.run_id, text.encode("utf-8", "replace"), LOG_ARTIFACT)
+        except ShipyardError as exc:
+            logger.warning("could not keep the log of step %s: %s", job.node, exc)
+
+    def _work(self, job: StepJob, step: Step) -> WorkResult:
         attempts = 0
         try:
             with tempfile.TemporaryDirectory(prefix=f"shipyard-{job.node}-") as tmp:

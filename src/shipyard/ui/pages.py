@@ -9,6 +9,7 @@ library (uPlot) plus a small script. Every asset is in the wheel under ``static/
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -38,6 +39,7 @@ from shipyard.gates.render import num, pct
 from shipyard.governance.lineage import model_lineage
 from shipyard.governance.models import Role
 from shipyard.monitoring.report import bars_svg
+from shipyard.pipelines.capture import LOG_ARTIFACT
 from shipyard.pipelines.lineage import lineage_tree
 from shipyard.server.auth import Actor, LoginThrottle, current_actor
 from shipyard.tracking.models import Run
@@ -54,6 +56,7 @@ from shipyard.ui.session import (
 
 STATIC = Path(__file__).parent / "static"
 PAGE_SIZES = (25, 50, 100, 200)
+LOG_TAIL = 64 * 1024  # characters of a step's log shown on its pipeline run's page
 #: Content Security Policy of every page: scripts and styles from Shipyard only.
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -492,10 +495,23 @@ def pipeline_run_page(request: Request, run_id: str) -> Response:
     edges = sorted(
         {(producer[d], s.step, "") for s in record.steps for d in s.inputs if d in producer}
     )
+    tracking = _backend(request).tracking
+    logs: dict[str, str] = {}
+    for s in record.steps:
+        if s.run_id is None:
+            continue
+        with contextlib.suppress(NotFoundError):
+            if any(a.name == LOG_ARTIFACT for a in tracking.list_artifacts(s.run_id)):
+                text = tracking.read_artifact_bytes(s.run_id, LOG_ARTIFACT).decode(
+                    "utf-8", "replace"
+                )
+                logs[s.step] = text[-LOG_TAIL:]
     return render(
         request,
         "pipeline_run.html",
         "pipelines",
+        logs=logs,
+        log_tail=LOG_TAIL,
         record=record,
         drawing=layout(boxes, list(edges)),
         node_w=NODE_W,
