@@ -32,6 +32,8 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def test_models_commands(env: dict[str, str]) -> None:
     out = cli("models", "alias", "credit", "champion", "2", env=env)
+    assert out.returncode == 2 and "break-glass: give a reason" in out.stderr
+    out = cli("models", "alias", "credit", "champion", "2", "--reason", "first model", env=env)
     assert out.returncode == 0, out.stderr
     listed = json.loads(cli("models", "list", "--json", env=env).stdout)["models"]
     assert listed[0]["name"] == "credit" and listed[0]["aliases"] == {"champion": 2}
@@ -46,6 +48,13 @@ def test_models_commands(env: dict[str, str]) -> None:
     )  # fmt: skip
     assert card.returncode == 0 and "- Not SMEs" in card.stdout
     assert cli("models", "state", "credit", "1", "approved", env=env).returncode == 0
+    # No promotion around the approvals on a local store: production by hand is break-glass.
+    bypass = cli("models", "state", "credit", "1", "production", env=env)
+    assert bypass.returncode == 2 and "break-glass: give a reason" in bypass.stderr
+    glass = ("models", "state", "credit", "1", "production", "--reason", "regulator deadline")
+    assert cli(*glass, env=env).returncode == 0
+    audit = cli("audit", "list", "--json", env=env).stdout
+    assert "version.break_glass" in audit and "regulator deadline" in audit
     refused = cli("models", "delete-version", "credit", "2", env=env)
     assert refused.returncode == 2 and "holds aliases champion" in refused.stderr
     assert cli("models", "delete-version", "credit", "2", "--force", env=env).returncode == 0

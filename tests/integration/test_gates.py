@@ -78,7 +78,7 @@ def registered(store: None, seed: int) -> pd.DataFrame:
     train = make_data(4000, seed)
     fair = LogisticRegression().fit(train[FAIR], train["label"])
     shipyard.register_model("credit", fair, train[FAIR][:5], training_data=train[FAIR])
-    shipyard.set_alias("credit", "champion", 1)
+    shipyard.set_alias("credit", "champion", 1, reason="test setup")
     unfair_train = train.copy()
     flip = (unfair_train["group"] == "B") & (np.random.default_rng(seed + 1000).random(4000) < 0.4)
     unfair_train.loc[flip, "label"] = 1

@@ -69,7 +69,7 @@ def home(tmp_path: Path, seed: int) -> Iterator[Path]:
     shipyard.register_model(
         "fraud", HistGradientBoostingClassifier(max_iter=10).fit(frame, y), frame[:5]
     )
-    shipyard.set_alias("fraud", "champion", 1)
+    shipyard.set_alias("fraud", "champion", 1, reason="test setup")
     shipyard.set_uri(None)
     return store
 
@@ -238,7 +238,7 @@ def test_alias_move_is_followed_without_failing_requests(home: Path, served: Mod
         t.start()
     time.sleep(0.5)
     shipyard.set_uri(str(home))
-    shipyard.set_alias("fraud", "champion", 2)
+    shipyard.set_alias("fraud", "champion", 2, reason="test setup")
     shipyard.set_uri(None)
     deadline = time.monotonic() + 20
     while "fraud/2" not in versions and time.monotonic() < deadline:
@@ -361,7 +361,7 @@ def test_serving_from_a_central_server_follows_its_aliases(home: Path, tmp_path:
         first = httpx.post(f"{srv.url}/invocations", json={"instances": [ROW]})
         assert first.status_code == 200 and first.headers["x-model-version"] == "fraud/1"
         shipyard.set_uri(central.url)
-        shipyard.set_alias("fraud", "champion", 2)
+        shipyard.set_alias("fraud", "champion", 2, reason="test setup")
         shipyard.set_uri(None)
         deadline = time.monotonic() + 20
         version = ""

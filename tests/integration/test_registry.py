@@ -63,9 +63,9 @@ def test_register_alias_and_load_by_every_uri_form(data: tuple[pd.DataFrame, np.
     assert v2.environment["scikit-learn"]
     assert [c["name"] for c in _inputs(v2)] == list(X.columns)
 
-    shipyard.set_alias("fraud", "champion", 1)
+    shipyard.set_alias("fraud", "champion", 1, reason="test setup")
     shipyard.set_alias("fraud", "challenger", 2)
-    shipyard.set_alias("fraud", "champion", 2)  # moves: one version per alias
+    shipyard.set_alias("fraud", "champion", 2, reason="test setup")  # moves: one version per alias
     model = shipyard.model_registry().get_model("fraud")
     assert model.aliases == {"champion": 2, "challenger": 2}
     assert model.latest_version == 2
@@ -118,7 +118,7 @@ def test_deleted_versions_cannot_be_aliased_or_loaded(
     X, y = data
     for _ in range(2):
         shipyard.register_model("fraud", LogisticRegression().fit(X, y), X[:3])
-    shipyard.set_alias("fraud", "champion", 1)
+    shipyard.set_alias("fraud", "champion", 1, reason="test setup")
     reg = shipyard.model_registry()
     with pytest.raises(ConflictError, match="holds aliases champion"):
         reg.delete_version("fraud", 1)
@@ -126,7 +126,7 @@ def test_deleted_versions_cannot_be_aliased_or_loaded(
     with pytest.raises(NotFoundError, match="no alias 'champion'"):
         shipyard.load_model("models:/fraud@champion")
     with pytest.raises(NotFoundError, match="was deleted"):
-        shipyard.set_alias("fraud", "champion", 1)
+        shipyard.set_alias("fraud", "champion", 1, reason="test setup")
     with pytest.raises(NotFoundError, match="was deleted"):
         shipyard.load_model("models:/fraud/1")
     assert [v.version for v in reg.list_versions("fraud")] == [2]
@@ -143,7 +143,14 @@ def test_lifecycle_moves_forward_only(data: tuple[pd.DataFrame, np.ndarray]) -> 
     with pytest.raises(StateTransitionError, match="candidate version cannot become production"):
         reg.transition("fraud", 1, "production")
     assert reg.transition("fraud", 1, "approved").state.value == "approved"
-    assert reg.transition("fraud", 1, "production").state.value == "production"
+    # Production comes through approvals; by hand it is break-glass, with a reason, audited.
+    with pytest.raises(InvalidInputError, match="break-glass: give a reason"):
+        reg.transition("fraud", 1, "production")
+    moved = reg.transition("fraud", 1, "production", reason="incident 42: approvals down")
+    assert moved.state.value == "production"
+    audit = shipyard.sdk.context.current().get_backend().governance.audit
+    (event,) = audit.events(action="version.break_glass")
+    assert event.payload["reason"] == "incident 42: approvals down"
     with pytest.raises(ConflictError, match="production state"):
         reg.delete_version("fraud", 1)
     assert reg.transition("fraud", 1, "retired").state.value == "retired"

@@ -156,7 +156,7 @@ def test_promotion_through_the_server_keeps_duties_apart(
     run = shipyard.get_run(mv.run_id)
     assert run.tags["shipyard.user"] == "alice"
     with pytest.raises(PermissionDeniedError, match="needs approver"):
-        shipyard.set_alias("credit", "champion", 1)
+        shipyard.set_alias("credit", "champion", 1, reason="test setup")
     report = shipyard.check_gates(
         "credit",
         1,

@@ -129,7 +129,7 @@ def alias(
     """Point an alias at a version (moving it), or remove it with --delete."""
     registry = state(ctx).backend.registry
     if delete:
-        registry.delete_alias(name, alias_name)
+        registry.delete_alias(name, alias_name, reason=reason)
         result(
             {"model": name, "alias": alias_name, "deleted": True},
             as_json,
@@ -150,10 +150,13 @@ def set_state(
     new_state: str = typer.Argument(
         ..., metavar="STATE", help="candidate, approved, production or retired."
     ),
+    reason: str = typer.Option(
+        None, "--reason", help="Why: required to set production by hand (admin break-glass)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Move a version along its lifecycle."""
-    mv = state(ctx).backend.registry.transition(name, version, new_state)
+    """Move a version along its lifecycle (production: through approvals, or break-glass)."""
+    mv = state(ctx).backend.registry.transition(name, version, new_state, reason=reason)
     result(mv, as_json, f"{name} version {mv.version} is now {mv.state}")
 
 

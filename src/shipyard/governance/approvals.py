@@ -19,11 +19,12 @@ from shipyard.core.names import check_text
 from shipyard.gates.service import GateService
 from shipyard.governance.models import Approval, PromotionRequest, Role
 from shipyard.governance.ports import ApprovalStore
+from shipyard.registry import service as registry_service
 from shipyard.registry.models import ModelVersion, VersionState
 from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import USER_TAG
 
-CHAMPION = "champion"
+CHAMPION = registry_service.CHAMPION
 MAX_NOTE = 5000
 
 
@@ -144,13 +145,13 @@ class ApprovalService:
             return  # another approver's call promoted it already
         current = self.registry.get_version(mv.name, mv.version)
         if current.state is VersionState.CANDIDATE:
-            current = self.registry.transition(mv.name, mv.version, VersionState.APPROVED)
-        self.registry.transition(mv.name, mv.version, VersionState.PRODUCTION)
-        self.registry.set_alias(mv.name, CHAMPION, mv.version)
+            current = self.registry.governed_transition(mv.name, mv.version, VersionState.APPROVED)
+        self.registry.governed_transition(mv.name, mv.version, VersionState.PRODUCTION)
+        self.registry.governed_alias(mv.name, CHAMPION, mv.version)
         if previous is not None and previous != mv.version:
             old = self.registry.get_version(mv.name, previous)
             if old.state is VersionState.PRODUCTION:
-                self.registry.transition(mv.name, previous, VersionState.RETIRED)
+                self.registry.governed_transition(mv.name, previous, VersionState.RETIRED)
         self.audit.record(
             "model.promoted", mv.uri, {"request": request.id, "previous_champion": previous}
         )
@@ -188,10 +189,10 @@ class ApprovalService:
         target = self.registry.get_version(name, previous)
         if target.state is VersionState.RETIRED:
             self.registry.restore(name, previous)
-        self.registry.set_alias(name, CHAMPION, previous)
+        self.registry.governed_alias(name, CHAMPION, previous)
         now = self.registry.get_version(name, current)
         if now.state is VersionState.PRODUCTION:
-            self.registry.transition(name, current, VersionState.RETIRED)
+            self.registry.governed_transition(name, current, VersionState.RETIRED)
         self.audit.record(
             "model.rolled_back", f"models:/{name}", {"from": current, "to": previous, "note": note}
         )

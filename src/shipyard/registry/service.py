@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from shipyard.core.actor import break_glass, require_role
 from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.errors import (
     ConflictError,
@@ -24,6 +25,7 @@ from shipyard.core.errors import (
 from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.core.names import check_key, check_name, check_text
 from shipyard.core.paths import check_artifact_name, confined
+from shipyard.core.roles import Role
 from shipyard.registry import card as cards
 from shipyard.registry.models import (
     RISK_TIERS,
@@ -48,6 +50,9 @@ from shipyard.registry.package import (
 from shipyard.registry.ports import RegistryStore
 from shipyard.registry.signature import Signature
 from shipyard.tracking.service import TrackingService
+
+#: The alias serving follows; it moves through approvals and rollback.
+CHAMPION = "champion"
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +313,27 @@ class RegistryService:
     def set_alias(
         self, name: str, alias: str, version: int | str, *, reason: str | None = None
     ) -> ModelVersion:
-        """Point ``alias`` at a live version (moving it from any other); ``reason`` is audited."""
+        """Point ``alias`` at a live version (moving it from any other); ``reason`` is audited.
+
+        Needs an approver. ``champion`` is what serving follows: it moves through approvals
+        and rollback, and by hand only as an admin's break-glass with a reason.
+        """
+        alias = check_alias(alias)
+        require_role(Role.APPROVER, f"moving alias {alias!r}")
+        if alias == CHAMPION:
+            reason = break_glass(reason, f"moving {CHAMPION} by hand")
+            self.audit.record(
+                "alias.break_glass",
+                f"models:/{name}@{alias}",
+                {"version": str(version), "reason": reason},
+            )
+        return self.governed_alias(name, alias, version, reason=reason)
+
+    def governed_alias(
+        self, name: str, alias: str, version: int | str, *, reason: str | None = None
+    ) -> ModelVersion:
+        """Move an alias with no role check: the approval and rollback flows' own path,
+        taken after they have checked their rules (approvals, gate reports, roles)."""
         alias = check_alias(alias)
         mv = self.get_version(name, version)
         before = self.get_model(mv.name).aliases.get(alias)
@@ -319,14 +344,45 @@ class RegistryService:
         self.audit.record("alias.set", f"models:/{mv.name}@{alias}", payload)
         return self.get_version(mv.name, mv.version)
 
-    def delete_alias(self, name: str, alias: str) -> None:
-        """Remove an alias."""
-        before = self.get_model(name).aliases.get(check_alias(alias))
-        self.store.set_alias(check_name(name, "model name"), check_alias(alias), None)
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
+        """Remove an alias (an approver's; ``champion``: an admin's break-glass)."""
+        alias = check_alias(alias)
+        require_role(Role.APPROVER, f"removing alias {alias!r}")
+        if alias == CHAMPION:
+            reason = break_glass(reason or "removal", f"removing {CHAMPION}")
+            self.audit.record(
+                "alias.break_glass", f"models:/{name}@{alias}", {"version": None, "reason": reason}
+            )
+        before = self.get_model(name).aliases.get(alias)
+        self.store.set_alias(check_name(name, "model name"), alias, None)
         self.audit.record("alias.deleted", f"models:/{name}@{alias}", {"previous": before})
 
-    def transition(self, name: str, version: int | str, state: str | VersionState) -> ModelVersion:
-        """Move a version along its lifecycle (compare-and-set against concurrent moves)."""
+    def transition(
+        self,
+        name: str,
+        version: int | str,
+        state: str | VersionState,
+        *,
+        reason: str | None = None,
+    ) -> ModelVersion:
+        """Move a version along its lifecycle (compare-and-set against concurrent moves).
+
+        Needs an approver. Production is reached through approvals; moving a version there
+        by hand is an admin's break-glass with a reason, audited as such.
+        """
+        mv = self.get_version(name, version)
+        target = parse_state(state)
+        require_role(Role.APPROVER, f"setting state {target.value}")
+        check_transition(mv.state, target)
+        if target is VersionState.PRODUCTION:
+            reason = break_glass(reason, f"moving {mv.uri} to production by hand")
+            self.audit.record("version.break_glass", mv.uri, {"to": target.value, "reason": reason})
+        return self._move(mv, target)
+
+    def governed_transition(
+        self, name: str, version: int | str, state: str | VersionState
+    ) -> ModelVersion:
+        """Move a version with no role check: the approval and rollback flows' own path."""
         mv = self.get_version(name, version)
         target = parse_state(state)
         check_transition(mv.state, target)

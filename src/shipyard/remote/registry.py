@@ -111,13 +111,24 @@ class RestRegistry(RegistryService):
         )
         return VersionRead.model_validate(data).domain()
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         """DELETE /api/v1/models/{name}/aliases/{alias}."""
-        self.client.request("DELETE", f"{self._model(name)}/aliases/{seg(check_alias(alias))}")
+        self.client.request(
+            "DELETE",
+            f"{self._model(name)}/aliases/{seg(check_alias(alias))}",
+            params={"reason": reason} if reason else None,
+        )
 
-    def transition(self, name: str, version: int | str, state: str | VersionState) -> ModelVersion:
+    def transition(
+        self,
+        name: str,
+        version: int | str,
+        state: str | VersionState,
+        *,
+        reason: str | None = None,
+    ) -> ModelVersion:
         """PATCH /api/v1/models/{name}/versions/{version} with the target state."""
-        body = VersionUpdate(state=parse_state(state))
+        body = VersionUpdate(state=parse_state(state), reason=reason)
         data = self.client.json(
             "PATCH", self._version(name, version), idempotent=False, **json_body(body)
         )

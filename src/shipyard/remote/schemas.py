@@ -391,6 +391,7 @@ class VersionUpdate(Wire):
 
     description: str | None = None
     state: VersionState | None = None
+    reason: str | None = Field(default=None, max_length=2000)  # break-glass to production
 
 
 class CardEdit(Wire):

@@ -135,14 +135,20 @@ def load_model(uri: str, *, trusted: bool = False) -> LoadedModel:
     return model_registry().load(uri, trusted=trusted)[0]
 
 
-def set_alias(name: str, alias: str, version: int | str) -> ModelVersion:
-    """Point ``alias`` (``champion``, ``challenger``, ...) at a version."""
-    return model_registry().set_alias(name, alias, version)
+def set_alias(
+    name: str, alias: str, version: int | str, *, reason: str | None = None
+) -> ModelVersion:
+    """Point ``alias`` (``challenger``, ``shadow``, ...) at a version.
+
+    ``champion`` moves through approvals and rollback; by hand it is an admin's break-glass
+    and needs a ``reason`` (audited).
+    """
+    return model_registry().set_alias(name, alias, version, reason=reason)
 
 
-def delete_alias(name: str, alias: str) -> None:
-    """Remove an alias from a model."""
-    model_registry().delete_alias(name, alias)
+def delete_alias(name: str, alias: str, *, reason: str | None = None) -> None:
+    """Remove an alias from a model (``champion``: break-glass, with a ``reason``)."""
+    model_registry().delete_alias(name, alias, reason=reason)
 
 
 def get_model_version(name: str, version: int | str) -> ModelVersion:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 
-from shipyard.core.actor import _ACTOR, acting_as
+from shipyard.core.actor import _ACTOR, acting_as, set_request_role
 from shipyard.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from shipyard.governance.models import Role
 from shipyard.remote.client import ACTOR_HEADER
@@ -167,6 +167,7 @@ async def authorize(request: Request) -> Actor:
     request.state.actor = actor
     # The request's own task: sync routes run in worker threads with a copy of it.
     _ACTOR.set(actor.name)
+    set_request_role(actor.role)
     return actor
 
 

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from shipyard.core.errors import InvalidInputError, PermissionDeniedError
-from shipyard.governance.approvals import CHAMPION
-from shipyard.governance.models import Role
-from shipyard.registry.models import VersionState
 from shipyard.registry.service import RegistryService
 from shipyard.remote.schemas import (
     AliasTarget,
@@ -112,15 +108,7 @@ def update_version(name: str, version: str, body: VersionUpdate, request: Reques
     """Change a version's description, or move it along its lifecycle."""
     svc = _svc(request)
     if body.state is not None:
-        actor = current_actor(request)
-        # Production is reached through approvals; moving there by hand is break-glass.
-        needed = Role.ADMIN if body.state is VersionState.PRODUCTION else Role.APPROVER
-        if not actor.role.allows(needed):
-            raise PermissionDeniedError(
-                f"{actor.name} has role {actor.role.value}; setting state {body.state.value} "
-                f"needs {needed.value} (use shipyard models request-promotion)"
-            )
-        mv = svc.transition(name, version, body.state)
+        mv = svc.transition(name, version, body.state, reason=body.reason)
     else:
         mv = svc.get_version(name, version)
     if body.description is not None:
@@ -164,35 +152,16 @@ def set_alias(name: str, alias: str, body: AliasTarget, request: Request) -> Ver
     ``champion`` is what serving follows: it moves through approvals and rollback; moving
     it by hand is an admin's break-glass, audited with its reason.
     """
-    svc = _svc(request)
-    if alias == CHAMPION:
-        _break_glass(request, body.reason, f"moving {CHAMPION} by hand")
-        svc.audit.record(
-            "alias.break_glass",
-            f"models:/{name}@{alias}",
-            {"version": body.version, "reason": body.reason},
-        )
-    return VersionRead.of(svc.set_alias(name, alias, body.version, reason=body.reason))
-
-
-def _break_glass(request: Request, reason: str | None, what: str) -> None:
-    actor = current_actor(request)
-    if not actor.role.allows(Role.ADMIN):
-        raise PermissionDeniedError(
-            f"{actor.name} has role {actor.role.value}; {what} is an admin's break-glass "
-            "(promote with shipyard models request-promotion and approve, or roll back)",
-            actor=actor.name,
-        )
-    if actor.authenticated and not (reason or "").strip():
-        raise InvalidInputError(f"{what} is break-glass: give a reason")
+    return VersionRead.of(_svc(request).set_alias(name, alias, body.version, reason=body.reason))
 
 
 @router.delete("/{name}/aliases/{alias}", status_code=204)
-def delete_alias(name: str, alias: str, request: Request) -> Response:
-    """Remove an alias (``champion``: an admin's break-glass)."""
-    svc = _svc(request)
-    if alias == CHAMPION:
-        _break_glass(request, "removal", f"removing {CHAMPION}")
-        svc.audit.record("alias.break_glass", f"models:/{name}@{alias}", {"version": None})
-    svc.delete_alias(name, alias)
+def delete_alias(
+    name: str,
+    alias: str,
+    request: Request,
+    reason: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """Remove an alias (``champion``: an admin's break-glass, with a reason)."""
+    _svc(request).delete_alias(name, alias, reason=reason)
     return Response(status_code=204)

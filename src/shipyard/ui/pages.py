@@ -173,7 +173,10 @@ def error_page(request: Request, status: int, message: str) -> Response:
     if status == 401 and request.method == "GET":
         target = "/login?" + urlencode({"next": request.url.path})
         return RedirectResponse(target, status_code=303)
-    return render(request, "error.html", status=status, status_code=status, message=message)
+    back = request.url.path.rsplit("/", 1)[0] or "/" if request.method == "POST" else None
+    return render(
+        request, "error.html", status=status, status_code=status, message=message, back=back
+    )
 
 
 def _csrf(request: Request, csrf: Annotated[str, Form()] = "") -> None:
