@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -31,8 +32,14 @@ def start(
     cmd: list[str], health: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.Popen[bytes]:
     """Start a server process and wait until ``health`` answers 200 (bounded)."""
+    # Its own session: stop() ends the whole group (mlflow server leaves uvicorn workers and
+    # job consumers behind when only its CLI process is stopped).
     proc = subprocess.Popen(
-        cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        cmd,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,14 +55,20 @@ def start(
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
-    """Stop a process we started, by its PID."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    """Stop a process we started and everything it started (its process group, by PID)."""
+    import signal
+
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers of the group
 
 
 def report(title: str, rows: list[tuple[str, str]]) -> None:

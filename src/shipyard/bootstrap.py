@@ -9,24 +9,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from shipyard.core.actor import set_process_actor
 from shipyard.core.blobs import BlobStore
 from shipyard.core.errors import InvalidInputError, StoreError
 from shipyard.core.settings import Settings
-from shipyard.gates.service import GateService
-from shipyard.governance.approvals import ApprovalService
-from shipyard.governance.audit import AuditService
-from shipyard.governance.identity import IdentityService
-from shipyard.monitoring.alerts import Notifier
-from shipyard.monitoring.feedback import FeedbackService
-from shipyard.monitoring.service import MonitorService
-from shipyard.monitoring.spec import MonitorSpec
 from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
-from shipyard.registry.service import RegistryService
 from shipyard.tracking.service import TrackingService
+
+if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
+    from shipyard.gates.service import GateService
+    from shipyard.governance.approvals import ApprovalService
+    from shipyard.governance.audit import AuditService
+    from shipyard.governance.identity import IdentityService
+    from shipyard.monitoring.alerts import Notifier
+    from shipyard.monitoring.feedback import FeedbackService
+    from shipyard.monitoring.service import MonitorService
+    from shipyard.monitoring.spec import MonitorSpec
+    from shipyard.registry.service import RegistryService
 
 
 @dataclass(frozen=True)
@@ -52,63 +55,100 @@ class Governance:
 
 @dataclass
 class Backend:
-    """The services for one store, and how to release what they hold."""
+    """The services for one store, and how to release what they hold.
+
+    Services other than tracking are built on first use (``lazy``): a process that only
+    logs metrics never imports the registry, gates (pandas) or monitoring.
+    """
 
     kind: Literal["local", "rest"]
     uri: str
     tracking: TrackingService
     blobs: BlobStore | None = None
     pipelines: PipelineParts | None = None
-    registry_service: RegistryService | None = None
-    gate_service: GateService | None = None
-    governance_services: Governance | None = None
-    feedback_service: FeedbackService | None = None
-    monitor_service: MonitorService | None = None
+    lazy: dict[str, Callable[[], Any]] = field(default_factory=dict)
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _built: dict[str, Any] = field(default_factory=dict)
+
+    def service(self, name: str) -> Any:
+        """The named service, built now if it was not yet; None if this backend has none."""
+        if name not in self._built:
+            make = self.lazy.get(name)
+            self._built[name] = make() if make is not None else None
+        return self._built[name]
+
+    @property
+    def registry_service(self) -> RegistryService | None:
+        """The model registry, or None."""
+        found: RegistryService | None = self.service("registry")
+        return found
+
+    @property
+    def monitor_service(self) -> MonitorService | None:
+        """Monitors, or None (only where the store and the prediction log are)."""
+        found: MonitorService | None = self.service("monitors")
+        return found
 
     @property
     def registry(self) -> RegistryService:
         """The model registry of this store."""
-        if self.registry_service is None:
+        found = self.registry_service
+        if found is None:
             raise StoreError(f"this backend ({self.uri}) has no model registry")
-        return self.registry_service
+        return found
 
     @property
     def gates(self) -> GateService:
         """Quality gates over this store's registry."""
-        if self.gate_service is None:
+        found: GateService | None = self.service("gates")
+        if found is None:
             raise StoreError(f"this backend ({self.uri}) has no quality gates")
-        return self.gate_service
+        return found
 
     @property
     def governance(self) -> Governance:
         """Audit, identity and approvals of this store."""
-        if self.governance_services is None:
+        found: Governance | None = self.service("governance")
+        if found is None:
             raise StoreError(f"this backend ({self.uri}) has no governance services")
-        return self.governance_services
+        return found
 
     @property
     def feedback(self) -> FeedbackService:
         """Ground-truth labels for logged predictions."""
-        if self.feedback_service is None:
+        found: FeedbackService | None = self.service("feedback")
+        if found is None:
             raise StoreError(f"this backend ({self.uri}) takes no feedback")
-        return self.feedback_service
+        return found
 
     @property
     def monitors(self) -> MonitorService:
         """Monitor runs and their history (where the store and the prediction log are)."""
-        if self.monitor_service is None:
+        found = self.monitor_service
+        if found is None:
             raise StoreError(
                 f"monitors run where the store and the prediction log are, not through "
                 f"{self.uri}: point SHIPYARD_URI at the database"
             )
-        return self.monitor_service
+        return found
 
     def close(self) -> None:
         """Release connections and pools."""
         for closer in self._closers:
             closer()
         self._closers.clear()
+
+
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """A factory that builds once and hands out the same object after."""
+    made: list[Any] = []
+
+    def get() -> Any:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
 
 
 def make_blob_store(root: str) -> BlobStore:
@@ -124,15 +164,13 @@ def make_blob_store(root: str) -> BlobStore:
 
 def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     """Embedded backend: SQLite or PostgreSQL metadata plus a blob store, in this process."""
-    from shipyard.predlog.source import ParquetPredictionSource
-    from shipyard.remote.notify import PrometheusCounters
+    from shipyard.governance.audit import AuditService
+    from shipyard.registry.guard import check_run_change
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.store.anchor import FileAuditAnchor
     from shipyard.store.engine import make_engine
-    from shipyard.store.gates import SqlGateStore
-    from shipyard.store.governance import SqlApprovalStore, SqlAuditStore, SqlIdentityStore
+    from shipyard.store.governance import SqlAuditStore
     from shipyard.store.migrate import upgrade
-    from shipyard.store.monitoring import SqlAlertStore, SqlFeedbackStore, SqlMonitorResultStore
     from shipyard.store.pipelines import SqlPipelineStore
     from shipyard.store.registry import SqlRegistryStore
     from shipyard.store.schedules import SqlScheduleStore
@@ -160,38 +198,78 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         f"shipyard://{settings.project}",
         root if "://" in root else f"file://{Path(root).resolve()}",
     )
-    registry = RegistryService(SqlRegistryStore(engine), tracking, audit)
-    tracking.add_guard(registry.guard_run_change)
-    gates = GateService(registry, SqlGateStore(engine), audit)
-    governance = Governance(
-        audit,
-        IdentityService(SqlIdentityStore(engine), audit),
-        ApprovalService(registry, gates, SqlApprovalStore(engine), audit),
-    )
-    predictions = ParquetPredictionSource(settings.predlog_root)
-    labels = SqlFeedbackStore(engine)
-    feedback = FeedbackService(labels, predictions, audit)
-    monitors = MonitorService(
-        predictions,
-        labels,
-        SqlMonitorResultStore(engine),
-        gates,
-        alerts=SqlAlertStore(engine),
-        notifiers=lambda spec: build_notifiers(spec, settings),
-        audit=audit,
-        counters=PrometheusCounters(),
-    )
+    registry_store = SqlRegistryStore(engine)
+    tracking.add_guard(partial(check_run_change, registry_store))
+
+    @_once
+    def registry() -> RegistryService:
+        from shipyard.registry.service import RegistryService
+
+        return RegistryService(registry_store, tracking, audit)
+
+    @_once
+    def gates() -> GateService:
+        from shipyard.gates.service import GateService
+        from shipyard.store.gates import SqlGateStore
+
+        return GateService(registry(), SqlGateStore(engine), audit)
+
+    @_once
+    def governance() -> Governance:
+        from shipyard.governance.approvals import ApprovalService
+        from shipyard.governance.identity import IdentityService
+        from shipyard.store.governance import SqlApprovalStore, SqlIdentityStore
+
+        return Governance(
+            audit,
+            IdentityService(SqlIdentityStore(engine), audit),
+            ApprovalService(registry(), gates(), SqlApprovalStore(engine), audit),
+        )
+
+    @_once
+    def feedback() -> FeedbackService:
+        from shipyard.monitoring.feedback import FeedbackService
+        from shipyard.predlog.source import ParquetPredictionSource
+        from shipyard.store.monitoring import SqlFeedbackStore
+
+        predictions = ParquetPredictionSource(settings.predlog_root)
+        return FeedbackService(SqlFeedbackStore(engine), predictions, audit)
+
+    @_once
+    def monitors() -> MonitorService:
+        from shipyard.monitoring.service import MonitorService
+        from shipyard.predlog.source import ParquetPredictionSource
+        from shipyard.remote.notify import PrometheusCounters
+        from shipyard.store.monitoring import (
+            SqlAlertStore,
+            SqlFeedbackStore,
+            SqlMonitorResultStore,
+        )
+
+        return MonitorService(
+            ParquetPredictionSource(settings.predlog_root),
+            SqlFeedbackStore(engine),
+            SqlMonitorResultStore(engine),
+            gates(),
+            alerts=SqlAlertStore(engine),
+            notifiers=lambda spec: build_notifiers(spec, settings),
+            audit=audit,
+            counters=PrometheusCounters(),
+        )
+
     return Backend(
         "local",
         settings.store_uri,
         tracking,
         blobs,
         parts,
-        registry,
-        gates,
-        governance,
-        feedback,
-        monitors,
+        {
+            "registry": registry,
+            "gates": gates,
+            "governance": governance,
+            "feedback": feedback,
+            "monitors": monitors,
+        },
         [engine.dispose],
     )
 
@@ -221,11 +299,12 @@ def rest_backend(settings: Settings) -> Backend:
         tracking,
         None,
         None,
-        registry,
-        gates,
-        governance,
-        RestFeedback(client),
-        None,
+        {
+            "registry": lambda: registry,
+            "gates": lambda: gates,
+            "governance": lambda: governance,
+            "feedback": lambda: RestFeedback(client),
+        },
         [client.close],
     )
 

@@ -27,6 +27,7 @@ from shipyard.core.names import check_key, check_name, check_text
 from shipyard.core.paths import check_artifact_name, confined
 from shipyard.core.roles import Role
 from shipyard.registry import card as cards
+from shipyard.registry.guard import check_run_change
 from shipyard.registry.models import (
     RISK_TIERS,
     ModelUri,
@@ -215,26 +216,10 @@ class RegistryService:
     def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
         """Refuse changes to a run that would break a registered version built from it.
 
-        A version's package is the run's artifacts under its path, bound by hash: deleting
-        the run, or writing under that path, would make the version unloadable (and serving
-        it fail). Delete the version first.
-
         Raises:
             ConflictError: a live version depends on what the change would touch.
         """
-        for mv in self.store.versions_of_run(run_id):
-            prefix = mv.artifact_path.rstrip("/") + "/"
-            if change == "delete" or (artifact is not None and artifact.startswith(prefix)):
-                what = "delete the run" if change == "delete" else f"write {artifact}"
-                raise ConflictError(
-                    f"cannot {what}: {mv.uri} ({mv.state.value}) is built from "
-                    f"runs:/{run_id}/{mv.artifact_path}; delete that version first",
-                    run_id=run_id,
-                    model=mv.name,
-                    version=mv.version,
-                )
-
-    # lookups ------------------------------------------------------------------------------
+        check_run_change(self.store, run_id, change, artifact)
 
     def get_model(self, name: str) -> RegisteredModel:
         """A registered model with its tags and aliases."""
