@@ -178,6 +178,11 @@ def test_timeout_fails_the_step_with_a_clear_message() -> None:
 
     with pytest.raises(PipelineError, match=r"timed out after 0\.3s"):
         hangs.run()
+    # The record says what happened to the step: abandoned, not stopped, and what bounds it.
+    record = runner().store.list_pipeline_runs("hangs", 1)[0]
+    (step_run,) = runner().store.get_pipeline_run(record.id).steps
+    assert "may still be running" in (step_run.error or "")
+    assert "executor='process'" in (step_run.error or "")
 
 
 def test_unserialisable_output_names_the_step_and_records_nothing() -> None:

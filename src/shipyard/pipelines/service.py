@@ -520,7 +520,11 @@ class PipelineRunner:
         try:
             return future.result(timeout=timeout)
         except FutureTimeout as exc:
-            raise _StepTimeoutError(f"step {job.node!r} timed out after {timeout:g}s") from exc
+            raise _StepTimeoutError(
+                f"step {job.node!r} timed out after {timeout:g}s; it ran in this process, "
+                "which cannot stop it: it was abandoned on its thread and may still be running "
+                "(executor='process' or 'ray' stops a step's worker at its timeout)"
+            ) from exc
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 

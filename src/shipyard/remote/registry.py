@@ -191,6 +191,18 @@ class RestRegistry(RegistryService):
         data = self.client.json("PUT", f"{self._model(name)}/governance", **json_body(body))
         return ModelRead.model_validate(data).domain()
 
+    def governed_alias(
+        self, name: str, alias: str, version: int | str, *, reason: str | None = None
+    ) -> ModelVersion:
+        """Approvals and rollback move aliases on the server, never from a client."""
+        raise InvalidInputError("approvals and rollback run on the server: use shipyard models")
+
+    def governed_transition(
+        self, name: str, version: int | str, state: str | VersionState
+    ) -> ModelVersion:
+        """Approvals and rollback move states on the server, never from a client."""
+        raise InvalidInputError("approvals and rollback run on the server: use shipyard models")
+
     def restore(self, name: str, version: int | str) -> ModelVersion:
         """Restoring happens on the server, inside a rollback."""
         raise InvalidInputError("use shipyard models rollback: the server restores versions")
