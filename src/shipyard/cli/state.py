@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import typer
 
 from shipyard.bootstrap import Backend, build_backend
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
 
 
@@ -36,5 +37,6 @@ class State:
 def state(ctx: typer.Context) -> State:
     """The State of this invocation."""
     obj = ctx.find_root().obj
-    assert isinstance(obj, State)
+    if not isinstance(obj, State):
+        raise InvalidInputError("run this command through the shipyard CLI")
     return obj

@@ -398,7 +398,8 @@ def _psi_of(ref: PreparedColumn, cur_counts: pd.Series | None, cur_sorted: Array
             append=len(cur_sorted),
         )
         return _psi(ref.psi_shares, counts / len(cur_sorted))
-    assert cur_counts is not None
+    if cur_counts is None:
+        raise InvalidInputError("categorical drift needs the current counts")
     ref_n, cur_n = _aligned(ref.counts, cur_counts)
     return _psi(ref_n / ref_n.sum(), cur_n / cur_n.sum())
 
@@ -435,7 +436,8 @@ def _binned(
             np.searchsorted(cur_sorted, edges[1:-1], side="left"), prepend=0, append=len(cur_sorted)
         )
         return ref_h / ref.rows, cur_h / len(cur_sorted)
-    assert cur_counts is not None
+    if cur_counts is None:
+        raise InvalidInputError("categorical drift needs the current counts")
     ref_n, cur_n = _aligned(ref.counts, cur_counts)
     return ref_n / ref.rows, cur_n / cur_n.sum()
 

@@ -192,7 +192,8 @@ def _cells(
 
 def _rmse_shift(sq_a: Array | None, mean_diff: float) -> float:
     # rmse_a - rmse_b from the mean squared-error difference, around the full-data level.
-    assert sq_a is not None
+    if sq_a is None:
+        raise InvalidInputError("rmse needs the squared errors of the first model")
     msa = float(sq_a.mean())
     msb = msa - mean_diff
     return float(np.sqrt(max(msa, 0.0)) - np.sqrt(max(msb, 0.0)))

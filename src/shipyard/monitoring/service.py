@@ -322,7 +322,8 @@ class MonitorService:
         self, spec: MonitorSpec, logged: pd.DataFrame
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         perf = spec.performance
-        assert perf is not None
+        if perf is None:
+            raise InvalidInputError(f"monitor {spec.name!r} has no performance section")
         ids = sorted(set(logged["request_id"].astype(str)))
         labels = self.feedback.labels(spec.deployment, ids)
         if not labels:
@@ -478,7 +479,8 @@ def _quality(
     spec: MonitorSpec, ref: _Reference, current: pd.DataFrame, rows: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     q = spec.quality
-    assert q is not None
+    if q is None:
+        raise InvalidInputError(f"monitor {spec.name!r} has no quality section")
     checks = []
     columns: dict[str, Any] = {}
     for name in current.columns:

@@ -65,7 +65,8 @@ class WindowSpec(_Spec):
     def seconds(self) -> int:
         """The window length in seconds."""
         match = _EVERY.match(self.every)
-        assert match is not None
+        if match is None:  # the field validator accepted it, so this is a bug
+            raise InvalidInputError(f"every must look like 1d, 6h or 30m; got {self.every!r}")
         return int(match.group(1)) * _UNIT_S[match.group(2)]
 
 

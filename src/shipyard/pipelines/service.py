@@ -383,7 +383,8 @@ class PipelineRunner:
         self, started: _Running, future: Future[WorkResult], on_event: OnEvent | None
     ) -> StepRunRecord:
         record, node = started.record, started.node
-        assert record.run_id is not None
+        if record.run_id is None:
+            raise PipelineError(f"step {node.name!r} started without a tracked run")
         try:
             result = future.result()
         except StepFailedError as exc:

@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import InvalidInputError, ShipyardError
 from shipyard.sdk import runs
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def _wrap(fit: Callable[..., Any], log_models: bool = True) -> Callable[..., Any
         token = _inside_fit.set(True)
         started = runs.active_run() is None
         run = runs.start_run(run_name=type(self).__name__) if started else runs.active_run()
-        assert run is not None
+        if run is None:
+            raise InvalidInputError("autolog found no active run")
         try:
             result = fit(self, *args, **kwargs)
             _record(self, args, kwargs, log_models)
@@ -160,6 +161,7 @@ def _log_model(estimator: Any, X: Any) -> None:
     from shipyard.sdk.registry import model_registry
 
     run = runs.active_run()
-    assert run is not None
+    if run is None:
+        raise InvalidInputError("autolog found no active run")
     example = X.iloc[:5] if hasattr(X, "iloc") else X[:5]
     model_registry().log_model(run.id, estimator, artifact_path="model", input_example=example)

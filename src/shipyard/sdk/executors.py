@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
 
-from shipyard.core.errors import PipelineError
+from shipyard.core.errors import InvalidInputError, PipelineError
 from shipyard.core.settings import Settings
 from shipyard.pipelines.executors import StepFailedError, StepJob, WorkResult
 from shipyard.pipelines.graph import Step
@@ -43,7 +43,8 @@ def run_in_worker(uri: str, artifacts: str, job: StepJob) -> WorkResult:
     from shipyard.pipelines.service import PipelineRunner
 
     active = _worker_runner(uri, artifacts)
-    assert isinstance(active, PipelineRunner)
+    if not isinstance(active, PipelineRunner):
+        raise InvalidInputError(f"a worker needs a database store; got {uri}")
     where = job.target.rpartition(":")[0]
     step = getattr(import_module_of(where), job.step_attr, None)
     if not isinstance(step, Step):
