@@ -35,7 +35,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: $(STAMP) $(AXE) browser
-	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider; rc=$$?; \
+	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
 
 test-fast: $(STAMP)

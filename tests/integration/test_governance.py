@@ -89,6 +89,12 @@ def test_separation_of_duties_and_promotion(backend: Backend) -> None:
         pytest.raises(PermissionDeniedError, match="needs the approver role"),
     ):
         approvals.approve("credit", 1, role=Role.MEMBER)
+    # The role comes from the caller's context when no surface passes one.
+    with (
+        acting_as("mallory", Role.MEMBER),
+        pytest.raises(PermissionDeniedError, match="needs the approver role"),
+    ):
+        approvals.approve("credit", 1)
     with acting_as("bob"):
         done = approvals.approve("credit", 1, role=Role.APPROVER, note="looks good")
     assert done.status == "approved"

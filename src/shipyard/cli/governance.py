@@ -234,7 +234,7 @@ def approve(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Approve a promotion (approver role; not the version's author or trainer)."""
-    req = state(ctx).backend.governance.approvals.approve(name, version, role=LOCAL_ROLE, note=note)
+    req = state(ctx).backend.governance.approvals.approve(name, version, note=note)
     done = (
         "promoted to production, champion moved"
         if req.status == "approved"
@@ -251,7 +251,7 @@ def reject(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Reject a promotion request."""
-    req = state(ctx).backend.governance.approvals.reject(name, version, role=LOCAL_ROLE, note=note)
+    req = state(ctx).backend.governance.approvals.reject(name, version, note=note)
     _show(req, as_json, f"{name} v{req.version}: promotion rejected")
 
 
@@ -263,7 +263,7 @@ def rollback(
 ) -> None:
     """Give champion back to the version that held it before the last promotion."""
     backend = state(ctx).backend
-    mv = backend.governance.approvals.rollback(name, role=LOCAL_ROLE, note=note)
+    mv = backend.governance.approvals.rollback(name, note=note)
     result(mv, as_json, f"{name}: champion rolled back to v{mv.version}")
 
 

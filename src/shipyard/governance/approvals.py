@@ -10,7 +10,7 @@ restores the previous champion. Every step is audited.
 
 from __future__ import annotations
 
-from shipyard.core.actor import current_actor
+from shipyard.core.actor import current_actor, current_role
 from shipyard.core.audit import AuditLog
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import ConflictError, NotFoundError, PermissionDeniedError
@@ -96,8 +96,9 @@ class ApprovalService:
             )
         return found
 
-    def _check_approver(self, mv: ModelVersion, role: Role) -> str:
+    def _check_approver(self, mv: ModelVersion, role: Role | None) -> str:
         actor = current_actor()
+        role = role or current_role()
         if not role.allows(Role.APPROVER):
             raise PermissionDeniedError(
                 f"{actor} has role {role.value}; approving needs the approver role", actor=actor
@@ -117,7 +118,7 @@ class ApprovalService:
         return actor
 
     def approve(
-        self, name: str, version: int | str, *, role: Role, note: str = ""
+        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
     ) -> PromotionRequest:
         """Approve; the last approval needed promotes the version."""
         mv = self.registry.get_version(name, version)
@@ -157,7 +158,7 @@ class ApprovalService:
         )
 
     def reject(
-        self, name: str, version: int | str, *, role: Role, note: str = ""
+        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
     ) -> PromotionRequest:
         """Reject: the request closes and the version stays where it is."""
         mv = self.registry.get_version(name, version)
@@ -170,8 +171,12 @@ class ApprovalService:
         self.audit.record("promotion.rejected", mv.uri, {"request": request.id, "note": note})
         return self._by_id(mv, request.id)
 
-    def rollback(self, name: str, *, role: Role, note: str = "") -> ModelVersion:
-        """Give ``champion`` back to the version it had before the last promotion."""
+    def rollback(self, name: str, *, role: Role | None = None, note: str = "") -> ModelVersion:
+        """Give ``champion`` back to the version it had before the last promotion.
+
+        ``role`` defaults to the acting caller's (the context's); surfaces need not pass it.
+        """
+        role = role or current_role()
         if not role.allows(Role.APPROVER):
             raise PermissionDeniedError(
                 f"{current_actor()} has role {role.value}; rollback needs the approver role"

@@ -163,7 +163,7 @@ def approve(
     name: str, version: str, body: NoteBody, request: Request, actor: CallerDep
 ) -> dict[str, Any]:
     """Approve (approver role; never the version's author or trainer)."""
-    done = _gov(request).approvals.approve(name, version, role=actor.role, note=body.note)
+    done = _gov(request).approvals.approve(name, version, note=body.note)
     return plain(done)  # type: ignore[no-any-return]
 
 
@@ -172,14 +172,14 @@ def reject(
     name: str, version: str, body: NoteBody, request: Request, actor: CallerDep
 ) -> dict[str, Any]:
     """Reject a promotion request."""
-    done = _gov(request).approvals.reject(name, version, role=actor.role, note=body.note)
+    done = _gov(request).approvals.reject(name, version, note=body.note)
     return plain(done)  # type: ignore[no-any-return]
 
 
 @router.post("/models/{name}/rollback", tags=["promotion"])
 def rollback(name: str, body: NoteBody, request: Request, actor: CallerDep) -> VersionRead:
     """Give champion back to the previous version."""
-    return VersionRead.of(_gov(request).approvals.rollback(name, role=actor.role, note=body.note))
+    return VersionRead.of(_gov(request).approvals.rollback(name, note=body.note))
 
 
 @router.post("/lineage", status_code=201, tags=["lineage"])

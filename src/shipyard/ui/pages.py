@@ -566,11 +566,11 @@ def version_page(request: Request, name: str, version: int, done: str = "") -> R
 def _decide(request: Request, name: str, version: int, note: str, approve: bool) -> Response:
     actor = current_actor(request)
     approvals = _backend(request).governance.approvals
-    with acting_as(actor.name):
+    with acting_as(actor.name, actor.role):
         if approve:
-            approvals.approve(name, version, role=actor.role, note=note)
+            approvals.approve(name, version, note=note)
         else:
-            approvals.reject(name, version, role=actor.role, note=note)
+            approvals.reject(name, version, note=note)
     verdict = "approved" if approve else "rejected"
     return RedirectResponse(f"/models/{name}/versions/{version}?done={verdict}", status_code=303)
 
