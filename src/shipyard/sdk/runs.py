@@ -6,7 +6,7 @@ import io
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
@@ -15,6 +15,9 @@ from shipyard.sdk._source import detect_source
 from shipyard.sdk.active_run import ActiveRun
 from shipyard.tracking.models import ArtifactRecord, Experiment, Metric, Run, RunPage, RunStatus
 from shipyard.tracking.service import DEFAULT_EXPERIMENT, TrackingService
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def set_uri(uri: str | None) -> None:
@@ -182,15 +185,90 @@ def get_metric_history(run_id: str, key: str) -> list[Metric]:
     return _tracking().get_metric_history(run_id, key)
 
 
+@overload
+def search_runs(
+    experiment: str | list[str] | None = ...,
+    filter: str | None = ...,
+    order_by: list[str] | None = ...,
+    max_results: int = ...,
+    page_token: str | None = ...,
+    output_format: Literal["list"] = ...,
+) -> RunPage: ...
+
+
+@overload
+def search_runs(
+    experiment: str | list[str] | None = ...,
+    filter: str | None = ...,
+    order_by: list[str] | None = ...,
+    max_results: int = ...,
+    page_token: str | None = ...,
+    *,
+    output_format: Literal["pandas"],
+) -> pd.DataFrame: ...
+
+
 def search_runs(
     experiment: str | list[str] | None = None,
     filter: str | None = None,
     order_by: list[str] | None = None,
     max_results: int = 100,
     page_token: str | None = None,
-) -> RunPage:
-    """Search runs with MLflow's filter syntax; page with ``page_token``."""
-    return _tracking().search_runs(experiment, filter, order_by, max_results, page_token)
+    output_format: Literal["list", "pandas"] = "list",
+) -> RunPage | pd.DataFrame:
+    """Search runs with MLflow's filter syntax.
+
+    ``output_format="list"`` returns one page (a sequence of runs with ``.token`` for the
+    next, like MLflow's ``PagedList``); ``"pandas"`` returns up to ``max_results`` runs,
+    across pages, as MLflow's DataFrame: ``run_id``, ``experiment_id``, ``status``,
+    ``artifact_uri``, ``start_time``, ``end_time``, then ``metrics.*``, ``params.*``, ``tags.*``.
+    """
+    tracking = _tracking()
+    if output_format == "list":
+        return tracking.search_runs(experiment, filter, order_by, max_results, page_token)
+    if output_format != "pandas":
+        raise InvalidInputError(f"output_format must be 'list' or 'pandas'; got {output_format!r}")
+    found: list[Run] = []
+    token = page_token
+    while len(found) < max_results:
+        page = tracking.search_runs(
+            experiment, filter, order_by, min(max_results - len(found), 1000), token
+        )
+        found.extend(page.runs)
+        token = page.next_page_token
+        if token is None:
+            break
+    return runs_frame(found)
+
+
+def runs_frame(found: list[Run]) -> pd.DataFrame:
+    """Runs as MLflow's ``search_runs`` DataFrame (times as UTC datetimes)."""
+    import pandas as pd
+
+    rows = []
+    for run in found:
+        row: dict[str, object] = {
+            "run_id": run.id,
+            "experiment_id": run.experiment_id,
+            "status": run.status.value,
+            "artifact_uri": f"runs:/{run.id}",
+            "start_time": pd.Timestamp(run.start_time, unit="ms", tz="UTC"),
+            "end_time": pd.Timestamp(run.end_time, unit="ms", tz="UTC")
+            if run.end_time is not None
+            else pd.NaT,
+        }
+        row.update({f"metrics.{k}": v for k, v in run.metrics.items()})
+        row.update({f"params.{k}": v for k, v in run.params.items()})
+        row.update({f"tags.{k}": v for k, v in run.tags.items()})
+        row.setdefault("tags.mlflow.runName", run.name)
+        rows.append(row)
+    fixed = ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
+    frame = pd.DataFrame(rows, columns=None if rows else fixed)
+    rest = sorted(
+        (c for c in frame.columns if c not in fixed),
+        key=lambda c: (("metrics.", "params.", "tags.").index(c.split(".", 1)[0] + "."), c),
+    )
+    return frame[fixed + rest]
 
 
 def get_experiment(id_or_name: str) -> Experiment:

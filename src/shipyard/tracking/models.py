@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 
 class RunStatus(StrEnum):
@@ -80,10 +81,34 @@ class Run:
 
 @dataclass(frozen=True, slots=True)
 class RunPage:
-    """One page of a run search; ``next_page_token`` is None on the last page."""
+    """One page of a run search; ``next_page_token`` is None on the last page.
+
+    A sequence of its runs, as MLflow's ``PagedList`` is: ``len``, iteration, indexing and
+    ``.token`` work the way MLflow code expects.
+    """
 
     runs: list[Run]
     next_page_token: str | None
+
+    @property
+    def token(self) -> str | None:
+        """MLflow's name for the next page's token."""
+        return self.next_page_token
+
+    def __len__(self) -> int:
+        return len(self.runs)
+
+    def __iter__(self) -> Iterator[Run]:
+        return iter(self.runs)
+
+    @overload
+    def __getitem__(self, index: int) -> Run: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Run]: ...
+
+    def __getitem__(self, index: int | slice) -> Run | list[Run]:
+        return self.runs[index]
 
 
 @dataclass(frozen=True, slots=True)
