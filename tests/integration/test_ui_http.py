@@ -100,6 +100,10 @@ def test_pages_without_a_session_send_the_browser_to_sign_in(
     assert answer.headers["location"] == "/login?next=%2Fruns"
     forged = httpx.get(f"{proc.url}/runs", cookies={"shipyard_session": "shy_forged"}, timeout=10)
     assert forged.status_code == 303
+    # A refused post before sign-in names nobody (not the local admin of loopback mode).
+    anonymous = httpx.post(f"{proc.url}/models/fraud/versions/1/approve", timeout=10)
+    assert anonymous.status_code == 401
+    assert "anonymous" in anonymous.text and ">local " not in anonymous.text
     # Open redirects are not: a next= pointing elsewhere lands on the home page.
     with httpx.Client(base_url=proc.url, timeout=10) as client:
         form = client.get("/login?next=//evil.example/x")

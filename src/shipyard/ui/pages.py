@@ -63,6 +63,7 @@ CSP = (
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; "
     "base-uri 'none'; object-src 'none'"
 )
+ANONYMOUS = Actor("anonymous", Role.VIEWER)
 NAV = (
     ("runs", "/runs", "Runs"),
     ("pipelines", "/pipelines", "Pipelines"),
@@ -136,6 +137,8 @@ def render(
 ) -> HTMLResponse:
     """A page with the common frame: who is signed in, the CSRF token, security headers."""
     actor = current_actor(request)
+    if request.app.state.settings.auth == "tokens" and not actor.authenticated:
+        actor = ANONYMOUS  # a refusal before sign-in: nobody is signed in
     body = ENV.get_template(template).render(
         request=request,
         section=section,
