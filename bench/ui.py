@@ -176,6 +176,29 @@ def drawn_points(browser: Any, url: str, ready: str, probe: str) -> tuple[float,
     return ms, points
 
 
+def measure(
+    browser: Any,
+    n: int,
+    tool: str,
+    server: Any,
+    *,
+    first: tuple[str, str],
+    by_metric: tuple[str, str],
+    chart: tuple[str, str, str],
+) -> dict[str, Any]:
+    """One tool's three figures (first rows, sorted rows, the chart), then stop its server."""
+    try:
+        first_ms = timed(browser, *first)
+        sorted_ms = timed(browser, *by_metric)
+        chart_ms, chart_points = drawn_points(browser, *chart)
+    finally:
+        stop(server)
+    row = {"runs": n, "tool": tool, "first_rows_ms": first_ms, "sorted_ms": sorted_ms,
+           "chart_ms": chart_ms, "chart_points": chart_points}
+    print(row, flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, nargs="+", default=[1_000, 10_000, 100_000])
@@ -197,25 +220,23 @@ def main() -> None:
                 f"http://127.0.0.1:{port}/health",
             )
             base = f"http://127.0.0.1:{port}"
-            try:
-                first = timed(browser, f"{base}/runs?experiment=bench", "#runs-table tbody tr td a")
-                by_metric = timed(
-                    browser,
+            row = measure(
+                browser,
+                n,
+                "shipyard",
+                ours,
+                first=(f"{base}/runs?experiment=bench", "#runs-table tbody tr td a"),
+                by_metric=(
                     f"{base}/runs?experiment=bench&order=metrics.m1+DESC",
                     f"#runs-table tbody tr:first-child td a:text-is('{top}')",
-                )
-                chart_ms, chart_points = drawn_points(
-                    browser,
+                ),
+                chart=(
                     f"{base}/runs/{curve_id}",
                     "[data-chart][data-drawn] canvas",
                     "document.querySelector('[data-chart]').getAttribute('data-drawn')",
-                )
-            finally:
-                stop(ours)
-            row = {"runs": n, "tool": "shipyard", "first_rows_ms": first, "sorted_ms": by_metric,
-                   "chart_ms": chart_ms, "chart_points": chart_points}
+                ),
+            )
             rows.append(row)
-            print(row, flush=True)
             if args.no_mlflow:
                 continue
             uri = f"sqlite:///{tmp / 'mlflow.db'}"
@@ -228,28 +249,25 @@ def main() -> None:
                 timeout=180,
             )
             base = f"http://127.0.0.1:{port}"
-            try:
-                first = timed(
-                    browser, f"{base}/#/experiments/{ml_exp}/runs", "[role=gridcell] a[href*='/runs/']"
-                )
-                by_metric = timed(
+            rows.append(
+                measure(
                     browser,
-                    f"{base}/#/experiments/{ml_exp}/runs?orderByKey=metrics.%60m1%60&orderByAsc=false",
-                    f".ag-row[row-index='0'] a:has-text('{top}')",
+                    n,
+                    "mlflow",
+                    theirs,
+                    first=(f"{base}/#/experiments/{ml_exp}/runs", "[role=gridcell] a[href*='/runs/']"),
+                    by_metric=(
+                        f"{base}/#/experiments/{ml_exp}/runs?orderByKey=metrics.%60m1%60&orderByAsc=false",
+                        f".ag-row[row-index='0'] a:has-text('{top}')",
+                    ),
+                    chart=(
+                        f"{base}/#/experiments/{ml_exp}/runs/{ml_curve}/model-metrics",
+                        ".js-plotly-plot .scatterlayer .trace path",
+                        "(() => { const d = document.querySelector('.js-plotly-plot');"
+                        " return d && d.data ? Math.max(...d.data.map(t => (t.x || []).length)) : 0; })()",
+                    ),
                 )
-                chart_ms, chart_points = drawn_points(
-                    browser,
-                    f"{base}/#/experiments/{ml_exp}/runs/{ml_curve}/model-metrics",
-                    ".js-plotly-plot .scatterlayer .trace path",
-                    "(() => { const d = document.querySelector('.js-plotly-plot');"
-                    " return d && d.data ? Math.max(...d.data.map(t => (t.x || []).length)) : 0; })()",
-                )
-            finally:
-                stop(theirs)
-            row = {"runs": n, "tool": "mlflow", "first_rows_ms": first, "sorted_ms": by_metric,
-                   "chart_ms": chart_ms, "chart_points": chart_points}
-            rows.append(row)
-            print(row, flush=True)
+            )
         browser.close()
     lines = []
     for n in args.runs:

@@ -65,17 +65,22 @@ def training(n: int = 200, C: float = 1.0):
 """
 
 
-def load_flow(tmp: Path, *, factor: int = 1, retries: int = 0, fail_first: int = 0) -> Any:
-    name = f"flow_{uuid.uuid4().hex[:8]}"
-    path = tmp / "flows" / "flow.py"
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(FLOW.format(factor=factor, retries=retries, fail_first=fail_first))
+def import_source(path: Path, source: str, name: str | None = None) -> Any:
+    """Write ``source`` to ``path`` and import it as a module (pipelines find their code)."""
+    name = name or f"flow_{uuid.uuid4().hex[:8]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(source)
     spec = importlib.util.spec_from_file_location(name, path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def load_flow(tmp: Path, *, factor: int = 1, retries: int = 0, fail_first: int = 0) -> Any:
+    source = FLOW.format(factor=factor, retries=retries, fail_first=fail_first)
+    return import_source(tmp / "flows" / "flow.py", source)
 
 
 @pytest.fixture(autouse=True)
@@ -298,13 +303,7 @@ def logged(n: int = 5):
 
 
 def test_what_a_step_prints_and_logs_is_kept_with_its_run(tmp_path: Path) -> None:
-    path = tmp_path / "logged_flow.py"
-    path.write_text(LOGGED)
-    spec = importlib.util.spec_from_file_location("logged_flow", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["logged_flow"] = module
-    spec.loader.exec_module(module)
+    module = import_source(tmp_path / "logged_flow.py", LOGGED, "logged_flow")
     with pytest.raises(PipelineError):
         module.logged.run(n=5)
     record = runner().store.list_pipeline_runs("logged", 1)[0]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from shipyard.core.settings import Settings
 from shipyard.sdk.pipelines import runner
 from shipyard.ui.pages import CSP
 from tests.conftest import ServerProcess, free_port
-from tests.integration.test_pipelines import LOGGED
+from tests.integration.test_pipelines import LOGGED, import_source
 
 
 def _csrf(html: str) -> str:
@@ -150,13 +149,7 @@ def test_shipyard_ui_serves_the_local_store_on_loopback_with_double_submit_csrf(
         for step in range(300):
             shipyard.log_metric("loss", 1 / (step + 1), step=step)
     shipyard.flush()
-    flow = tmp_path / "ui_logged_flow.py"
-    flow.write_text(LOGGED)
-    spec = importlib.util.spec_from_file_location("ui_logged_flow", flow)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ui_logged_flow"] = module
-    spec.loader.exec_module(module)
+    module = import_source(tmp_path / "ui_logged_flow.py", LOGGED, "ui_logged_flow")
     with pytest.raises(PipelineError):
         module.logged.run(n=5)
     failed_run = runner().store.list_pipeline_runs("logged", 1)[0].id

@@ -11,9 +11,21 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 GENESIS = "0" * 64
+
+
+class AuditFilter(TypedDict, total=False):
+    """Which events to read: one definition for the port, the service, the store and the
+    REST client (each takes these as keyword arguments)."""
+
+    since: int | None  # ms since the epoch
+    obj: str | None  # an object and what belongs to it: models:/fraud covers /3 and @champion
+    limit: int | None
+    action: str | None  # a prefix: "promotion." matches every promotion event
+    actor: str | None
+    newest_first: bool
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Unpack
 
 from shipyard.core.actor import current_actor
-from shipyard.core.audit import AuditEvent, ChainCheck, check_anchor, verify_chain
+from shipyard.core.audit import AuditEvent, AuditFilter, ChainCheck, check_anchor, verify_chain
 from shipyard.core.clock import now_ms
 from shipyard.core.ids import new_id
 from shipyard.governance.ports import AuditAnchorStore, AuditStore
@@ -29,26 +29,10 @@ class AuditService:
         if self.anchor is not None:
             self.anchor.advance(event.seq, event.hash)
 
-    def events(
-        self,
-        *,
-        since: int | None = None,
-        obj: str | None = None,
-        limit: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        newest_first: bool = False,
-    ) -> list[AuditEvent]:
+    def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in order, optionally from a time, for one object and its children, with an
         action prefix or by one actor (filtered in the database)."""
-        return self.store.events(
-            since=since,
-            obj=obj,
-            limit=limit,
-            action=action,
-            actor=actor,
-            newest_first=newest_first,
-        )
+        return self.store.events(**filters)
 
     def verify(self) -> ChainCheck:
         """Walk the whole chain from the first event and hold it against the anchor."""

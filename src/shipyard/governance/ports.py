@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, Unpack
 
-from shipyard.core.audit import Anchor, AuditEvent
+from shipyard.core.audit import Anchor, AuditEvent, AuditFilter
 from shipyard.governance.models import Approval, PromotionRequest, Token, User
 
 
@@ -17,16 +17,7 @@ class AuditStore(Protocol):
         """Add the next event, linking it to the last one, atomically."""
         ...
 
-    def events(
-        self,
-        *,
-        since: int | None = None,
-        obj: str | None = None,
-        limit: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        newest_first: bool = False,
-    ) -> list[AuditEvent]:
+    def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in sequence order, optionally from a time, for one object and what
         belongs to it, with an action prefix (``promotion.``), by one actor."""
         ...

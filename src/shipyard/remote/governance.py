@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Unpack
 
-from shipyard.core.audit import AuditEvent, ChainCheck
+from shipyard.core.audit import AuditEvent, AuditFilter, ChainCheck
 from shipyard.gates.service import GateService
 from shipyard.governance.approvals import ApprovalService
 from shipyard.governance.audit import AuditService
@@ -56,25 +56,11 @@ class RestAudit(AuditService):
         body = AuditEventCreate(action=action, object=obj, payload=payload or {})
         self.client.json("POST", "/api/v1/audit/events", idempotent=False, **json_body(body))
 
-    def events(
-        self,
-        *,
-        since: int | None = None,
-        obj: str | None = None,
-        limit: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        newest_first: bool = False,
-    ) -> list[AuditEvent]:
+    def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """GET /api/v1/audit/events."""
-        pairs = (
-            ("since", since),
-            ("object", obj),
-            ("limit", limit),
-            ("action", action),
-            ("actor", actor),
-            ("newest_first", "true" if newest_first else None),
-        )
+        names = {"obj": "object"}  # the query parameter's name on the server
+        pairs = [(names.get(k, k), v) for k, v in filters.items()]
+        pairs = [(k, "true" if v is True else v) for k, v in pairs if v is not False]
         params = {k: str(v) for k, v in pairs if v is not None}
         data = self.client.json("GET", "/api/v1/audit/events", params=params)
         return [event_of(e) for e in data["events"]]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Unpack
 
 from sqlalchemy import Connection, Engine, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from shipyard.core.audit import GENESIS, AuditEvent, event_hash
+from shipyard.core.audit import GENESIS, AuditEvent, AuditFilter, event_hash
 from shipyard.core.errors import ConflictError, NotFoundError, StoreError
 from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
 from shipyard.store import schema as t
@@ -80,17 +80,11 @@ class SqlAuditStore:
             )
         return event
 
-    def events(
-        self,
-        *,
-        since: int | None = None,
-        obj: str | None = None,
-        limit: int | None = None,
-        action: str | None = None,
-        actor: str | None = None,
-        newest_first: bool = False,
-    ) -> list[AuditEvent]:
+    def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in sequence order (or newest first), filtered in SQL."""
+        since, obj, limit = filters.get("since"), filters.get("obj"), filters.get("limit")
+        action, actor = filters.get("action"), filters.get("actor")
+        newest_first = filters.get("newest_first", False)
         seq = t.audit_events.c.seq
         query = select(t.audit_events).order_by(seq.desc() if newest_first else seq)
         if action:
