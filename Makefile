@@ -34,7 +34,17 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) $(AXE) browser
+# The MLflow compatibility suite drives the real MLflow client, kept out of Shipyard's own
+# environment (it brings about 1 GiB).
+MLFLOW_VERSION := 3.17.2
+MLFLOW_VENV := .venv-mlflow
+$(MLFLOW_VENV)/.installed:
+	$(PYTHON) -m venv $(MLFLOW_VENV)
+	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$(MLFLOW_VERSION)"
+	touch $@
+
+test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed
 	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
 
@@ -63,6 +73,7 @@ $(BENCH_VENV)/.installed: $(STAMP)
 
 bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python tracking_ingest.py
+	cd bench && ../$(BENCH_VENV)/bin/python mlflow_client.py
 	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
 	cd bench && ../$(BENCH_VENV)/bin/python pipeline_overhead.py
 	cd bench && ../$(BENCH_VENV)/bin/python serving.py
@@ -72,4 +83,4 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python ui.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -54,6 +54,30 @@ def start(
     raise RuntimeError(f"{health} did not answer within {timeout}s")
 
 
+def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`mlflow server` on 127.0.0.1 (one worker, SQLite in ``folder``) and its URL."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    proc = start(
+        [
+            str(BIN / "mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--backend-store-uri",
+            f"sqlite:///{folder / 'mlflow.db'}",
+            "--default-artifact-root",
+            str(folder / "mlruns"),
+        ],
+        f"http://127.0.0.1:{port}/health",
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop a process we started and everything it started (its process group, by PID)."""
     import signal

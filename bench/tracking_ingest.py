@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import BIN, free_port, report, start, stop
+from _common import BIN, free_port, report, start, start_mlflow_server, stop
 
 
 def shipyard_rate(uri: str, points: int) -> float:
@@ -128,27 +128,10 @@ def main() -> None:
         f"http://127.0.0.1:{port}/health",
         env={"SHIPYARD_URI": str(tmp / "server-store")},
     )
-    mport = free_port()
-    mlf = start(
-        [
-            str(BIN / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(mport),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            f"sqlite:///{tmp / 'mlflow-server.db'}",
-            "--default-artifact-root",
-            str(tmp / "mlruns"),
-        ],
-        f"http://127.0.0.1:{mport}/health",
-    )
+    mlf, mlflow_url = start_mlflow_server(tmp / "mlflow-server")
     try:
         ours_rest = shipyard_rate(f"http://127.0.0.1:{port}", args.points)
-        theirs_rest = mlflow_rate(f"http://127.0.0.1:{mport}", args.mlflow_rest_points)
+        theirs_rest = mlflow_rate(mlflow_url, args.mlflow_rest_points)
     finally:
         stop(ship)
         stop(mlf)

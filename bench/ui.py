@@ -63,8 +63,14 @@ def load_shipyard(home: Path, data: list[Any]) -> tuple[str, str]:
         run_id = new_id("run")
         tags.append({"run_id": run_id, "key": "shipyard.user", "value": "bench"})
         runs.append(
-            {"id": run_id, "experiment_id": exp.id, "name": name, "status": "FINISHED",
-             "start_time": now - i, "end_time": now - i}
+            {
+                "id": run_id,
+                "experiment_id": exp.id,
+                "name": name,
+                "status": "FINISHED",
+                "start_time": now - i,
+                "end_time": now - i,
+            }
         )
         params += [{"run_id": run_id, "key": k, "value": v} for k, v in ps.items()]
         latest += [
@@ -107,7 +113,10 @@ def load_mlflow(uri: str, data: list[Any]) -> tuple[str, str]:
     for start_at in range(0, CURVE, 500):
         client.log_batch(
             curve.info.run_id,
-            [MlMetric("loss", 1 / (s + 1), 1, s) for s in range(start_at, min(CURVE, start_at + 500))],
+            [
+                MlMetric("loss", 1 / (s + 1), 1, s)
+                for s in range(start_at, min(CURVE, start_at + 500))
+            ],
         )
     client.set_terminated(curve.info.run_id)
     now = int(time.time() * 1000)
@@ -119,10 +128,21 @@ def load_mlflow(uri: str, data: list[Any]) -> tuple[str, str]:
             {"key": "mlflow.user", "value": "bench", "run_uuid": run_id},
         ]
         runs.append(
-            {"run_uuid": run_id, "name": name, "source_type": "LOCAL", "source_name": "",
-             "entry_point_name": "", "user_id": "bench", "status": "FINISHED",
-             "start_time": now - i, "end_time": now - i, "source_version": "",
-             "lifecycle_stage": "active", "artifact_uri": "", "experiment_id": int(exp_id)}
+            {
+                "run_uuid": run_id,
+                "name": name,
+                "source_type": "LOCAL",
+                "source_name": "",
+                "entry_point_name": "",
+                "user_id": "bench",
+                "status": "FINISHED",
+                "start_time": now - i,
+                "end_time": now - i,
+                "source_version": "",
+                "lifecycle_stage": "active",
+                "artifact_uri": "",
+                "experiment_id": int(exp_id),
+            }
         )
         params += [{"key": k, "value": v, "run_uuid": run_id} for k, v in ps.items()]
         metrics += [
@@ -193,8 +213,14 @@ def measure(
         chart_ms, chart_points = drawn_points(browser, *chart)
     finally:
         stop(server)
-    row = {"runs": n, "tool": tool, "first_rows_ms": first_ms, "sorted_ms": sorted_ms,
-           "chart_ms": chart_ms, "chart_points": chart_points}
+    row = {
+        "runs": n,
+        "tool": tool,
+        "first_rows_ms": first_ms,
+        "sorted_ms": sorted_ms,
+        "chart_ms": chart_ms,
+        "chart_points": chart_points,
+    }
     print(row, flush=True)
     return row
 
@@ -243,8 +269,18 @@ def main() -> None:
             ml_exp, ml_curve = load_mlflow(uri, data)
             port = free_port()
             theirs = start(
-                [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-                 "--backend-store-uri", uri, "--workers", "1"],
+                [
+                    str(BIN / "mlflow"),
+                    "server",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--backend-store-uri",
+                    uri,
+                    "--workers",
+                    "1",
+                ],
                 f"http://127.0.0.1:{port}/health",
                 timeout=180,
             )
@@ -255,7 +291,10 @@ def main() -> None:
                     n,
                     "mlflow",
                     theirs,
-                    first=(f"{base}/#/experiments/{ml_exp}/runs", "[role=gridcell] a[href*='/runs/']"),
+                    first=(
+                        f"{base}/#/experiments/{ml_exp}/runs",
+                        "[role=gridcell] a[href*='/runs/']",
+                    ),
                     by_metric=(
                         f"{base}/#/experiments/{ml_exp}/runs?orderByKey=metrics.%60m1%60&orderByAsc=false",
                         f".ag-row[row-index='0'] a:has-text('{top}')",
@@ -273,8 +312,11 @@ def main() -> None:
     for n in args.runs:
         ours = next(r for r in rows if r["runs"] == n and r["tool"] == "shipyard")
         theirs = next((r for r in rows if r["runs"] == n and r["tool"] == "mlflow"), None)
-        for key, label in (("first_rows_ms", "first rows"), ("sorted_ms", "sorted by a metric"),
-                           ("chart_ms", "1,000-step chart")):
+        for key, label in (
+            ("first_rows_ms", "first rows"),
+            ("sorted_ms", "sorted by a metric"),
+            ("chart_ms", "1,000-step chart"),
+        ):
             value = f"shipyard {shown(ours[key])}"
             if theirs is not None:
                 ratio = theirs[key] / ours[key]
@@ -287,6 +329,7 @@ def main() -> None:
             points += f", mlflow {theirs['chart_points']}"
         lines.append((f"{n:,} runs: chart points drawn of {CURVE:,}", points))
     report("UI in headless Chromium (best of 3; ratio = MLflow time / Shipyard time)", lines)
+
 
 if __name__ == "__main__":
     main()

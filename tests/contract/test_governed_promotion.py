@@ -50,5 +50,8 @@ def test_in_process_callers_below_admin_are_refused_by_the_service(backend: Back
             registry.transition("credit", version, "production", reason="I insist")
         with pytest.raises(PermissionDeniedError, match="bob has role approver"):
             registry.set_alias("credit", "champion", version, reason="I insist")
-    with acting_as("vic", Role.VIEWER), pytest.raises(PermissionDeniedError, match="needs approver"):
+    with (
+        acting_as("vic", Role.VIEWER),
+        pytest.raises(PermissionDeniedError, match="needs approver"),
+    ):
         registry.set_alias("credit", "challenger", version)

@@ -212,7 +212,9 @@ def test_keyset_pages_walk_every_run_once_in_order_with_ties_nan_and_missing(
     # A token belongs to its order: reusing it with another is refused, not misread.
     first = svc.search_runs("pages", None, order, max_results=4)
     with pytest.raises(InvalidInputError, match="page_token"):
-        svc.search_runs("pages", None, [*order, "attributes.run_name"], page_token=first.next_page_token)
+        svc.search_runs(
+            "pages", None, [*order, "attributes.run_name"], page_token=first.next_page_token
+        )
 
 
 def test_search_with_sql_looking_text_is_refused_and_harmless(backend: Backend) -> None:

@@ -17,7 +17,12 @@ shipyard.model_registry()  # first use builds it
 after = {m: m in sys.modules for m in HEAVY}
 print(json.dumps({"before": before, "after": after}))
 """
-HEAVY = ["pandas", "shipyard.gates.service", "shipyard.registry.service", "shipyard.monitoring.service"]
+HEAVY = [
+    "pandas",
+    "shipyard.gates.service",
+    "shipyard.registry.service",
+    "shipyard.monitoring.service",
+]
 
 
 def test_logging_a_metric_imports_no_registry_gates_or_pandas(tmp_path: Path) -> None:

@@ -35,13 +35,30 @@ def test_a_page_is_a_sequence_with_a_token_like_mlflows_paged_list(runs: list[st
 
 
 def test_pandas_output_has_mlflows_columns_across_pages(runs: list[str]) -> None:
-    frame = shipyard.search_runs("fraud", "params.model = 'gbm'", ["metrics.auc ASC"], output_format="pandas")
-    assert list(frame.columns[:6]) == ["run_id", "experiment_id", "status", "artifact_uri", "start_time", "end_time"]
-    assert {"metrics.auc", "params.model", "params.depth", "tags.team", "tags.mlflow.runName"} <= set(frame.columns)
+    frame = shipyard.search_runs(
+        "fraud", "params.model = 'gbm'", ["metrics.auc ASC"], output_format="pandas"
+    )
+    assert list(frame.columns[:6]) == [
+        "run_id",
+        "experiment_id",
+        "status",
+        "artifact_uri",
+        "start_time",
+        "end_time",
+    ]
+    assert {
+        "metrics.auc",
+        "params.model",
+        "params.depth",
+        "tags.team",
+        "tags.mlflow.runName",
+    } <= set(frame.columns)
     assert frame["tags.mlflow.runName"].tolist() == ["r1", "r3"]
     assert frame["metrics.auc"].tolist() == pytest.approx([0.81, 0.83])
     assert frame["params.depth"].tolist() == ["1", "3"]  # params are strings, as in MLflow
-    assert str(frame["start_time"].dtype) == "datetime64[ns, UTC]" or isinstance(frame["start_time"][0], pd.Timestamp)
+    assert str(frame["start_time"].dtype) == "datetime64[ns, UTC]" or isinstance(
+        frame["start_time"][0], pd.Timestamp
+    )
     assert set(frame["run_id"]) == {runs[1], runs[3]}
     # max_results bounds the rows even when the runs span pages.
     assert len(shipyard.search_runs("fraud", output_format="pandas", max_results=3)) == 3

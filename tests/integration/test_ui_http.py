@@ -155,7 +155,16 @@ def test_shipyard_ui_serves_the_local_store_on_loopback_with_double_submit_csrf(
     failed_run = runner().store.list_pipeline_runs("logged", 1)[0].id
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shipyard", "--uri", str(tmp_path / "store"), "ui", "--port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "shipyard",
+            "--uri",
+            str(tmp_path / "store"),
+            "ui",
+            "--port",
+            str(port),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -93,7 +93,16 @@ def test_page_tokens_round_trip(offset: int) -> None:
 
 
 @given(
-    st.lists(st.one_of(st.none(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20), st.integers(-(2**53), 2**53)), min_size=3, max_size=3)
+    st.lists(
+        st.one_of(
+            st.none(),
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.text(max_size=20),
+            st.integers(-(2**53), 2**53),
+        ),
+        min_size=3,
+        max_size=3,
+    )
 )
 def test_keyset_tokens_round_trip_and_belong_to_their_order(after: list[object]) -> None:
     order = ("metrics.auc DESC",)

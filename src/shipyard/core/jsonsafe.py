@@ -50,15 +50,16 @@ def _check_ints(value: Any, what: str) -> None:
     from shipyard.core.errors import InvalidInputError
 
     pending = [value]
+    pop, extend = pending.pop, pending.extend
     while pending:
-        item = pending.pop()
-        if type(item) is int:
-            if not INT64_MIN <= item <= INT64_MAX:
-                raise InvalidInputError(
-                    f"{what} holds the integer {item}, outside the 64-bit range "
-                    f"[{INT64_MIN}, {INT64_MAX}]"
-                )
-        elif isinstance(item, dict):
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
+        item = pop()
+        kind = type(item)  # JSON gives exactly these types: no subclass to consider
+        if kind is dict:
+            extend(item.values())
+        elif kind is list:
+            extend(item)
+        elif kind is int and not INT64_MIN <= item <= INT64_MAX:
+            raise InvalidInputError(
+                f"{what} holds the integer {item}, outside the 64-bit range "
+                f"[{INT64_MIN}, {INT64_MAX}]"
+            )

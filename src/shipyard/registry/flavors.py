@@ -198,10 +198,11 @@ def load_flavor(flavor: Flavor, folder: Path, *, trusted: bool = False) -> Any:
     conf = flavor.conf
     if flavor.name == "sklearn":
         if conf.get("serialization_format", "skops") != "skops":
-            return _load_pickle(folder / conf["model_file"], trusted, flavor.name)
-        path = _confined(folder, conf["model_file"])
+            return _load_pickle(_confined(folder, model_file(conf)), trusted, flavor.name)
+        path = _confined(folder, model_file(conf))
         digest, _ = sha256_file(path)
-        if digest != conf.get("sha256"):
+        # MLflow's packages record no hash here; registration recorded every file's.
+        if "sha256" in conf and digest != conf["sha256"]:
             raise StoreError(
                 f"{path.name} does not match the hash recorded at registration; refusing to load",
                 expected=conf.get("sha256"),
@@ -212,14 +213,14 @@ def load_flavor(flavor: Flavor, folder: Path, *, trusted: bool = False) -> Any:
         return load_skops(path)
     if flavor.name == "xgboost":
         model = xgboost_class(conf.get("model_class"))()
-        model.load_model(_confined(folder, conf["model_file"]))
+        model.load_model(_confined(folder, model_file(conf)))
         return model
     if flavor.name == "lightgbm":
         lgb = require_extra("lightgbm", "automl")
-        path = _confined(folder, conf["model_file"])
+        path = _confined(folder, model_file(conf))
         return _LightGBMModel(lgb.Booster(model_file=str(path)), conf)
     if flavor.name == "onnx":
-        return OnnxModel(_confined(folder, conf["model_file"]), conf)
+        return OnnxModel(_confined(folder, model_file(conf)), conf)
     if flavor.name == "python":
         return _load_python(folder, conf, trusted)
     raise InvalidInputError(f"unknown flavour {flavor.name!r}")
@@ -247,6 +248,11 @@ def xgboost_class(name: object) -> Any:
     return getattr(xgb, XGBOOST_CLASSES[name])
 
 
+def model_file(conf: dict[str, Any]) -> object:
+    """The model file a flavour names: Shipyard's ``model_file`` or MLflow's own keys."""
+    return conf.get("model_file") or conf.get("pickled_model") or conf.get("data")
+
+
 def _confined(folder: Path, name: object) -> Path:
     """A file of the package folder named in MLmodel, refusing paths that leave it."""
     if not isinstance(name, str) or not name or "\\" in name or name.startswith("/"):
@@ -269,18 +275,18 @@ def check_flavor(flavor: Flavor, folder: Path) -> dict[str, Any]:
     """
     conf = flavor.conf
     if flavor.name == "sklearn" and conf.get("serialization_format", "skops") == "skops":
-        return {"trusted_types": trusted_types(_confined(folder, conf.get("model_file")))}
+        return {"trusted_types": trusted_types(_confined(folder, model_file(conf)))}
     if flavor.name == "xgboost":
         if conf.get("model_class") not in XGBOOST_CLASSES:
             raise UnsafeModelError(
                 "the XGBoost flavour's model_class must be one of "
                 f"{', '.join(sorted(XGBOOST_CLASSES))}; got {conf.get('model_class')!r}"
             )
-        _confined(folder, conf.get("model_file"))
+        _confined(folder, model_file(conf))
     if flavor.name == "lightgbm":
-        _confined(folder, conf.get("model_file"))
+        _confined(folder, model_file(conf))
     if flavor.name == "onnx":
-        check_onnx_file(_confined(folder, conf.get("model_file")))
+        check_onnx_file(_confined(folder, model_file(conf)))
     return {}
 
 

@@ -401,6 +401,25 @@ class RegistryService:
         text = check_text(description or "", "description", MAX_DESCRIPTION)
         return self.store.update_version(mv.name, mv.version, {"description": text})
 
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> RegisteredModel:
+        """Create an empty registered model (registering a version creates one too).
+
+        Raises:
+            ConflictError: a model of that name exists.
+        """
+        name = check_name(name, "model name")
+        text = check_text(description or "", "description", MAX_DESCRIPTION)
+        tag_values = {check_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
+        model = self.store.create_model(name, text, tag_values)
+        self.audit.record("model.created", f"models:/{name}", {"tags": tag_values})
+        return model
+
     def update_model(self, name: str, description: str) -> RegisteredModel:
         """Change a model's description."""
         self.get_model(name)

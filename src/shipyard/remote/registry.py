@@ -24,6 +24,7 @@ from shipyard.remote.schemas import (
     AliasTarget,
     CardEdit,
     GovernanceUpdate,
+    ModelCreate,
     ModelList,
     ModelRead,
     ModelUpdate,
@@ -141,6 +142,22 @@ class RestRegistry(RegistryService):
         body = VersionUpdate(description=description or "")
         data = self.client.json("PATCH", self._version(name, version), **json_body(body))
         return VersionRead.model_validate(data).domain()
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, object] | None = None,
+    ) -> RegisteredModel:
+        """POST /api/v1/models."""
+        body = ModelCreate(
+            name=name,
+            description=description or "",
+            tags={k: str(v) for k, v in (tags or {}).items()},
+        )
+        data = self.client.json("POST", "/api/v1/models", **json_body(body))
+        return ModelRead.model_validate(data).domain()
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
         """PATCH /api/v1/models/{name}."""

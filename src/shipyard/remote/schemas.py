@@ -293,6 +293,14 @@ class ModelList(Wire):
     models: list[ModelRead]
 
 
+class ModelCreate(Wire):
+    """Body of ``POST /api/v1/models``."""
+
+    name: str
+    description: str = ""
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
 class ModelUpdate(Wire):
     """Body of ``PATCH /api/v1/models/{name}``."""
 

@@ -13,7 +13,7 @@ from shipyard import __version__
 from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
-from shipyard.server import errors, gates, governance, metrics, registry, tracking
+from shipyard.server import errors, gates, governance, metrics, mlflow_api, registry, tracking
 from shipyard.server.auth import LoginThrottle, authorize
 from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.server.sweeper import RunSweeper
@@ -51,6 +51,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(gates.router)
     app.include_router(governance.router)
     app.include_router(metrics.router)
+    app.include_router(mlflow_api.router)
     app.include_router(pages.router)
     app.mount("/static", pages.Assets(directory=pages.STATIC), name="static")
 

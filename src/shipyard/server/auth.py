@@ -84,6 +84,7 @@ class Actor:
 LOCAL_ACTOR = Actor(name="local", role=Role.ADMIN)
 
 _MODEL = "/api/v1/models/{name}"
+_MLFLOW = "/api/2.0/mlflow"
 _VERSION = _MODEL + "/versions/{version}"
 #: Routes that need more than the default (GET: viewer; other methods: member).
 ELEVATED: dict[tuple[str, str], Role] = {
@@ -100,12 +101,24 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("GET", "/api/v1/tokens"): Role.ADMIN,
     ("POST", "/api/v1/tokens"): Role.ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,
+    # MLflow's registry routes (the same rules as Shipyard's own).
+    ("POST", _MLFLOW + "/registered-models/alias"): Role.APPROVER,
+    ("DELETE", _MLFLOW + "/registered-models/alias"): Role.APPROVER,
+    ("DELETE", _MLFLOW + "/model-versions/delete"): Role.APPROVER,
+    ("POST", _MLFLOW + "/model-versions/transition-stage"): Role.APPROVER,
     # The web UI's own actions (the same rules as the API routes they stand for).
     ("POST", "/models/{name}/versions/{version}/approve"): Role.APPROVER,
     ("POST", "/models/{name}/versions/{version}/reject"): Role.APPROVER,
 }
 #: Routes that use POST only to carry a query body: they read, so a viewer may call them.
-READS = {("POST", "/api/v1/runs/search"), ("POST", "/logout")}
+READS = {
+    ("POST", "/api/v1/runs/search"),
+    ("POST", "/logout"),
+    ("POST", _MLFLOW + "/runs/search"),
+    ("POST", _MLFLOW + "/experiments/search"),
+    ("POST", _MLFLOW + "/logged-models/search"),
+    ("POST", _MLFLOW + "/registered-models/get-latest-versions"),
+}
 #: Open to anyone who can reach the server: load balancers probe it; the login page.
 PUBLIC = {("GET", "/health"), ("GET", "/login"), ("POST", "/login")}
 _READ = {"GET", "HEAD", "OPTIONS"}
@@ -137,8 +150,13 @@ async def authorize(request: Request) -> Actor:
         if not secret.strip() and (cookie := session_secret(request)) is not None:
             scheme, secret, from_cookie = "bearer", cookie, True
         if scheme.lower() != "bearer" or not secret.strip():
+            where = (
+                "MLFLOW_TRACKING_TOKEN"
+                if request.url.path.startswith("/api/2.0/")
+                else ("SHIPYARD_TOKEN")
+            )
             raise AuthenticationError(
-                "authentication required: send Authorization: Bearer <token> (SHIPYARD_TOKEN)"
+                f"authentication required: send Authorization: Bearer <token> ({where})"
             )
         if from_cookie and request.method in _WRITE and not _form_checked(path):
             check_csrf(request, None)

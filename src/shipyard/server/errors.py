@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.core import errors as err
 from shipyard.remote.schemas import ErrorBody
+from shipyard.server.mlflow_api import errors as mlflow_errors
 from shipyard.ui import pages
 
 logger = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def install(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             logger.error("request failed: %s", exc)
+        if mlflow_errors.is_mlflow(request):
+            return mlflow_errors.of(exc)
         if pages.is_page(request):
             return pages.error_page(request, status, exc.message)
         response = error_response(status, exc.message, type(exc).__name__, exc.context)
@@ -75,12 +78,16 @@ def install(app: FastAPI) -> None:
         message = f"invalid request: {where}: {first.get('msg', 'bad value')}"
         if len(problems) > 1:
             message += f" (and {len(problems) - 1} more)"
+        if mlflow_errors.is_mlflow(request):
+            return mlflow_errors.body("INVALID_PARAMETER_VALUE", message, 400)
         if pages.is_page(request):
             return pages.error_page(request, 400, message)
         return error_response(422, message, "InvalidInputError", {"problems": len(problems)})
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if mlflow_errors.is_mlflow(request):
+            return mlflow_errors.of_http(exc.status_code, str(exc.detail))
         if pages.is_page(request) and exc.status_code in (404, 405):
             return pages.error_page(request, exc.status_code, str(exc.detail))
         kind = {404: "NotFoundError", 405: "InvalidInputError", 413: "InvalidInputError"}.get(
@@ -89,6 +96,10 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status_code, str(exc.detail), kind)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unexpected error", exc_info=exc)
+        if mlflow_errors.is_mlflow(request):
+            return mlflow_errors.body(
+                "INTERNAL_ERROR", f"internal error: {type(exc).__name__}", 500
+            )
         return error_response(500, f"internal error: {type(exc).__name__}", "InternalError")

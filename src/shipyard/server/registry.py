@@ -14,6 +14,7 @@ from shipyard.registry.service import RegistryService
 from shipyard.remote.schemas import (
     AliasTarget,
     CardEdit,
+    ModelCreate,
     ModelList,
     ModelRead,
     ModelUpdate,
@@ -37,6 +38,14 @@ def _svc(request: Request) -> RegistryService:
 def list_models(request: Request) -> ModelList:
     """Every registered model."""
     return ModelList(models=[ModelRead.of(m) for m in _svc(request).list_models()])
+
+
+@router.post("", status_code=201)
+def create_model(body: ModelCreate, request: Request) -> ModelRead:
+    """Create an empty registered model (registering a version creates one too)."""
+    return ModelRead.of(
+        _svc(request).create_model(body.name, description=body.description, tags=body.tags)
+    )
 
 
 @router.get("/{name}")

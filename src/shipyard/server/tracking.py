@@ -33,7 +33,7 @@ from shipyard.remote.schemas import (
 )
 from shipyard.server.auth import current_actor
 from shipyard.server.jsonbody import JsonRoute
-from shipyard.tracking.models import RunSource
+from shipyard.tracking.models import ArtifactRecord, RunSource
 from shipyard.tracking.service import USER_TAG, TrackingService
 
 router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
@@ -190,6 +190,11 @@ def list_artifacts(run_id: str, request: Request) -> ArtifactList:
 @router.put("/runs/{run_id}/artifacts/{name:path}", status_code=201, tags=["artifacts"])
 async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactRead:
     """Store the request body as an artifact, streamed to the blob store chunk by chunk."""
+    return ArtifactRead.of(await store_upload(request, run_id, name))
+
+
+async def store_upload(request: Request, run_id: str, name: str) -> ArtifactRecord:
+    """Stream a request body into an artifact of a run the caller may change."""
     svc = await run_in_threadpool(_owned, request, run_id, name)
     media_type = request.headers.get("content-type") or None
     stream: AsyncIterator[bytes] = request.stream().__aiter__()
@@ -206,7 +211,7 @@ async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactR
             if chunk:
                 yield chunk
 
-    record = await run_in_threadpool(
+    record: ArtifactRecord = await run_in_threadpool(
         svc.log_chunks,
         run_id,
         name,
@@ -214,7 +219,7 @@ async def upload_artifact(run_id: str, name: str, request: Request) -> ArtifactR
         media_type,
         request.app.state.settings.max_artifact_bytes,
     )
-    return ArtifactRead.of(record)
+    return record
 
 
 @router.get("/runs/{run_id}/artifacts/{name:path}", tags=["artifacts"], response_model=None)
@@ -226,7 +231,12 @@ def download_artifact(
     record = svc.artifacts.get_artifact(run_id, name)
     if meta:
         return ArtifactRead.of(record)
-    body = svc.artifacts.read_artifact(run_id, record.name)
+    return artifact_response(svc, record)
+
+
+def artifact_response(svc: TrackingService, record: ArtifactRecord) -> StreamingResponse:
+    """An artifact's bytes, streamed as a download no browser renders on our origin."""
+    body = svc.artifacts.read_artifact(record.run_id, record.name)
     # The uploader chose the media type: serve only inert types as themselves, everything
     # else as bytes to download, never rendered or sniffed by a browser on our origin.
     media = (

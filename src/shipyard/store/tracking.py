@@ -353,9 +353,9 @@ class SqlTrackingStore:
             rows,
         )
         columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-        stmt = upsert(conn, t.latest_metrics).values(
-            [dict(zip(columns, row, strict=True)) for row in latest.values()]
-        )
+        # One statement of fixed shape, run per row: SQLAlchemy compiles it once and caches
+        # it, where a multi-row VALUES of varying length compiled again on every batch.
+        stmt = upsert(conn, t.latest_metrics)
         excluded = stmt.excluded
         current = t.latest_metrics.c
         conn.execute(
@@ -371,7 +371,8 @@ class SqlTrackingStore:
                     excluded.step > current.step,
                     and_(excluded.step == current.step, excluded.timestamp >= current.timestamp),
                 ),
-            )
+            ),
+            [dict(zip(columns, row, strict=True)) for row in latest.values()],
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
