@@ -92,7 +92,9 @@ def models() -> dict[str, Any]:
     auto_run = MlflowClient().get_run(auto.info.run_id)
     with mlflow.start_run() as run:
         model = LogisticRegression(max_iter=5000).fit(X, y)
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:3])
+        info = mlflow.sklearn.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=["scikit-learn"]
+        )
     first = mlflow.register_model(f"runs:/{run.info.run_id}/model", "compat-lr")
     second = mlflow.register_model(info.model_uri, "compat-lr")
     client = MlflowClient()
@@ -116,6 +118,74 @@ def models() -> dict[str, Any]:
         "latest": [v.version for v in client.get_latest_versions("compat-lr")],
         "searched": sorted(v.version for v in client.search_model_versions("name='compat-lr'")),
         "logged_models": [m.model_id for m in mlflow.search_logged_models(output_format="list")],
+    }
+
+
+def shipyard_models() -> dict[str, Any]:
+    """A version Shipyard registered, loaded by MLflow alone (no shipyard installed here)."""
+    import pandas as pd
+
+    uri = os.environ["MODEL_URI"]
+    rows = pd.read_json(os.environ["ROWS"], orient="split")
+    pyfunc = mlflow.pyfunc.load_model(uri)
+    native = mlflow.sklearn.load_model(uri)
+    folder = mlflow.artifacts.download_artifacts(artifact_uri=uri)
+    local = mlflow.pyfunc.load_model(folder)
+    return {
+        "pyfunc": [int(v) for v in pyfunc.predict(rows)],
+        "local": [int(v) for v in local.predict(rows)],
+        "proba": [float(p) for p in native.predict_proba(rows)[:, 1]],
+        "loader": pyfunc.metadata.flavors["python_function"]["loader_module"],
+        "inputs": pyfunc.metadata.get_input_schema().input_names(),
+        "files": sorted(os.listdir(folder)),
+    }
+
+
+def legacy() -> dict[str, Any]:
+    """What a team's MLflow holds: nested runs, long histories, artifacts, two registered
+    versions (skops and cloudpickle), aliases and a stage; the ids are printed."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    mlflow.set_experiment("legacy-fraud")
+    with mlflow.start_run(run_name="training") as parent:
+        mlflow.log_params({"C": 1.0, "penalty": "l2"})
+        mlflow.set_tag("team", "risk")
+        MlflowClient().log_batch(
+            parent.info.run_id,
+            metrics=[
+                Metric("loss/train", 1.0 / (i + 1), 1_700_000_000_000 + i, i) for i in range(1200)
+            ],
+        )
+        mlflow.log_text("threshold: 0.5", "config/nested/settings.yaml")
+        model = LogisticRegression(max_iter=5000).fit(X, y)
+        # Fixed requirements: MLflow would otherwise infer them in a subprocess (~10 s each).
+        needs = ["scikit-learn", "skops"]
+        safe = mlflow.sklearn.log_model(
+            model, name="model", input_example=X.iloc[:3], pip_requirements=needs
+        )
+        pickled = mlflow.sklearn.log_model(
+            model,
+            name="pickled",
+            serialization_format="cloudpickle",
+            input_example=X.iloc[:3],
+            pip_requirements=needs,
+        )
+        with mlflow.start_run(run_name="fold-1", nested=True) as child:
+            mlflow.log_metric("auc", 0.97)
+    client = MlflowClient()
+    first = mlflow.register_model(safe.model_uri, "legacy-lr")
+    second = mlflow.register_model(pickled.model_uri, "legacy-lr")
+    client.set_registered_model_alias("legacy-lr", "champion", first.version)
+    client.set_registered_model_alias("legacy-lr", "challenger", second.version)
+    client.transition_model_version_stage("legacy-lr", second.version, "Staging")
+    history = client.get_metric_history(parent.info.run_id, "loss/train")
+    return {
+        "parent": parent.info.run_id,
+        "child": child.info.run_id,
+        "history": sorted((m.step, m.timestamp, m.value) for m in history),
+        "proba": [float(p) for p in model.predict_proba(X.iloc[:10])[:, 1]],
     }
 
 
@@ -159,7 +229,14 @@ def main() -> None:
     """Run one scenario against the tracking URI given."""
     scenario, uri = sys.argv[1], sys.argv[2]
     mlflow.set_tracking_uri(uri)
-    result = {"tracking": tracking, "models": models, "auth": auth}[scenario]()
+    scenarios = {
+        "tracking": tracking,
+        "models": models,
+        "auth": auth,
+        "shipyard_models": shipyard_models,
+        "legacy": legacy,
+    }
+    result = scenarios[scenario]()
     print(json.dumps(result))
 
 

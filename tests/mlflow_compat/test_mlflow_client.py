@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import HistGradientBoostingClassifier
 
+import shipyard
 from shipyard.core.actor import acting_as
 from tests.mlflow_compat.conftest import Site
 
@@ -75,6 +79,35 @@ def test_mlflow_models_register_and_load_in_both_clients(site: Site) -> None:
         assert backend.governance.audit.verify().ok
     finally:
         backend.close()
+
+
+def test_shipyard_versions_load_in_a_plain_mlflow_environment(
+    site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registered by Shipyard's SDK through the server; loaded by MLflow with no shipyard."""
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0).fit(X, y)
+    monkeypatch.setenv("SHIPYARD_TOKEN", site.tokens["max"])
+    shipyard.set_uri(site.url)
+    try:
+        version = shipyard.register_model("shipyard-hgb", model, X.iloc[:5])
+    finally:
+        shipyard.set_uri(None)
+    rows = tmp_path / "rows.json"
+    X.iloc[:25].to_json(rows, orient="split")
+    seen = site.client(
+        "shipyard_models",
+        "vic",
+        MODEL_URI=f"models:/shipyard-hgb/{version.version}",
+        ROWS=str(rows),
+    )
+    assert seen["loader"] == "mlflow.sklearn"
+    assert seen["pyfunc"] == seen["local"] == [int(v) for v in model.predict(X.iloc[:25])]
+    np.testing.assert_allclose(seen["proba"], model.predict_proba(X.iloc[:25])[:, 1])
+    assert seen["inputs"] == list(X.columns)
+    assert {"MLmodel", "model.skops", "requirements.txt", "conda.yaml", "python_env.yaml"} <= set(
+        seen["files"]
+    )
 
 
 def test_token_rules_hold_for_mlflow_clients(site: Site) -> None:

@@ -15,6 +15,7 @@ from shipyard.cli import (
     experiments,
     gate,
     governance,
+    imports,
     models,
     monitoring,
     pipelines,
@@ -75,6 +76,7 @@ for _name, _command in (
     models.app.command(_name)(_command)
 app.command("serve")(serve.serve)
 app.add_typer(predlog.app, name="predlog")
+app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
 
 

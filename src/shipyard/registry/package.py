@@ -1,8 +1,13 @@
 """Model packages: an MLflow-style folder (``MLmodel`` + native file + ONNX + environment).
 
-MLflow users and tools recognise the layout; ``python_function.loader_module`` points at
-:mod:`shipyard.registry.pyfunc`. :class:`LoadedModel` is what ``load_model`` returns and
-what the model server calls: one object, native or ONNX underneath.
+MLflow users and tools recognise the layout and load it with MLflow alone:
+``python_function.loader_module`` is MLflow's own module for the flavour (``mlflow.sklearn``,
+``mlflow.xgboost``, ``mlflow.onnx``), each flavour carries MLflow's keys beside Shipyard's,
+and ``requirements.txt``, ``python_env.yaml`` and ``conda.yaml`` list what it needs. Only
+flavours MLflow has no loader for (LightGBM boosters saved as text, generic Python objects)
+point at :mod:`shipyard.registry.pyfunc`, and then shipyard is a requirement.
+:class:`LoadedModel` is what ``load_model`` returns and what the model server calls: one
+object, native or ONNX underneath.
 """
 
 from __future__ import annotations
@@ -39,6 +44,44 @@ _ENV_DISTS = (
     "skl2onnx",
     "shipyard",
 )
+
+
+#: MLflow's loader for each flavour it can read; the others load through Shipyard.
+MLFLOW_LOADERS = {"sklearn": "mlflow.sklearn", "xgboost": "mlflow.xgboost", "onnx": "mlflow.onnx"}
+#: What a flavour needs installed to load (the ONNX file adds onnx and onnxruntime).
+_NEEDS = {
+    "sklearn": ("numpy", "pandas", "scipy", "scikit-learn", "skops"),
+    "xgboost": ("numpy", "pandas", "scipy", "scikit-learn", "xgboost"),
+    "lightgbm": ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "shipyard"),
+    "onnx": ("numpy", "pandas", "onnx", "onnxruntime"),
+    "python": ("numpy", "pandas", "shipyard"),
+}
+
+
+def _mlflow_keys(flavor: fl.Flavor) -> dict[str, Any]:
+    """MLflow's own keys for a flavour, so ``mlflow.<flavour>.load_model`` reads it."""
+    conf = flavor.conf
+    if flavor.name == "sklearn":
+        return {
+            "pickled_model": conf["model_file"],
+            "skops_trusted_types": conf.get("trusted_types") or None,
+            "code": None,
+        }
+    if flavor.name == "xgboost":
+        return {"data": conf["model_file"], "model_format": "ubj", "code": None}
+    if flavor.name == "onnx":
+        return {
+            "data": conf["model_file"],
+            "providers": ["CPUExecutionProvider"],
+            "onnx_session_options": None,
+            "code": None,
+        }
+    return {}
+
+
+def _requirements(kinds: list[str], env: dict[str, str]) -> list[str]:
+    needed = {dist for kind in kinds for dist in _NEEDS.get(kind, ())}
+    return [f"{k}=={v}" for k, v in env.items() if k in needed]
 
 
 def environment() -> dict[str, str]:
@@ -116,12 +159,13 @@ def save_package(
     flavor = fl.save_flavor(model, kind, folder)
     flavors: dict[str, Any] = {
         "python_function": {
-            "loader_module": "shipyard.registry.pyfunc",
+            "loader_module": MLFLOW_LOADERS.get(kind, "shipyard.registry.pyfunc"),
             "python_version": platform.python_version(),
-            "env": {"virtualenv": "python_env.yaml"},
+            "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
             "model_path": flavor.conf["model_file"],
+            "predict_fn": "predict",
         },
-        flavor.name: flavor.conf,
+        flavor.name: {**flavor.conf, **_mlflow_keys(flavor)},
     }
     conversion = None
     if convert_onnx and kind in ("sklearn", "xgboost", "lightgbm"):
@@ -133,17 +177,27 @@ def save_package(
             example,
         )
         if conversion.converted:
-            flavors["onnx"] = conversion.conf
+            onnx_flavor = fl.Flavor("onnx", conversion.conf)
+            flavors["onnx"] = {**conversion.conf, **_mlflow_keys(onnx_flavor)}
     env = environment()
-    (folder / "requirements.txt").write_text(
-        "".join(f"{k}=={v}\n" for k, v in env.items() if k not in ("python", "shipyard"))
-    )
+    requirements = _requirements([f for f in flavors if f != "python_function"], env)
+    (folder / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
     (folder / "python_env.yaml").write_text(
         yaml.safe_dump(
             {
                 "python": env["python"],
                 "build_dependencies": ["pip"],
                 "dependencies": ["-r requirements.txt"],
+            },
+            sort_keys=False,
+        )
+    )
+    (folder / "conda.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "channels": ["conda-forge"],
+                "dependencies": [f"python={env['python']}", "pip", {"pip": requirements}],
+                "name": "shipyard-model-env",
             },
             sort_keys=False,
         )

@@ -1,0 +1,1 @@
+"""Bringing other tools' data into Shipyard: ``shipyard import mlflow``."""
