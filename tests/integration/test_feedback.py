@@ -33,7 +33,7 @@ def served_ids(tmp_path: Path, seed: int) -> Iterator[tuple[Path, list[str]]]:
         for i in range(30):
             reply = httpx.post(
                 f"{srv.url}/invocations",
-                json={"instances": [X[i].tolist()]},
+                json={"dataframe_split": {"columns": COLS, "data": [X[i].tolist()]}},
                 headers={"x-request-id": f"req-{i}"},
             )
             assert reply.status_code == 200

@@ -337,7 +337,7 @@ def test_error_rate_comes_from_the_model_servers_counters(tmp_path: Path, seed: 
         for i in range(good):
             assert (
                 httpx.post(
-                    f"{srv.url}/invocations", json={"instances": [X[i].tolist()]}, headers=when
+                    f"{srv.url}/invocations", json={"dataframe_split": {"columns": COLS, "data": [X[i].tolist()]}}, headers=when
                 ).status_code
                 == 200
             )

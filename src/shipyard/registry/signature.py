@@ -50,6 +50,11 @@ class ColSpec:
         return {"type": self.type, "name": self.name, "required": not self.allow_missing}
 
 
+class SchemaError(InvalidInputError):
+    """A request's columns do not fit the model's signature (MLflow's
+    ``INVALID_PARAMETER_VALUE``, where a body that does not parse is ``BAD_REQUEST``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Signature:
     """Named input columns and output columns of a model."""
@@ -66,9 +71,20 @@ class Signature:
         return [c.name for c in self.inputs]
 
     def to_mlflow(self) -> dict[str, Any]:
-        """The ``signature`` block of an ``MLmodel`` file (inputs/outputs as JSON strings)."""
+        """The ``signature`` block of an ``MLmodel`` file (inputs/outputs as JSON strings).
+
+        A model fitted on an array gets MLflow's tensor form (``[-1, n]`` of one dtype), so
+        MLflow's scoring server takes the rows it takes; reading it back gives f0..fN.
+        """
+        types = {c.type for c in self.inputs}
+        dtype = _DTYPE_OF_TYPE.get(next(iter(types))) if len(types) == 1 else None
+        inputs: list[dict[str, Any]] = [c.to_mlflow() for c in self.inputs]
+        if self.input_kind == "tensor" and dtype is not None:
+            inputs = [
+                {"type": "tensor", "tensor-spec": {"dtype": dtype, "shape": [-1, len(inputs)]}}
+            ]
         return {
-            "inputs": json.dumps([c.to_mlflow() for c in self.inputs]),
+            "inputs": json.dumps(inputs),
             "outputs": json.dumps([c.to_mlflow() for c in self.outputs]) if self.outputs else None,
             "params": None,
             "shipyard_input_kind": self.input_kind,
@@ -97,13 +113,17 @@ class Signature:
                 out.append(ColSpec(item.get("name", f"f{i}"), kind, not item.get("required", True)))
             return tuple(out)
 
+        raw = data.get("inputs")
+        items = json.loads(raw) if isinstance(raw, str) else raw or []
+        tensor = any(isinstance(i, Mapping) and i.get("type") == "tensor" for i in items)
         return cls(
-            cols(data.get("inputs")),
+            cols(raw),
             cols(data.get("outputs")),
-            data.get("shipyard_input_kind", "dataframe"),
+            data.get("shipyard_input_kind", "tensor" if tensor else "dataframe"),
         )
 
 
+_DTYPE_OF_TYPE = {"double": "float64", "float": "float32", "long": "int64", "integer": "int32"}
 _TENSOR_DTYPES = {
     "float64": "double",
     "float32": "float",
@@ -184,12 +204,12 @@ def check_columns(
     expected = signature.input_names
     missing = [n for n in expected if n not in columns]
     if missing:
-        raise InvalidInputError(
+        raise SchemaError(
             f"missing input column(s): {', '.join(missing)}", missing=missing, expected=expected
         )
     extra = [n for n in columns if n not in set(expected)]
     if extra:
-        raise InvalidInputError(
+        raise SchemaError(
             f"unexpected input column(s): {', '.join(extra)}", extra=extra, expected=expected
         )
     typed: dict[str, np.ndarray[Any, Any]] = {}
@@ -199,13 +219,13 @@ def check_columns(
         if rows == -1:
             rows = len(values)
         elif len(values) != rows:
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} has {len(values)} values, others have {rows}",
                 column=spec.name,
             )
         typed[spec.name] = values
     if rows <= 0:
-        raise InvalidInputError("the request holds no rows")
+        raise SchemaError("the request holds no rows")
     return typed, rows
 
 
@@ -216,67 +236,69 @@ def _typed(spec: ColSpec, raw: Sequence[Any] | np.ndarray[Any, Any]) -> np.ndarr
     if spec.type in _NUMERIC:
         array = np.asarray(raw)
         if array.ndim != 1:
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} must be a flat list of values", column=spec.name
             )
         kind = array.dtype.kind
         if kind == "O":  # None mixed with numbers, or strings
             if any(isinstance(v, str | bytes | bool | list | dict) for v in array):
-                raise InvalidInputError(
+                raise SchemaError(
                     f"column {spec.name!r} expects {spec.type} values; got a non-number",
                     column=spec.name,
                 )
             array = np.array([np.nan if v is None else v for v in array], dtype="float64")
             kind = "f"
         elif kind in "USb":
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} expects {spec.type} values; got "
                 f"{'booleans' if kind == 'b' else 'strings'}",
                 column=spec.name,
             )
         if kind == "f" and np.isnan(array).any():
             if not spec.allow_missing:
+                # MLflow passes the null on and the model fails on it (BAD_REQUEST): we refuse
+                # it before the model runs, with the same code.
                 raise InvalidInputError(
                     f"column {spec.name!r} holds a missing value (NaN or null), which the "
                     "signature does not allow",
                     column=spec.name,
                 )
             if spec.type in ("long", "integer"):
-                raise InvalidInputError(
+                raise SchemaError(
                     f"column {spec.name!r} is {spec.type} and cannot hold a missing value",
                     column=spec.name,
                 )
         if (kind == "f" and spec.type in ("long", "integer")) and (
             not np.all(np.isfinite(array)) or not np.all(array == np.floor(array))
         ):
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} expects {spec.type} values; got a fraction",
                 column=spec.name,
             )
         try:
             return array.astype(dtype, copy=False)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} expects {spec.type} values: {exc}", column=spec.name
             ) from exc
     if spec.type == "boolean":
         array = np.asarray(raw)
         if array.dtype.kind != "b":
-            raise InvalidInputError(
-                f"column {spec.name!r} expects boolean values", column=spec.name
-            )
+            raise SchemaError(f"column {spec.name!r} expects boolean values", column=spec.name)
         return array
     values = list(raw)
     for v in values:
         if v is None:
             if not spec.allow_missing:
+                # MLflow passes the null on and the model fails on it (BAD_REQUEST): we refuse
+                # it before the model runs, with the same code.
                 raise InvalidInputError(
                     f"column {spec.name!r} holds a missing value, which the signature "
                     "does not allow",
                     column=spec.name,
                 )
         elif not isinstance(v, str | bytes):
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} expects {spec.type} values; got {type(v).__name__}",
                 column=spec.name,
             )
@@ -284,7 +306,7 @@ def _typed(spec: ColSpec, raw: Sequence[Any] | np.ndarray[Any, Any]) -> np.ndarr
         try:
             return np.array(values, dtype="datetime64[ns]")
         except ValueError as exc:
-            raise InvalidInputError(
+            raise SchemaError(
                 f"column {spec.name!r} expects datetimes: {exc}", column=spec.name
             ) from exc
     return np.array(values, dtype=object)

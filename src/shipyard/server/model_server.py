@@ -24,6 +24,7 @@ from fastapi import FastAPI, Request, Response
 
 from shipyard import __version__
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
+from shipyard.registry.signature import SchemaError
 from shipyard.server.admission import Admission, ShedError
 from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.serving.deployment import Deployment, Poller, Served, row_outputs
@@ -216,10 +217,12 @@ class ShadowRunner:
 _UVICORN_HIGH_WATER = 65_536
 
 
-def _error(status: int, message: str, *, mlflow: bool = False, **extra: Any) -> Response:
+def _error(
+    status: int, message: str, *, mlflow: bool = False, code: str | None = None, **extra: Any
+) -> Response:
     body: dict[str, Any] = {"error": message}
     if mlflow:
-        body["error_code"] = "BAD_REQUEST" if status < 500 else "INTERNAL_ERROR"
+        body["error_code"] = code or ("BAD_REQUEST" if status < 500 else "INTERNAL_ERROR")
         body["message"] = message
     body.update(extra)
     return Response(json.dumps(body), status_code=status, media_type=_JSON)
@@ -389,7 +392,8 @@ def create_model_app(
         except InvalidInputError as exc:
             metrics.error("invalid_input")
             metrics.observe(served, 400, time.perf_counter() - started, 0)
-            return _error(400, exc.message, mlflow=mlflow)
+            code = "INVALID_PARAMETER_VALUE" if isinstance(exc, SchemaError) else None
+            return _error(400, exc.message, mlflow=mlflow, code=code)
         except Exception as exc:
             logger.exception("model %s failed", served.uri)
             metrics.error("model_error")

@@ -19,7 +19,7 @@ import numpy as np
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.jsonsafe import parse_json
-from shipyard.registry.signature import Signature, check_columns
+from shipyard.registry.signature import SchemaError, Signature, check_columns
 
 MLFLOW_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 _FORMAT_HELP = (
@@ -94,7 +94,51 @@ def _rows_to_columns(
         cols = {n: matrix[:, j] for j, n in enumerate(names)}
     else:
         cols = {n: [row[j] for row in data] for j, n in enumerate(names)}
-    return check_columns(signature, cols)
+    return mlflow_columns(signature, cols)
+
+
+def _positional(signature: Signature, key: str) -> list[str]:
+    """The column names rows without names stand for; only a model fitted on an array
+    takes them (MLflow refuses unnamed rows for named columns, and so do we: a reordered
+    feature would be scored silently)."""
+    if signature.input_kind != "tensor":
+        raise SchemaError(
+            f"Failed to enforce schema: '{key}' holds rows without column names, and this "
+            f"model's inputs are named columns ({', '.join(signature.input_names)}); send "
+            "dataframe_split with 'columns', dataframe_records or a columnar 'inputs' object"
+        )
+    return signature.input_names
+
+
+_NUMERIC_TYPES = ("double", "float", "long", "integer")
+
+
+def _number_or_text(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return int(value) if value.strip().lstrip("+-").isdigit() else float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def mlflow_columns(
+    signature: Signature, columns: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray[Any, Any]], int]:
+    """Columns of an ``/invocations`` request judged as MLflow's scoring server does:
+    columns the signature does not name are dropped (pandas' unnamed index column among
+    them) and numbers sent as strings are read as numbers; everything else as
+    :func:`check_columns` rules (a missing column, a wrong type, a null are refused)."""
+    known = set(signature.input_names)
+    types = {c.name: c.type for c in signature.inputs}
+    kept: dict[str, Any] = {}
+    for name, values in columns.items():
+        if name not in known:
+            continue
+        if types[name] in _NUMERIC_TYPES and isinstance(values, list):
+            values = [_number_or_text(v) for v in values]
+        kept[name] = values
+    return check_columns(signature, kept)
 
 
 def parse_invocations(
@@ -104,9 +148,12 @@ def parse_invocations(
     media = content_type.split(";")[0].strip().lower()
     if media == "text/csv":
         return _parse_csv(body, signature, max_rows)
+    if media in PARQUET_TYPES:
+        return _parse_parquet(body, signature, max_rows)
     if media not in ("application/json", ""):
         raise UnsupportedMediaError(
-            f"content type {media!r} is not supported; use application/json or text/csv"
+            "This predictor only supports the following content types: Types: "
+            f"['text/csv', 'application/json', 'application/vnd.apache.parquet']. Got '{media}'."
         )
     doc = _load_json(body)
     if not isinstance(doc, dict):
@@ -124,15 +171,18 @@ def parse_invocations(
     if key == "dataframe_split":
         if not isinstance(value, dict) or "data" not in value:
             raise InvalidInputError("'dataframe_split' must be an object with 'columns' and 'data'")
-        columns = value.get("columns", names)
+        columns = value["columns"] if "columns" in value else _positional(signature, key)
         if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
             raise InvalidInputError("'columns' must be a list of column names")
-        if sorted(columns) != sorted(names):
-            # Let check_columns name exactly what is missing or extra.
-            check_columns(signature, {c: [] for c in columns})
+        missing = [n for n in names if n not in columns]
+        if missing:  # name exactly what is missing before looking at any row
+            check_columns(signature, {c: [] for c in columns if c in set(names)})
         cols, rows = _rows_to_columns(columns, value["data"], signature, max_rows)
     elif key == "dataframe_records" or (
-        key == "instances" and isinstance(value, list) and value and isinstance(value[0], dict)
+        key in ("instances", "inputs")
+        and isinstance(value, list)
+        and value
+        and isinstance(value[0], dict)
     ):
         if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
             raise InvalidInputError(f"'{key}' must be a list of objects (one per row)")
@@ -143,18 +193,18 @@ def parse_invocations(
                 if k not in seen:
                     seen.append(k)
         raw = {c: [r.get(c) for r in value] for c in seen}
-        cols, rows = check_columns(signature, raw)
+        cols, rows = mlflow_columns(signature, raw)
     elif key == "instances":
         if not isinstance(value, list):
             raise InvalidInputError("'instances' must be a list of rows")
-        cols, rows = _rows_to_columns(names, value, signature, max_rows)
+        cols, rows = _rows_to_columns(_positional(signature, key), value, signature, max_rows)
     else:  # inputs: columnar {col: [values]} or a list of rows (tensor)
         if isinstance(value, dict):
             lengths = {len(v) if isinstance(v, list) else -1 for v in value.values()}
             _check_rows(max(lengths, default=0), max_rows)
-            cols, rows = check_columns(signature, value)
+            cols, rows = mlflow_columns(signature, value)
         elif isinstance(value, list):
-            cols, rows = _rows_to_columns(names, value, signature, max_rows)
+            cols, rows = _rows_to_columns(_positional(signature, key), value, signature, max_rows)
         else:
             raise InvalidInputError("'inputs' must be an object of columns or a list of rows")
     return ParsedRequest(cols, rows, parameters=doc.get("params") or {})
@@ -184,8 +234,28 @@ def _parse_csv(body: bytes, signature: Signature, max_rows: int) -> ParsedReques
                 f"CSV row {i + 1} has {len(row)} fields; header has {len(header)}"
             )
         for name, cell in zip(header, row, strict=True):
-            converted[name].append(_csv_cell(cell, types.get(name, "string"), name))
-    cols, n = check_columns(signature, converted)
+            if name in types:  # other columns (pandas' index among them) are dropped
+                converted[name].append(_csv_cell(cell, types[name], name))
+    cols, n = mlflow_columns(signature, {k: v for k, v in converted.items() if k in types})
+    return ParsedRequest(cols, n)
+
+
+#: Parquet bodies, as MLflow's scoring server takes them.
+PARQUET_TYPES = ("application/vnd.apache.parquet", "application/x-parquet")
+
+
+def _parse_parquet(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(io.BytesIO(body))
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise InvalidInputError(f"the body is not a readable Parquet file: {exc}") from None
+    _check_rows(table.num_rows, max_rows)
+    wanted = [n for n in table.column_names if n in set(signature.input_names)]
+    columns = {n: table.column(n).to_numpy(zero_copy_only=False) for n in wanted}
+    cols, n = mlflow_columns(signature, columns)
     return ParsedRequest(cols, n)
 
 
@@ -207,8 +277,18 @@ def _csv_cell(cell: str, kind: str, name: str) -> Any:
                 f"column {name!r} expects {kind} values; got {cell[:40]!r}", column=name
             ) from None
     if kind == "boolean":
-        return cell.strip().lower() in ("true", "1")
+        word = cell.strip().lower()
+        if word in _TRUE or word in _FALSE:
+            return word in _TRUE
+        raise InvalidInputError(
+            f"column {name!r} expects boolean values (true/false, 1/0, yes/no); got {cell[:40]!r}",
+            column=name,
+        )
     return cell
+
+
+_TRUE = frozenset({"true", "1", "yes", "t", "y"})
+_FALSE = frozenset({"false", "0", "no", "f", "n"})
 
 
 def parse_oip(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest:
