@@ -101,6 +101,12 @@ def show_ui_tour(pipeline_run: str, champion: int, *, console: Console) -> None:
         ("/audit?verify=true", "the audit log, its chain verified, the head hash"),
     ):
         console.print(f"  {base}{path}  [dim]{what}[/]")
+    console.print(
+        f"[bold]Existing MLflow code[/] works against [bold]shipyard server[/] unchanged: "
+        f"MLFLOW_TRACKING_URI={base} python train.py; mlflow.pyfunc.load_model("
+        "'models:/fraud@champion') loads the champion with MLflow alone; "
+        "[bold]shipyard import mlflow --from <mlflow URL or mlruns>[/] brings history over."
+    )
 
 
 _TRAIN_STEP = {"logistic_regression": "train_logistic", "gradient_boosting": "train_boosting"}
