@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import uuid
 from collections.abc import Iterator
@@ -106,13 +107,40 @@ def test_server_accepts_openlineage_events_from_other_tools(
     }
     done = httpx.post(f"{server.url}/api/v1/lineage", json=event)
     assert done.status_code == 201 and done.json()["edges"] == 3
+    # The Python client's compression="gzip", and the two other kinds of spec 2-0-x.
+    job_event = {
+        **{k: event[k] for k in ("eventTime", "producer", "inputs", "outputs")},
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+        "job": {"namespace": "dbt", "name": "marts.fraud_features"},
+    }
+    zipped = httpx.post(
+        f"{server.url}/api/v1/lineage",
+        content=gzip.compress(json.dumps(job_event).encode()),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert zipped.status_code == 201, zipped.text
+    assert zipped.json()["kind"] == "job" and zipped.json()["edges"] == 2
+    dataset_event = {
+        **{k: event[k] for k in ("eventTime", "producer")},
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+        "dataset": {"namespace": "s3://lake", "name": "features/txns.parquet"},
+    }
+    done = httpx.post(f"{server.url}/api/v1/lineage", json=dataset_event)
+    assert done.status_code == 201 and done.json()["kind"] == "dataset"
     for bad in (
         {**event, "eventType": "DONE"},
         {**event, "run": {"runId": "nope"}},
         {k: v for k, v in event.items() if k != "job"},
+        {k: v for k, v in event.items() if k != "schemaURL"},
     ):
         answer = httpx.post(f"{server.url}/api/v1/lineage", json=bad)
-        assert answer.status_code == 400 and "not an OpenLineage RunEvent" in answer.json()["error"]
+        assert answer.status_code == 400 and "not an OpenLineage event" in answer.json()["error"]
+    bomb = httpx.post(
+        f"{server.url}/api/v1/lineage",
+        content=gzip.compress(b" " * 50_000_000),
+        headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
+    )
+    assert bomb.status_code == 400 and "inflates beyond" in bomb.json()["error"]
     garbage = httpx.post(
         f"{server.url}/api/v1/lineage",
         content=b"{oops",
@@ -122,7 +150,7 @@ def test_server_accepts_openlineage_events_from_other_tools(
     # The events became lineage edges in the server's store.
     shown = cli(
         "lineage",
-        f"job_run:{run_id}",
+        run_id,  # the runId as the other tool sent it: no prefix to know
         "--json",
         env={"SHIPYARD_URI": str(tmp_path / "server-home")},
     )

@@ -129,6 +129,14 @@ def test_mlflow_and_oip_requests_are_answered(served: ModelServer) -> None:
     assert meta["outputs"][0] == {"name": "predict", "datatype": "INT64", "shape": [-1]}
     assert predicted["name"] == "predict" and predicted["datatype"] == "INT64"
     assert httpx.get(f"{url}/v2/health/live").json() == {"live": True}
+    assert httpx.get(f"{url}/v2/models/fraud/versions/1/ready").json()["ready"] is True
+    assert httpx.get(f"{url}/v2/models/fraud/versions/9/ready").status_code == 404
+    unknown = httpx.get(f"{url}/v2/nothing/here")
+    assert unknown.status_code == 404 and "no such route" in unknown.json()["error"]
+    # Declared probability type is what infer returns (float32 from onnxruntime).
+    proba = httpx.post(f"{url}/v2/models/fraud/infer", json=infer).json()["outputs"][0]
+    declared = {o["name"]: o["datatype"] for o in meta["outputs"]}
+    assert declared["predict_proba"] == proba["datatype"]
 
 
 @pytest.mark.parametrize(
@@ -300,9 +308,7 @@ def test_unwritable_prediction_log_does_not_stop_serving(home: Path, tmp_path: P
     )
     try:
         for _ in range(5):
-            assert (
-                httpx.post(f"{srv.url}/invocations", json=named_rows([ROW])).status_code == 200
-            )
+            assert httpx.post(f"{srv.url}/invocations", json=named_rows([ROW])).status_code == 200
         deadline = time.monotonic() + 10
         text = ""
         while time.monotonic() < deadline:

@@ -186,6 +186,14 @@ def test_the_server_exports_monitor_results_to_prometheus(home: Path) -> None:
         == 1.0
     )
     assert any(name == "shipyard_model_performance" for name, _ in samples)
+    # Latency is a summary (quantile, _count, _sum), as Prometheus types the quantile label.
+    families = {f.name: f.type for f in text_string_to_metric_families(text)}
+    assert families["shipyard_monitor_latency_seconds"] == "summary"
+    where = (("model", "credit-live"), ("monitor", "credit-watch"))
+    assert samples[("shipyard_monitor_latency_seconds_count", where)] > 0
+    assert samples[("shipyard_monitor_latency_seconds_sum", where)] > 0
+    p99 = samples[("shipyard_monitor_latency_seconds", (*where, ("quantile", "0.99")))]
+    assert p99 >= samples[("shipyard_monitor_latency_seconds", (*where, ("quantile", "0.5")))]
 
 
 def test_a_past_window_or_the_last_n_predictions_can_be_the_reference_and_window(
@@ -337,7 +345,9 @@ def test_error_rate_comes_from_the_model_servers_counters(tmp_path: Path, seed: 
         for i in range(good):
             assert (
                 httpx.post(
-                    f"{srv.url}/invocations", json={"dataframe_split": {"columns": COLS, "data": [X[i].tolist()]}}, headers=when
+                    f"{srv.url}/invocations",
+                    json={"dataframe_split": {"columns": COLS, "data": [X[i].tolist()]}},
+                    headers=when,
                 ).status_code
                 == 200
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import typer
@@ -282,6 +283,11 @@ def _node(target: str) -> str:
         return f"artifact:{digest}"
     if ":" in target:
         return target
+    try:  # an OpenLineage runId, as another tool (Airflow, Spark) sent it
+        return f"job_run:{uuid.UUID(target)}"
+    except ValueError:
+        pass
     raise InvalidInputError(
-        f"lineage takes a run_, prun_ or srun_ id, or an artifact sha256; got {target!r}"
+        f"lineage takes a run_, prun_ or srun_ id, an OpenLineage run UUID, an artifact "
+        f"sha256, or a node such as dataset:<namespace>/<name>; got {target!r}"
     )

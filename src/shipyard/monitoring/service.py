@@ -467,6 +467,7 @@ def _health(logged: pd.DataFrame, start: datetime, end: datetime) -> dict[str, A
             "latency_p50": float(np.percentile(latency, 50)),
             "latency_p95": float(np.percentile(latency, 95)),
             "latency_p99": float(np.percentile(latency, 99)),
+            "latency_sum": float(latency.sum()),
         }
 
     return {

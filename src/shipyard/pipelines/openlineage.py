@@ -103,33 +103,58 @@ def run_event(
     }
 
 
+def event_kind(event: dict[str, Any]) -> str:
+    """``run``, ``job`` or ``dataset``: OpenLineage 2-0-x's three static kinds of event."""
+    if "run" in event:
+        return "run"
+    if "job" in event:
+        return "job"
+    if "dataset" in event:
+        return "dataset"
+    raise ValueError("an event holds a run (RunEvent), a job (JobEvent) or a dataset")
+
+
+def _named(item: object, what: str) -> None:
+    if not isinstance(item, dict) or not item.get("namespace") or not item.get("name"):
+        raise ValueError(f"{what} needs a namespace and a name")
+
+
 def check_event(event: object) -> dict[str, Any]:
-    """Validate the fields every RunEvent must have; return it, or raise ValueError."""
+    """Validate a RunEvent, JobEvent or DatasetEvent (2-0-x); return it, or raise ValueError."""
     if not isinstance(event, dict):
-        raise ValueError("a RunEvent is a JSON object")
-    if event.get("eventType", "OTHER") not in EVENT_TYPES:
-        raise ValueError(f"eventType must be one of {', '.join(EVENT_TYPES)}")
-    for key in ("eventTime", "producer"):
+        raise ValueError("an event is a JSON object")
+    for key in ("eventTime", "producer", "schemaURL"):
         if not isinstance(event.get(key), str) or not event[key]:
             raise ValueError(f"{key} is required (a string)")
+    if not event["schemaURL"].startswith(("https://", "http://")):
+        raise ValueError("schemaURL must be the URL of the spec the event follows")
     try:
         datetime.fromisoformat(str(event["eventTime"]).replace("Z", "+00:00"))
     except ValueError:
         raise ValueError("eventTime must be an ISO 8601 date-time") from None
-    run, job = event.get("run"), event.get("job")
-    if not isinstance(run, dict) or not isinstance(job, dict):
-        raise ValueError("run and job are required objects")
-    try:
-        uuid.UUID(str(run.get("runId")))
-    except ValueError:
-        raise ValueError("run.runId must be a UUID") from None
+    kind = event_kind(event)
+    if kind == "run":
+        if event.get("eventType", "OTHER") not in EVENT_TYPES:
+            raise ValueError(f"eventType must be one of {', '.join(EVENT_TYPES)}")
+        run = event.get("run")
+        if not isinstance(run, dict) or not isinstance(event.get("job"), dict):
+            raise ValueError("run and job are required objects")
+        try:
+            uuid.UUID(str(run.get("runId")))
+        except ValueError:
+            raise ValueError("run.runId must be a UUID") from None
+    if kind == "dataset":
+        _named(event["dataset"], "dataset")
+        return event
+    job = event.get("job")
+    if not isinstance(job, dict):
+        raise ValueError("job is a required object")
     for key in ("namespace", "name"):
         if not isinstance(job.get(key), str) or not job[key]:
             raise ValueError(f"job.{key} is required (a string)")
     for side in ("inputs", "outputs"):
         for item in event.get(side) or []:
-            if not isinstance(item, dict) or not item.get("namespace") or not item.get("name"):
-                raise ValueError(f"each of {side} needs a namespace and a name")
+            _named(item, f"each of {side}")
     return event
 
 
@@ -144,12 +169,20 @@ def _node(kind: str, text: str) -> str:
 
 
 def event_edges(event: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """Lineage edges an incoming RunEvent implies: datasets -> job run -> datasets."""
+    """Lineage edges an incoming event implies: datasets -> job run -> datasets for a
+    RunEvent, datasets -> job -> datasets for a JobEvent, none for a DatasetEvent."""
+    kind = event_kind(event)
+    if kind == "dataset":
+        return []
     job = event["job"]
-    run = _node("job_run", str(event["run"]["runId"]))
-    edges = [(_node("job", f"{job['namespace']}/{job['name']}"), run, "ran")]
+    job_node = _node("job", f"{job['namespace']}/{job['name']}")
+    middle = job_node
+    edges = []
+    if kind == "run":
+        middle = _node("job_run", str(event["run"]["runId"]))
+        edges.append((job_node, middle, "ran"))
     for item in event.get("inputs") or []:
-        edges.append((_node("dataset", f"{item['namespace']}/{item['name']}"), run, "input"))
+        edges.append((_node("dataset", f"{item['namespace']}/{item['name']}"), middle, "input"))
     for item in event.get("outputs") or []:
-        edges.append((run, _node("dataset", f"{item['namespace']}/{item['name']}"), "output"))
+        edges.append((middle, _node("dataset", f"{item['namespace']}/{item['name']}"), "output"))
     return edges

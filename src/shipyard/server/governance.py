@@ -184,20 +184,43 @@ def rollback(name: str, body: NoteBody, request: Request, actor: CallerDep) -> V
 
 @router.post("/lineage", status_code=201, tags=["lineage"])
 async def receive_lineage(request: Request) -> dict[str, Any]:
-    """Take an OpenLineage RunEvent from another tool (the path Marquez uses)."""
+    """Take an OpenLineage event from another tool (the path Marquez uses): a RunEvent,
+    JobEvent or DatasetEvent of spec 2-0-x, plain or gzip-compressed (the Python client's
+    ``compression="gzip"``)."""
     from fastapi.concurrency import run_in_threadpool
 
     from shipyard.core.errors import InvalidInputError
-    from shipyard.pipelines.openlineage import check_event, event_edges
+    from shipyard.core.jsonsafe import parse_json
+    from shipyard.pipelines.openlineage import check_event, event_edges, event_kind
 
+    body = await request.body()
+    if request.headers.get("content-encoding", "").strip().lower() == "gzip":
+        body = _gunzip(body, request.app.state.settings.max_request_bytes)
     try:
-        event = check_event(await request.json())
+        event = check_event(parse_json(body))
     except ValueError as exc:
-        raise InvalidInputError(f"not an OpenLineage RunEvent: {exc}") from None
+        raise InvalidInputError(f"not an OpenLineage event: {exc}") from None
     parts = request.app.state.backend.pipelines
     edges = event_edges(event)
     await run_in_threadpool(parts.store.record_lineage_event, event, edges)
-    return {"accepted": True, "run_id": event["run"]["runId"], "edges": len(edges)}
+    run_id = (event.get("run") or {}).get("runId")
+    return {"accepted": True, "kind": event_kind(event), "run_id": run_id, "edges": len(edges)}
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    """A gzip body, inflated to at most ``limit`` bytes (a small bomb stays small)."""
+    import zlib
+
+    from shipyard.core.errors import InvalidInputError
+
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(body, limit)
+    except zlib.error as exc:
+        raise InvalidInputError(f"the body is not valid gzip: {exc}") from None
+    if inflater.unconsumed_tail:
+        raise InvalidInputError(f"the body inflates beyond {limit} bytes")
+    return out
 
 
 @router.post("/deployments/{name}/feedback", tags=["monitoring"])

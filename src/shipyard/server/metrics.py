@@ -19,7 +19,7 @@ STATUS = {"ok": 0, "alert": 1, "no_data": 2}
 
 
 def _families(results: list[dict[str, Any]], firing: list[Any]) -> Iterator[Any]:
-    from prometheus_client.core import GaugeMetricFamily
+    from prometheus_client.core import GaugeMetricFamily, Metric
 
     def gauge(name: str, doc: str, labels: list[str]) -> Any:
         return GaugeMetricFamily(name, doc, labels=labels)
@@ -54,10 +54,10 @@ def _families(results: list[dict[str, Any]], firing: list[Any]) -> Iterator[Any]
         "Metrics on labelled predictions.",
         ["monitor", "model", "metric"],
     )
-    latency = gauge(
-        "shipyard_monitor_latency_seconds",
-        "Latency percentiles in the window.",
-        ["monitor", "model", "quantile"],
+    # A summary (quantile samples with _count and _sum), the type Prometheus gives the
+    # quantile label to; a gauge carrying it is refused by promtool.
+    latency = Metric(
+        "shipyard_monitor_latency_seconds", "Request latency in the newest window.", "summary"
     )
     status = gauge("shipyard_monitor_status", "0 ok, 1 alert, 2 no data.", ["monitor", "model"])
     rows = gauge(
@@ -88,9 +88,16 @@ def _families(results: list[dict[str, Any]], firing: list[Any]) -> Iterator[Any]
         for metric, value in ((r.get("performance") or {}).get("metrics") or {}).items():
             performance.add_metric([*key, metric], value)
         health = r.get("health") or {}
-        for q in ("p50", "p95", "p99"):
+        where = {"monitor": key[0], "model": key[1]}
+        for q, quantile in (("p50", "0.5"), ("p95", "0.95"), ("p99", "0.99")):
             if f"latency_{q}" in health:
-                latency.add_metric([*key, q], health[f"latency_{q}"])
+                latency.add_sample(
+                    latency.name, {**where, "quantile": quantile}, health[f"latency_{q}"]
+                )
+        if "latency_p50" in health:
+            latency.add_sample(f"{latency.name}_count", where, float(health.get("requests", 0)))
+            if "latency_sum" in health:  # windows computed before it was kept have none
+                latency.add_sample(f"{latency.name}_sum", where, health["latency_sum"])
     counts: dict[tuple[str, str], int] = {}
     for alert in firing:
         counts[(alert.monitor, alert.severity)] = counts.get((alert.monitor, alert.severity), 0) + 1

@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard import __version__
 from shipyard.core.errors import InvalidInputError, NotFoundError, ShipyardError
@@ -463,7 +464,9 @@ def create_model_app(
         label = sig.outputs[0].oip_datatype if sig.outputs else "FP64"
         outputs = [{"name": "predict", "datatype": label, "shape": [-1]}]
         if hasattr(served.model, "predict_proba"):
-            outputs.append({"name": "predict_proba", "datatype": "FP64", "shape": [-1, -1]})
+            # What infer returns: onnxruntime gives float32 probabilities, native models float64.
+            proba = "FP32" if served.model.uses_onnx else "FP64"
+            outputs.append({"name": "predict_proba", "datatype": proba, "shape": [-1, -1]})
         return {
             "name": served.model_name,
             "versions": [s.version_label for s in deployment.serving()],
@@ -498,6 +501,15 @@ def create_model_app(
         if model_name not in (deployment.model_name, name):
             return _error(404, f"model {model_name!r} is not served here")
         return Response(json.dumps({"name": model_name, "ready": True}), media_type=_JSON)
+
+    @app.get("/v2/models/{model_name}/versions/{version}/ready")
+    def version_ready(model_name: str, version: str) -> Response:
+        """OIP readiness of one served version."""
+        found = deployment.find_version(version)
+        if found is None or model_name not in (deployment.model_name, name):
+            return _error(404, f"{model_name} version {version} is not served here")
+        body = {"name": model_name, "version": version, "ready": True}
+        return Response(json.dumps(body), media_type=_JSON)
 
     @app.get("/v2/health/live")
     def live() -> Response:
@@ -539,6 +551,13 @@ def create_model_app(
     async def shipyard_error(_: Request, exc: ShipyardError) -> Response:
         status = 404 if isinstance(exc, NotFoundError) else 400
         return _error(status, exc.message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Unknown routes and methods answer in the protocol's shape, not Starlette's.
+        what = "no such route" if exc.status_code == 404 else str(exc.detail)
+        message = f"{what}: {request.method} {request.url.path}"
+        return _error(exc.status_code, message, mlflow=request.url.path == "/invocations")
 
     return app
 

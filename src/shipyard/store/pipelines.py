@@ -282,12 +282,15 @@ class SqlPipelineStore:
         """Keep a received OpenLineage event and the edges it implies, in one transaction."""
         now = now_ms()
         with writing(self.engine) as conn:
+            # JobEvents have no run and DatasetEvents no job: their fields stay empty.
+            job = event.get("job") or event.get("dataset") or {}
+            kind = "JOB" if "run" not in event and "job" in event else "DATASET"
             conn.execute(
                 t.openlineage_events.insert().values(
-                    run_id=str(event["run"]["runId"]),
-                    event_type=str(event.get("eventType", "OTHER")),
-                    job_namespace=str(event["job"]["namespace"])[:500],
-                    job_name=str(event["job"]["name"])[:500],
+                    run_id=str((event.get("run") or {}).get("runId", "")),
+                    event_type=str(event.get("eventType", "OTHER") if "run" in event else kind),
+                    job_namespace=str(job.get("namespace", ""))[:500],
+                    job_name=str(job.get("name", ""))[:500],
                     event_time=str(event["eventTime"])[:64],
                     body=json.dumps(event, ensure_ascii=False),
                     received_at=now,
