@@ -34,14 +34,15 @@ browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-# The MLflow compatibility suite drives the real MLflow client, kept out of Shipyard's own
-# environment (it brings about 1 GiB).
+# The MLflow compatibility suite drives the real MLflow client (and huggingface_hub, which
+# loads our model cards), kept out of Shipyard's own environment (about 1 GiB).
 MLFLOW_VERSION := 3.17.2
+HF_HUB_VERSION := 2.4.0
 MLFLOW_VENV := .venv-mlflow
 $(MLFLOW_VENV)/.installed:
 	$(PYTHON) -m venv $(MLFLOW_VENV)
 	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$(MLFLOW_VERSION)"
+	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$(MLFLOW_VERSION)" "huggingface_hub==$(HF_HUB_VERSION)"
 	touch $@
 
 test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed

@@ -1,4 +1,5 @@
-"""Scenarios run by the real MLflow client, in an environment of its own (not Shipyard's).
+"""Scenarios run by the real MLflow client (and huggingface_hub), in an environment of its
+own (not Shipyard's).
 
 ``python client.py <scenario> <tracking uri>`` prints one JSON line with what the client
 saw; the tests compare it with what Shipyard stored. Nothing here imports Shipyard.
@@ -189,6 +190,17 @@ def legacy() -> dict[str, Any]:
     }
 
 
+def hf_card() -> dict[str, Any]:
+    """A model card's Markdown, loaded by huggingface_hub (the path is the "URI" here)."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard.load(sys.argv[2])
+    return {
+        "library": card.data.library_name,
+        "results": [(r.metric_type, r.metric_value) for r in card.data.eval_results or []],
+    }
+
+
 def _code(action: Any) -> str:
     try:
         action()
@@ -228,13 +240,15 @@ def auth() -> dict[str, Any]:
 def main() -> None:
     """Run one scenario against the tracking URI given."""
     scenario, uri = sys.argv[1], sys.argv[2]
-    mlflow.set_tracking_uri(uri)
+    if scenario != "hf_card":
+        mlflow.set_tracking_uri(uri)
     scenarios = {
         "tracking": tracking,
         "models": models,
         "auth": auth,
         "shipyard_models": shipyard_models,
         "legacy": legacy,
+        "hf_card": hf_card,
     }
     result = scenarios[scenario]()
     print(json.dumps(result))

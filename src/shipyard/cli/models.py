@@ -171,11 +171,13 @@ def card(
         help="Edit a field: section.field=value (lists: separate items with ';'), e.g. "
         "considerations.limitations='Not for credit decisions'.",
     ),
-    fmt_: str = typer.Option("md", "--format", help="md, html or json."),
+    fmt_: str = typer.Option(
+        "md", "--format", help="md, html, json (Model Card Toolkit 0.0.2) or raw (as stored)."
+    ),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file."),
 ) -> None:
     """Show (and optionally edit) a version's model card."""
-    from shipyard.registry.card import to_html, to_markdown
+    from shipyard.registry.card import to_html, to_markdown, to_mct
 
     registry = state(ctx).backend.registry
     if set_:
@@ -192,12 +194,12 @@ def card(
         mv = registry.edit_card(name, version, changes)
     else:
         mv = registry.get_version(name, version)
-    if fmt_ not in ("md", "html", "json"):
-        raise InvalidInputError(f"--format must be md, html or json; got {fmt_!r}")
-    if fmt_ == "json":
+    if fmt_ not in ("md", "html", "json", "raw"):
+        raise InvalidInputError(f"--format must be md, html, json or raw; got {fmt_!r}")
+    if fmt_ in ("json", "raw"):
         import json
 
-        text = json.dumps(mv.card, indent=2, default=str)
+        text = json.dumps(to_mct(mv.card) if fmt_ == "json" else mv.card, indent=2, default=str)
     else:
         text = to_markdown(mv.card) if fmt_ == "md" else to_html(mv.card)
     if output is not None:

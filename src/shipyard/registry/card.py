@@ -1,9 +1,11 @@
 """Model cards: one structured document per version, rendered to Markdown and HTML.
 
-The sections follow Google's Model Card Toolkit schema (``model_details``,
-``model_parameters``, ``quantitative_analysis``, ``considerations``) so the JSON exports
-cleanly; the Markdown form carries Hugging Face-style YAML front-matter so it reads well in
-a pull request. Both renderings come from the same dictionary.
+The sections follow Google's Model Card Toolkit (``model_details``, ``model_parameters``,
+``quantitative_analysis``, ``considerations``); the stored card keeps Shipyard's richer
+fields (lineage, data profile, ONNX parity), and :func:`to_mct` exports a document valid
+against MCT's schema 0.0.2. The Markdown form carries Hugging Face model-card front matter
+(``model-index`` with task, dataset and metrics) that ``huggingface_hub.ModelCard`` loads.
+All renderings come from the same dictionary.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ import yaml
 
 from shipyard.core.errors import InvalidInputError
 
+#: The Model Card Toolkit schema :func:`to_mct` writes.
 SCHEMA_VERSION = "0.0.2"
+#: The stored card's own layout (it is not an MCT document: see :func:`to_mct`).
+CARD_FORMAT = "shipyard.card/1"
 SECTIONS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
 EDITABLE = {
     "model_details": {"overview", "owners", "documentation", "licenses", "references"},
@@ -42,7 +47,7 @@ def new_card(
 ) -> dict[str, Any]:
     """The card a version starts with: what the registry knows, with blanks for people."""
     return {
-        "schema_version": SCHEMA_VERSION,
+        "format": CARD_FORMAT,
         "model_details": {
             "name": name,
             "version": {"name": str(version)},
@@ -94,23 +99,33 @@ def to_markdown(card: Mapping[str, Any]) -> str:
     params = card.get("model_parameters", {})
     quant = card.get("quantitative_analysis", {})
     cons = card.get("considerations", {})
-    front = {
+    lineage = ((params.get("data") or {}).get("training") or {}).get("lineage") or {}
+    metrics = [
+        {"type": str(m["type"]), "value": m["value"], "name": str(m["type"])}
+        for m in quant.get("performance_metrics", [])
+        if isinstance(m.get("value"), int | float)
+    ]
+    front: dict[str, Any] = {
         "library_name": "shipyard",
-        "tags": ["shipyard", str(params.get("model_architecture", ""))],
-        "model-index": [
+        "tags": ["shipyard", "tabular", str(params.get("model_architecture", ""))],
+    }
+    if metrics:
+        # Hugging Face's model-index: each result names its task and dataset.
+        front["model-index"] = [
             {
-                "name": details.get("name"),
+                "name": str(details.get("name")),
                 "results": [
                     {
-                        "metrics": [
-                            {"type": m["type"], "value": m["value"]}
-                            for m in quant.get("performance_metrics", [])
-                        ]
+                        "task": {"type": "tabular-classification"},
+                        "dataset": {
+                            "name": str(lineage.get("training_run") or "training data"),
+                            "type": "tabular",
+                        },
+                        "metrics": metrics,
                     }
                 ],
             }
-        ],
-    }
+        ]
     lines = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", ""]
     lines.append(f"# {details.get('name')} version {details.get('version', {}).get('name')}")
     lines += ["", details.get("overview") or "_No overview yet._", ""]
@@ -148,6 +163,77 @@ def to_markdown(card: Mapping[str, Any]) -> str:
             "_Not documented yet._"
         ]
     return "\n".join(lines) + "\n"
+
+
+def _described(items: Any) -> list[dict[str, str]]:
+    return [{"description": str(i)} for i in (items if isinstance(items, list) else [items]) if i]
+
+
+def to_mct(card: Mapping[str, Any]) -> dict[str, Any]:
+    """The card as a Model Card Toolkit document, valid against its schema 0.0.2."""
+    import json
+
+    details = card.get("model_details") or {}
+    params = card.get("model_parameters") or {}
+    quant = card.get("quantitative_analysis") or {}
+    cons = card.get("considerations") or {}
+    training = (params.get("data") or {}).get("training") or {}
+    owners = [
+        {"name": str(o.get("name", o))} if isinstance(o, Mapping) else {"name": str(o)}
+        for o in details.get("owners") or []
+    ]
+    references = [
+        {"reference": str(r)}
+        for r in details.get("references") or []
+        if str(r).startswith(("http://", "https://"))
+    ]
+    licenses = [{"custom_text": str(x)} for x in details.get("licenses") or []]
+    out: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "model_details": {
+            "name": str(details.get("name", "")),
+            "overview": str(details.get("overview") or ""),
+            "owners": owners,
+            "version": {"name": str((details.get("version") or {}).get("name", ""))},
+            "licenses": licenses,
+            "references": references,
+        },
+        "model_parameters": {
+            "model_architecture": str(params.get("model_architecture") or ""),
+            "data": [
+                {
+                    "name": "training",
+                    "description": json.dumps(
+                        {
+                            "lineage": training.get("lineage") or {},
+                            "profile": training.get("profile") or {},
+                        },
+                        default=str,
+                    ),
+                }
+            ],
+            "input_format": str(params.get("input_format") or ""),
+            "output_format": str(params.get("output_format") or ""),
+        },
+        "quantitative_analysis": {
+            "performance_metrics": [
+                {"type": str(m["type"]), "value": str(m["value"])}
+                for m in quant.get("performance_metrics", [])
+            ],
+        },
+        "considerations": {
+            "users": _described(cons.get("users") or []),
+            "use_cases": _described(cons.get("use_cases") or []),
+            "limitations": _described(cons.get("limitations") or []),
+            "tradeoffs": _described(cons.get("tradeoffs") or []),
+            "ethical_considerations": [
+                {"name": str(e)} for e in cons.get("ethical_considerations") or [] if e
+            ],
+        },
+    }
+    if details.get("documentation"):
+        out["model_details"]["documentation"] = str(details["documentation"])
+    return out
 
 
 def _columns(raw: Any) -> list[dict[str, Any]]:
