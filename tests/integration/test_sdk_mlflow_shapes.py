@@ -66,3 +66,48 @@ def test_pandas_output_has_mlflows_columns_across_pages(runs: list[str]) -> None
     assert empty.empty and list(empty.columns)[:2] == ["run_id", "experiment_id"]
     with pytest.raises(InvalidInputError, match="output_format"):
         shipyard.search_runs("fraud", output_format="arrow")  # type: ignore[call-overload]
+
+
+def test_runs_answer_to_mlflows_info_and_data(runs: list[str]) -> None:
+    with shipyard.start_run(experiment="fraud", run_name="shape") as active:
+        shipyard.log_metric("auc", 0.9)
+        shipyard.log_param("model", "gbm")
+        run_id = active.info.run_id
+    assert run_id == active.id
+    run = shipyard.get_run(run_id)
+    assert (run.info.run_id, run.info.run_name, run.info.status) == (run_id, "shape", "FINISHED")
+    assert run.info.lifecycle_stage == "active" and run.info.user_id
+    assert run.data.metrics == {"auc": 0.9} and run.data.params == {"model": "gbm"}
+    assert run.data.tags["shipyard.user"] == run.info.user_id
+
+
+def test_mlflows_other_fluent_functions(runs: list[str], tmp_path: Path) -> None:
+    assert shipyard.get_experiment_by_name("nope") is None
+    new_id = shipyard.create_experiment("credit", tags={"team": "risk"})
+    assert isinstance(new_id, str) and shipyard.get_experiment(new_id).name == "credit"
+    with pytest.raises(InvalidInputError, match="artifact_location"):
+        shipyard.create_experiment("elsewhere", artifact_location="s3://bucket/x")
+    found = shipyard.search_experiments(filter_string="tags.team = 'risk'")
+    assert [e.name for e in found] == ["credit"] and found[0].experiment_id == new_id
+    assert [e.name for e in shipyard.search_experiments(order_by=["name ASC"])] == [
+        "credit",
+        "fraud",
+    ]
+    exp = shipyard.set_experiment("credit")
+    assert exp.lifecycle_stage == "active"
+    folder = tmp_path / "outputs"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "plots" / "roc.txt").write_text("auc")
+    (folder / "summary.json").write_text("{}")
+    with shipyard.start_run() as run:  # goes to the experiment set above, as in MLflow
+        shipyard.log_artifacts(folder, "report")
+    assert shipyard.get_run(run.id).experiment_id == new_id
+    last = shipyard.last_active_run()
+    assert last is not None and last.info.run_id == run.id
+    names = {
+        a.name for a in shipyard.sdk.context.current().get_backend().tracking.list_artifacts(run.id)
+    }
+    assert names == {"report/plots/roc.txt", "report/summary.json"}
+    assert shipyard.get_tracking_uri() == shipyard.get_uri()
+    shipyard.delete_run(run.id)
+    assert len(shipyard.search_runs("credit")) == 0

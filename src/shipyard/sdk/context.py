@@ -28,6 +28,10 @@ class Context:
     backend: Backend | None = None
     runs: list[ActiveRun] = field(default_factory=list)
     materializers: list[Any] = field(default_factory=list)
+    # MLflow's set_experiment: where start_run puts runs when it is not told.
+    experiment: str | None = None
+    # MLflow's last_active_run: the id of the run that ended last.
+    last_run_id: str | None = None
 
     def get_backend(self) -> Backend:
         """Build the backend on first use."""

@@ -64,7 +64,11 @@ def start_run(
             )
         parent_id = active.id
     if experiment is None:
-        experiment = active.info.experiment_id if active is not None else DEFAULT_EXPERIMENT
+        experiment = (
+            active.info.experiment_id
+            if active is not None
+            else ctx.experiment or DEFAULT_EXPERIMENT
+        )
     backend = ctx.get_backend()
     run = backend.tracking.create_run(
         experiment, name=run_name, parent_id=parent_id, tags=tags, source=detect_source()
@@ -74,10 +78,92 @@ def start_run(
         backend,
         buffer_size=ctx.settings.metric_buffer_size,
         flush_interval=ctx.settings.flush_interval,
-        on_end=lambda r: ctx.runs.remove(r) if r in ctx.runs else None,
+        on_end=lambda r: _ended(ctx, r),
     )
     ctx.runs.append(handle)
     return handle
+
+
+def _ended(ctx: context.Context, run: ActiveRun) -> None:
+    if run in ctx.runs:
+        ctx.runs.remove(run)
+    ctx.last_run_id = run.id
+
+
+def last_active_run() -> Run | None:
+    """The run that ended last in this process (MLflow's ``last_active_run``), or None."""
+    last = context.current().last_run_id
+    return _tracking().get_run(last) if last else None
+
+
+def set_tracking_uri(uri: str | None) -> None:
+    """MLflow's name for :func:`set_uri`."""
+    set_uri(uri)
+
+
+def get_tracking_uri() -> str:
+    """MLflow's name for :func:`get_uri`."""
+    return get_uri()
+
+
+def set_experiment(
+    experiment_name: str | None = None, experiment_id: str | None = None
+) -> Experiment:
+    """Make an experiment the one new runs go to (created by name if missing), as MLflow's
+    ``set_experiment`` does; returns it."""
+    tracking = _tracking()
+    if experiment_id is not None:
+        exp = tracking.get_experiment(experiment_id)
+    elif experiment_name is not None:
+        exp = tracking.get_or_create_experiment(experiment_name)
+    else:
+        raise InvalidInputError("set_experiment needs experiment_name or experiment_id")
+    context.current().experiment = exp.id
+    return exp
+
+
+def get_experiment_by_name(name: str) -> Experiment | None:
+    """The experiment of that exact name, or None (MLflow's ``get_experiment_by_name``)."""
+    return _tracking().find_experiment(name)
+
+
+def create_experiment(
+    name: str, artifact_location: str | None = None, tags: Mapping[str, object] | None = None
+) -> str:
+    """Create an experiment and return its id, as MLflow does (Shipyard chooses where its
+    artifacts live: ``artifact_location`` is refused rather than ignored)."""
+    if artifact_location is not None:
+        raise InvalidInputError(
+            "Shipyard stores artifacts in its own store (SHIPYARD_ARTIFACTS); "
+            "artifact_location cannot be set per experiment"
+        )
+    return _tracking().create_experiment(name, tags).id
+
+
+def search_experiments(
+    filter_string: str | None = None,
+    max_results: int | None = None,
+    order_by: list[str] | None = None,
+) -> list[Experiment]:
+    """Experiments by name or tag (``name LIKE 'fraud%'``), newest first unless ordered."""
+    found = _tracking().search_experiments(filter_string, order_by)
+    return found[:max_results] if max_results else found
+
+
+def delete_run(run_id: str) -> None:
+    """Delete a run (refused while a registered version is built from it)."""
+    _tracking().delete_run(run_id)
+
+
+def log_artifacts(local_dir: str | Path, artifact_path: str | None = None) -> None:
+    """Log every file under ``local_dir`` (under ``artifact_path`` in the run), as MLflow's
+    ``log_artifacts`` does."""
+    root = Path(local_dir)
+    if not root.is_dir():
+        raise InvalidInputError(f"log_artifacts needs a folder; got {str(local_dir)!r}")
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        log_artifact(path, f"{artifact_path.strip('/')}/{relative}" if artifact_path else relative)
 
 
 def active_run() -> ActiveRun | None:

@@ -32,6 +32,21 @@ class Experiment:
     created_at: int
     tags: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def experiment_id(self) -> str:
+        """MLflow's ``Experiment.experiment_id``."""
+        return self.id
+
+    @property
+    def creation_time(self) -> int:
+        """MLflow's ``Experiment.creation_time`` (epoch ms)."""
+        return self.created_at
+
+    @property
+    def lifecycle_stage(self) -> str:
+        """MLflow's ``Experiment.lifecycle_stage`` (Shipyard keeps every experiment)."""
+        return "active"
+
 
 class Metric(NamedTuple):
     """One point of a metric's history (a NamedTuple: it is made once per log call)."""
@@ -77,6 +92,37 @@ class Run:
     params: dict[str, str] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+
+    # MLflow's spellings, so ``run.info.run_id`` and ``run.data.metrics`` work as there.
+    @property
+    def info(self) -> Run:
+        """MLflow's ``run.info`` (this record: ``run_id``, ``status``, ``start_time``...)."""
+        return self
+
+    @property
+    def data(self) -> Run:
+        """MLflow's ``run.data`` (this record: ``params``, ``metrics``, ``tags``)."""
+        return self
+
+    @property
+    def run_id(self) -> str:
+        """MLflow's ``RunInfo.run_id``."""
+        return self.id
+
+    @property
+    def run_name(self) -> str:
+        """MLflow's ``RunInfo.run_name``."""
+        return self.name
+
+    @property
+    def user_id(self) -> str:
+        """MLflow's ``RunInfo.user_id``: who started the run."""
+        return self.tags.get("shipyard.user", "")
+
+    @property
+    def lifecycle_stage(self) -> str:
+        """MLflow's ``RunInfo.lifecycle_stage`` (deleted runs are never returned)."""
+        return "active"
 
 
 @dataclass(frozen=True, slots=True)

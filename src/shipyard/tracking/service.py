@@ -166,6 +166,28 @@ class TrackingService:
         """Return every experiment, oldest first."""
         return self.store.list_experiments()
 
+    def search_experiments(
+        self, filter: str | None = None, order_by: list[str] | None = None
+    ) -> list[Experiment]:
+        """Experiments by name or tag (``name LIKE 'fraud%' AND tags.team = 'risk'``),
+        newest first unless ``order_by`` says ``name`` or ``creation_time ASC``."""
+        from shipyard.core import filters
+
+        clauses = filters.parse(filter, {"name"}, tags=True)
+        found = [
+            e
+            for e in self.store.list_experiments()
+            if filters.matches(
+                {"name": e.name, **{f"tags.{k}": v for k, v in e.tags.items()}}, clauses
+            )
+        ]
+        order = (order_by or ["creation_time DESC"])[0].strip().lower()
+        if order.startswith("name"):
+            found.sort(key=lambda e: e.name, reverse=order.endswith("desc"))
+        else:
+            found.sort(key=lambda e: (e.created_at, e.id), reverse=not order.endswith("asc"))
+        return found
+
     # runs ---------------------------------------------------------------------------------
 
     def create_run(

@@ -16,12 +16,13 @@ from urllib.parse import urlparse
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
+from shipyard.core import filters
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.registry.models import ModelVersion, VersionState
 from shipyard.registry.service import RegistryService
 from shipyard.server.auth import current_actor
 from shipyard.server.jsonbody import JsonRoute
-from shipyard.server.mlflow_api import filters, wire
+from shipyard.server.mlflow_api import wire
 from shipyard.server.mlflow_api.tracking import Body, KeyValue, _offset, _pairs, read_model
 from shipyard.server.tracking import _svc as tracking_of
 

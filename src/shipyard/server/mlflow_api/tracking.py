@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.core import filters
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from shipyard.server.auth import current_actor
 from shipyard.server.jsonbody import JsonRoute
-from shipyard.server.mlflow_api import filters, wire
+from shipyard.server.mlflow_api import wire
 from shipyard.server.tracking import _owned, _svc
 from shipyard.tracking.models import Experiment, Metric, Run, RunSource, RunStatus
 from shipyard.tracking.service import DEFAULT_EXPERIMENT, USER_TAG, TrackingService
@@ -95,17 +96,7 @@ class SearchExperiments(Body):
 @router.post("/experiments/search")
 def search_experiments(body: SearchExperiments, request: Request) -> dict[str, Any]:
     """Experiments by name or tag (``name LIKE 'fraud%'``), newest first by default."""
-    clauses = filters.parse(body.filter, {"name"}, tags=True)
-    found = [
-        e
-        for e in _svc(request).list_experiments()
-        if filters.matches({"name": e.name, **{f"tags.{k}": v for k, v in e.tags.items()}}, clauses)
-    ]
-    order = body.order_by[0].strip().lower() if body.order_by else "creation_time desc"
-    if order.startswith("name"):
-        found.sort(key=lambda e: e.name, reverse=order.endswith("desc"))
-    else:
-        found.sort(key=lambda e: (e.created_at, e.id), reverse=not order.endswith("asc"))
+    found = _svc(request).search_experiments(body.filter, body.order_by)
     start = _offset(body.page_token)
     page = found[start : start + body.max_results]
     out: dict[str, Any] = {"experiments": [wire.experiment(e) for e in page]}
