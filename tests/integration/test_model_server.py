@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
@@ -137,6 +138,56 @@ def test_mlflow_and_oip_requests_are_answered(served: ModelServer) -> None:
     proba = httpx.post(f"{url}/v2/models/fraud/infer", json=infer).json()["outputs"][0]
     declared = {o["name"]: o["datatype"] for o in meta["outputs"]}
     assert declared["predict_proba"] == proba["datatype"]
+
+
+def _binary_request(tensors: dict[str, np.ndarray], datatype: str) -> tuple[bytes, dict[str, str]]:
+    """An infer request in the binary tensor extension, as tritonclient sends it."""
+    header = {
+        "inputs": [
+            {
+                "name": name,
+                "shape": list(values.shape),
+                "datatype": datatype,
+                "parameters": {"binary_data_size": values.nbytes},
+            }
+            for name, values in tensors.items()
+        ],
+        "outputs": [{"name": "predict_proba", "parameters": {"binary_data": True}}],
+    }
+    head = json.dumps(header).encode()
+    body = head + b"".join(v.tobytes() for v in tensors.values())
+    return body, {
+        "Content-Type": "application/octet-stream",
+        "Inference-Header-Content-Length": str(len(head)),
+    }
+
+
+def test_oip_binary_tensors_score_like_json(served: ModelServer) -> None:
+    url = f"{served.url}/v2/models/fraud/infer"
+    rows = np.array([ROW, [1.0, 2.0, -1.0, 0.5, 0.0]])
+    as_json = {
+        "inputs": [
+            {"name": "x", "shape": [2, 5], "datatype": "FP64", "data": rows.ravel().tolist()}
+        ],
+        "outputs": [{"name": "predict_proba"}],
+    }
+    expected = httpx.post(url, json=as_json).json()["outputs"][0]["data"]
+    per_column, headers = _binary_request(
+        {c: rows[:, j].copy() for j, c in enumerate(COLS)}, "FP64"
+    )
+    got = httpx.post(url, content=per_column, headers=headers)
+    assert got.status_code == 200, got.text
+    assert got.json()["outputs"][0]["data"] == pytest.approx(expected)
+    single, headers = _binary_request({"x": rows.astype("float32")}, "FP32")
+    got = httpx.post(url, content=single, headers=headers)
+    assert got.status_code == 200, got.text
+    assert got.json()["outputs"][0]["data"] == pytest.approx(expected, abs=1e-5)
+    cut = httpx.post(url, content=single[:-4], headers=headers)
+    assert cut.status_code == 400 and "binary_data_size" in cut.json()["error"]
+    lying = httpx.post(
+        url, content=single, headers={**headers, "Inference-Header-Content-Length": "x"}
+    )
+    assert lying.status_code == 400
 
 
 @pytest.mark.parametrize(

@@ -432,8 +432,16 @@ def create_model_app(
             }
         ).encode()
 
-    def parse_v2(body: bytes, served: Served) -> ParsedRequest:
-        return parse_oip(body, served.model.signature, max_rows)
+    def parse_v2(request: Request) -> Callable[[bytes, Served], ParsedRequest]:
+        # The binary tensor extension (tritonclient, KServe's set_data_from_numpy): a JSON
+        # header of this many bytes, then the tensors' raw bytes.
+        header = request.headers.get("inference-header-content-length")
+        if header is not None and not (header.isascii() and header.isdigit()):
+            raise InvalidInputError("Inference-Header-Content-Length must be a byte count")
+        length = int(header) if header is not None else None
+        return lambda body, served: parse_oip(
+            body, served.model.signature, max_rows, header_length=length
+        )
 
     def check_name(model_name: str) -> None:
         if model_name not in (deployment.model_name, name):
@@ -449,14 +457,14 @@ def create_model_app(
         """Open Inference Protocol v2 inference."""
         if model_name not in (deployment.model_name, name):
             return _error(404, f"model {model_name!r} is not served here")
-        return await score(request, parse_v2, render_oip, mlflow=False)
+        return await score(request, parse_v2(request), render_oip, mlflow=False)
 
     @app.post("/v2/models/{model_name}/versions/{version}/infer")
     async def infer_version(model_name: str, version: str, request: Request) -> Response:
         """Inference on one named version (primary, canary or shadow)."""
         if model_name not in (deployment.model_name, name):
             return _error(404, f"model {model_name!r} is not served here")
-        return await score(request, parse_v2, render_oip, mlflow=False, version=version)
+        return await score(request, parse_v2(request), render_oip, mlflow=False, version=version)
 
     def metadata(served: Served) -> dict[str, Any]:
         sig = served.model.signature

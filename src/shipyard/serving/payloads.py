@@ -291,13 +291,94 @@ _TRUE = frozenset({"true", "1", "yes", "t", "y"})
 _FALSE = frozenset({"false", "0", "no", "f", "n"})
 
 
-def parse_oip(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest:
+#: NumPy types of the binary tensor extension's raw data (little-endian, row-major).
+_BINARY_DTYPES = {
+    "BOOL": "?",
+    "UINT8": "<u1",
+    "UINT16": "<u2",
+    "UINT32": "<u4",
+    "UINT64": "<u8",
+    "INT8": "<i1",
+    "INT16": "<i2",
+    "INT32": "<i4",
+    "INT64": "<i8",
+    "FP16": "<f2",
+    "FP32": "<f4",
+    "FP64": "<f8",
+}
+
+
+def _binary_tensor(raw: bytes, datatype: str, name: str) -> np.ndarray[Any, Any]:
+    """One tensor's raw bytes: fixed-size values, or BYTES as 4-byte lengths + bytes."""
+    if datatype != "BYTES":
+        dtype = np.dtype(_BINARY_DTYPES[datatype])
+        if len(raw) % dtype.itemsize:
+            raise InvalidInputError(
+                f"input {name!r}: {len(raw)} bytes is not a whole number of {datatype} values"
+            )
+        return np.frombuffer(raw, dtype=dtype)
+    items, at = [], 0
+    while at < len(raw):
+        if at + 4 > len(raw):
+            raise InvalidInputError(f"input {name!r}: a BYTES element's length is cut short")
+        size = int.from_bytes(raw[at : at + 4], "little")
+        at += 4
+        if at + size > len(raw):
+            raise InvalidInputError(f"input {name!r}: a BYTES element runs past the data")
+        items.append(raw[at : at + size].decode("utf-8", "replace"))
+        at += size
+    return np.array(items, dtype=object)
+
+
+def _binary_inputs(doc: dict[str, Any], rest: bytes) -> None:
+    """Fill ``data`` of the inputs that carry ``binary_data_size``, in order, from ``rest``."""
+    at = 0
+    for tensor in doc.get("inputs") or []:
+        if not isinstance(tensor, dict):
+            continue
+        size = (tensor.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            continue
+        if not isinstance(size, int) or size < 0 or at + size > len(rest):
+            raise InvalidInputError(
+                f"input {tensor.get('name')!r}: binary_data_size {size!r} does not fit the "
+                f"{len(rest)} bytes after the header"
+            )
+        datatype = tensor.get("datatype")
+        if datatype not in OIP_DATATYPES:
+            raise InvalidInputError(
+                f"input {tensor.get('name')!r}: datatype {datatype!r} is not an Open "
+                "Inference Protocol type"
+            )
+        tensor["data"] = _binary_tensor(rest[at : at + size], datatype, str(tensor.get("name")))
+        at += size
+    if at != len(rest):
+        raise InvalidInputError(
+            f"{len(rest) - at} bytes after the header belong to no input's binary_data_size"
+        )
+
+
+def parse_oip(
+    body: bytes, signature: Signature, max_rows: int, *, header_length: int | None = None
+) -> ParsedRequest:
     """Parse an Open Inference Protocol v2 infer request.
 
     Accepts one tensor per signature column (shape ``[n]`` or ``[n, 1]``), or a single
-    2-D tensor ``[n, k]`` whose k columns are the signature's, in order.
+    2-D tensor ``[n, k]`` whose k columns are the signature's, in order. With
+    ``header_length`` (the ``Inference-Header-Content-Length`` of the binary tensor
+    extension) the JSON is that many bytes and the tensors' raw data follows it.
     """
-    doc = _load_json(body)
+    if header_length is not None:
+        if header_length > len(body):
+            raise InvalidInputError(
+                f"Inference-Header-Content-Length is {header_length} but the body has "
+                f"{len(body)} bytes"
+            )
+        doc = _load_json(body[:header_length])
+        if isinstance(doc, dict):
+            _binary_inputs(doc, body[header_length:])
+    else:
+        doc = _load_json(body)
     if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list) or not doc["inputs"]:
         raise InvalidInputError("an infer request is an object with a non-empty 'inputs' list")
     request_id = doc.get("id")
@@ -322,7 +403,11 @@ def parse_oip(body: bytes, signature: Signature, max_rows: int) -> ParsedRequest
             )
         if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
             raise InvalidInputError(f"input {name!r}: shape must be a list of sizes")
-        data = np.array(tensor["data"], dtype=object if datatype == "BYTES" else None)
+        data = (
+            tensor["data"]
+            if isinstance(tensor["data"], np.ndarray)
+            else np.array(tensor["data"], dtype=object if datatype == "BYTES" else None)
+        )
         size = int(np.prod(shape)) if shape else 1
         if data.size != size:
             raise InvalidInputError(
