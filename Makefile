@@ -39,10 +39,11 @@ browser:
 MLFLOW_VERSION := 3.17.2
 HF_HUB_VERSION := 2.4.0
 MLFLOW_VENV := .venv-mlflow
-$(MLFLOW_VENV)/.installed:
-	$(PYTHON) -m venv $(MLFLOW_VENV)
-	$(MLFLOW_VENV)/bin/pip install --quiet --upgrade pip
-	$(MLFLOW_VENV)/bin/pip install --quiet "mlflow==$(MLFLOW_VERSION)" "huggingface_hub==$(HF_HUB_VERSION)"
+# uv (a dev dependency) builds it in about 15 s where pip takes about 100.
+$(MLFLOW_VENV)/.installed: $(STAMP)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(MLFLOW_VENV)
+	$(BIN)/uv pip install --quiet --python $(MLFLOW_VENV)/bin/python \
+	  "mlflow==$(MLFLOW_VERSION)" "huggingface_hub==$(HF_HUB_VERSION)"
 	touch $@
 
 test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed
