@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +23,9 @@ FAILING = {"label": "label", "checks": [{"metric": "roc_auc", "min": 0.999}]}
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Backend]:
     """A store where alice (member) trained and registered credit v1 and v2."""
     if request.param == "sqlite":
         settings = Settings(uri=str(tmp_path / "store"))
@@ -33,7 +34,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
             uri=request.getfixturevalue("postgres_uri"), artifacts=str(tmp_path / "blobs")
         )
     built = local_backend(settings)
-    os.environ["SHIPYARD_ARTIFACTS"] = settings.artifact_root  # the SDK's settings read it
+    monkeypatch.setenv("SHIPYARD_ARTIFACTS", settings.artifact_root)  # the SDK's settings read it
     shipyard.set_uri(settings.store_uri)
     data = make_data(1500, 3)
     with acting_as("alice"):

@@ -27,7 +27,9 @@ from shipyard.registry.card import to_html, to_markdown
 
 
 @pytest.fixture(params=["sqlite", "postgres", "rest"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[None]:
     """The registry on embedded SQLite, on PostgreSQL, and through a live server."""
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
@@ -35,9 +37,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
         shipyard.set_uri(request.getfixturevalue("server").url)
     else:
         uri = request.getfixturevalue("postgres_uri")
-        import os
-
-        os.environ["SHIPYARD_ARTIFACTS"] = str(tmp_path / "blobs")
+        monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "blobs"))  # undone after
         shipyard.set_uri(uri)
     yield
     shipyard.set_uri(None)

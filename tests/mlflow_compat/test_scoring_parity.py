@@ -133,6 +133,17 @@ def servers(
     tmp_path_factory: pytest.TempPathFactory, mlflow_python: Path
 ) -> Iterator[dict[str, tuple[str, str]]]:
     """For each model, the URLs of MLflow's scoring server and Shipyard's, side by side."""
+    with pytest.MonkeyPatch.context() as env:
+        # A module fixture runs before the per-test clean environment: clean it here.
+        for key in [k for k in os.environ if k.startswith("SHIPYARD_")]:
+            if not key.startswith("SHIPYARD_TEST_"):
+                env.delenv(key)
+        yield from _servers(tmp_path_factory, mlflow_python)
+
+
+def _servers(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_python: Path
+) -> Iterator[dict[str, tuple[str, str]]]:
     home = tmp_path_factory.mktemp("scoring")
     store = home / "store"
     rng = np.random.default_rng(0)

@@ -151,8 +151,11 @@ def test_server_answers_a_crafted_registration_with_a_json_4xx(
         run_id = _poisoned_run(tmp_path, marker, seed)
     finally:
         shipyard.set_uri(None)
+    # The server's first registration imports scikit-learn and skops: allow for a busy machine.
     response = httpx.post(
-        f"{url}/api/v1/models/evil/versions", json={"run_id": run_id, "artifact_path": "model"}
+        f"{url}/api/v1/models/evil/versions",
+        json={"run_id": run_id, "artifact_path": "model"},
+        timeout=60,
     )
     assert response.status_code == 400, response.text
     assert "os.system" in response.json()["error"]
