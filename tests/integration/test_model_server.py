@@ -360,17 +360,18 @@ def test_unwritable_prediction_log_does_not_stop_serving(home: Path, tmp_path: P
     try:
         for _ in range(5):
             assert httpx.post(f"{srv.url}/invocations", json=named_rows([ROW])).status_code == 200
-        deadline = time.monotonic() + 10
+        # The writer drops in batches, in the background: wait for all five (bounded).
+        dropped = (
+            'shipyard_predlog_rows_total{deployment="fraud",outcome="dropped_write_error"} 5.0'
+        )
+        deadline = time.monotonic() + 30
         text = ""
         while time.monotonic() < deadline:
             text = httpx.get(f"{srv.url}/metrics").text
-            if 'outcome="dropped_write_error"' in text:
+            if dropped in text:
                 break
             time.sleep(0.3)
-        assert (
-            'shipyard_predlog_rows_total{deployment="fraud",outcome="dropped_write_error"} 5.0'
-            in text
-        )
+        assert dropped in text
     finally:
         srv.stop()
     assert "prediction log: cannot write" in Path(srv.log.name).read_text()

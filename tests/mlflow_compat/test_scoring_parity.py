@@ -15,6 +15,7 @@ import os
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -28,6 +29,8 @@ from tests.conftest import free_port
 from tests.integration.test_model_server import ModelServer
 from tests.mlflow_compat.conftest import QUIET
 
+# One worker runs both tests, so the four servers start once.
+pytestmark = pytest.mark.xdist_group("scoring")
 COLUMNS = ["amount", "age", "score"]
 ROW = [0.5, 1.0, 2.0]
 
@@ -153,13 +156,31 @@ def _servers(
     urls = {}
     try:
         for name, X in (("named", frame), ("tensor", frame.to_numpy())):
-            folder = home / name
-            _package(store, name, LogisticRegression().fit(X, labels), X[:3], folder)
-            theirs = MlflowServe(mlflow_python, folder, home / f"mlflow-{name}.log")
-            running.append(theirs)
-            ours = ModelServer(store, f"models:/{name}/1")
-            running.append(ours)
-            urls[name] = (theirs.url, ours.url)
+            _package(store, name, LogisticRegression().fit(X, labels), X[:3], home / name)
+        # The four servers start together: each takes seconds to import and load.
+        with ThreadPoolExecutor(4) as pool:
+            starts = {
+                (name, side): pool.submit(
+                    MlflowServe, mlflow_python, home / name, home / f"mlflow-{name}.log"
+                )
+                if side == "mlflow"
+                else pool.submit(ModelServer, store, f"models:/{name}/1")
+                for name in ("named", "tensor")
+                for side in ("mlflow", "shipyard")
+            }
+            failures = []
+            for future in starts.values():
+                try:
+                    running.append(future.result())
+                except RuntimeError as exc:
+                    failures.append(exc)
+        if failures:
+            raise failures[0]
+        for name in ("named", "tensor"):
+            urls[name] = (
+                starts[(name, "mlflow")].result().url,
+                starts[(name, "shipyard")].result().url,
+            )
         yield urls
     finally:
         for proc in running:

@@ -248,7 +248,9 @@ def log_metric(body: LogMetric, request: Request) -> dict[str, Any]:
     return {}
 
 
-class LogParam(Body):
+class RunKeyValue(Body):
+    """Body of ``log-parameter`` and ``set-tag``."""
+
     run_id: str | None = None
     run_uuid: str | None = None
     key: str
@@ -256,22 +258,15 @@ class LogParam(Body):
 
 
 @router.post("/runs/log-parameter")
-def log_param(body: LogParam, request: Request) -> dict[str, Any]:
+def log_param(body: RunKeyValue, request: Request) -> dict[str, Any]:
     """Set a param (once: a different value later is refused, as in MLflow)."""
     run_id = _run_id(body.run_id, body.run_uuid)
     _owned(request, run_id).log_batch(run_id, params={body.key: body.value})
     return {}
 
 
-class SetTag(Body):
-    run_id: str | None = None
-    run_uuid: str | None = None
-    key: str
-    value: str
-
-
 @router.post("/runs/set-tag")
-def set_tag(body: SetTag, request: Request) -> dict[str, Any]:
+def set_tag(body: RunKeyValue, request: Request) -> dict[str, Any]:
     """Set a run tag."""
     run_id = _run_id(body.run_id, body.run_uuid)
     tags = _provenance(request, {body.key: body.value}, creating=False)
