@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -167,3 +168,62 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         yield built
     finally:
         built.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for an embedded store on SQLite and on PostgreSQL (blobs and the audit
+    anchor in this test's folder), for tests that also start processes on it."""
+    if request.param == "sqlite":
+        return Settings(uri=str(tmp_path / "store"))
+    return Settings(
+        uri=request.getfixturevalue("postgres_uri"),
+        artifacts=str(tmp_path / "blobs"),
+        audit_anchor=str(tmp_path / "anchor" / "audit-anchor.json"),
+    )
+
+
+@pytest.fixture
+def store_backend(store_settings: Settings) -> Iterator[Backend]:
+    """The local backend over ``store_settings``."""
+    made = local_backend(store_settings)
+    yield made
+    made.close()
+
+
+def store_env(settings: Settings) -> dict[str, str]:
+    """The environment that points a child process at the store of ``settings``."""
+    return {
+        "SHIPYARD_URI": settings.uri,
+        "SHIPYARD_ARTIFACTS": settings.artifact_root,
+        "SHIPYARD_AUDIT_ANCHOR": str(settings.audit_anchor_path),
+    }
+
+
+def kill_9_after(
+    script: str, args: list[str], env: dict[str, str], acknowledged: int
+) -> tuple[str, int]:
+    """Run ``script``, whose first line of output is a header and each later line the number
+    of a write that returned; SIGKILL it once ``acknowledged`` writes have, a moment into
+    the next. Returns the header and the last write acknowledged."""
+    last = -1
+    with subprocess.Popen(
+        [sys.executable, "-c", script, *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        try:
+            assert proc.stdout is not None
+            header = proc.stdout.readline().strip()
+            for line in proc.stdout:
+                last = int(line)
+                if last >= acknowledged:
+                    break
+            time.sleep(0.05)  # land inside the next write
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert last >= acknowledged, "the writer never got going"
+    return header, last

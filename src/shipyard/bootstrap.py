@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.governance.approvals import ApprovalService
     from shipyard.governance.audit import AuditService
     from shipyard.governance.identity import IdentityService
+    from shipyard.governance.integrity import ConsistencyCheck
     from shipyard.monitoring.alerts import Notifier
     from shipyard.monitoring.feedback import FeedbackService
     from shipyard.monitoring.service import MonitorService
@@ -114,6 +115,17 @@ class Backend:
         return found
 
     @property
+    def consistency(self) -> ConsistencyCheck:
+        """The store's database, audit chain and blobs checked against each other."""
+        found: ConsistencyCheck | None = self.service("consistency")
+        if found is None:
+            raise StoreError(
+                f"the consistency check runs against the database and blob store, not "
+                f"through {self.uri}: point SHIPYARD_URI at the database"
+            )
+        return found
+
+    @property
     def feedback(self) -> FeedbackService:
         """Ground-truth labels for logged predictions."""
         found: FeedbackService | None = self.service("feedback")
@@ -168,7 +180,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     from shipyard.registry.guard import check_run_change
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.store.anchor import FileAuditAnchor
-    from shipyard.store.engine import make_engine
+    from shipyard.store.engine import SqlTransactions, make_engine
     from shipyard.store.governance import SqlAuditStore
     from shipyard.store.migrate import upgrade
     from shipyard.store.pipelines import SqlPipelineStore
@@ -185,7 +197,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     # A SQLite store keeps its anchor in its own folder, so it may move; others name the URI.
     store_id = "sqlite" if settings.backend_kind == "sqlite" else settings.store_uri
     anchor = FileAuditAnchor(settings.audit_anchor_path, store_id, key)
-    audit = AuditService(SqlAuditStore(engine), anchor)
+    audit = AuditService(SqlAuditStore(engine), anchor, SqlTransactions(engine))
     store = SqlTrackingStore(engine)
     blobs = make_blob_store(settings.artifact_root)
     tracking = TrackingService(store, BlobRunArtifacts(blobs, store), audit)
@@ -239,7 +251,6 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
     def monitors() -> MonitorService:
         from shipyard.monitoring.service import MonitorService
         from shipyard.predlog.source import ParquetPredictionSource
-        from shipyard.remote.notify import PrometheusCounters
         from shipyard.store.monitoring import (
             SqlAlertStore,
             SqlFeedbackStore,
@@ -254,8 +265,14 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             alerts=SqlAlertStore(engine),
             notifiers=lambda spec: build_notifiers(spec, settings),
             audit=audit,
-            counters=PrometheusCounters(),
         )
+
+    @_once
+    def consistency() -> ConsistencyCheck:
+        from shipyard.governance.integrity import ConsistencyCheck
+        from shipyard.store.maintenance import SqlStoreIntegrity
+
+        return ConsistencyCheck(SqlStoreIntegrity(engine), blobs, audit)
 
     return Backend(
         "local",
@@ -269,6 +286,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             "governance": governance,
             "feedback": feedback,
             "monitors": monitors,
+            "consistency": consistency,
         },
         [engine.dispose],
     )
@@ -329,7 +347,9 @@ def build_notifiers(spec: MonitorSpec, settings: Settings) -> dict[str, Notifier
         elif item.type == "email":
             if not item.host or not item.sender or not item.to:
                 raise InvalidInputError(f"notifier {name!r}: email needs host, sender and to")
-            built[name] = EmailNotifier(item.host, item.port, item.sender, item.to, item.timeout)
+            built[name] = EmailNotifier(
+                item.host, item.port, item.sender, item.to, item.timeout, allow=allow
+            )
         else:
             built[name] = LogNotifier()
     return built

@@ -269,3 +269,65 @@ def test_artifacts_round_trip_deduplicate_and_refuse_escapes(
     with pytest.raises(NotFoundError):
         svc.download_artifact(run.id, "missing.bin", tmp_path)
     assert len(svc.list_artifacts(run.id)) == 2
+
+
+# Strings that databases, drivers and JSON round trips are known to bend: decomposed and
+# composed accents (kept distinct, never normalised), 4-byte characters, right-to-left
+# text, joiners, and the longest values allowed.
+UNICODE = {
+    "nfc": "café",
+    "nfd": "cafe\u0301",
+    "emoji": "🚀👩🏽‍💻",
+    "rtl": "مرحبا بالعالم",
+    "cjk": "不正検知",
+    "zwj": "a\u200db",
+    "long_param": "é" * 6000,
+}
+EDGES = [
+    0.0,
+    -0.0,
+    5e-324,  # the smallest subnormal
+    2.2250738585072014e-308,
+    1.7976931348623157e308,
+    -1.7976931348623157e308,
+    1 / 3,
+    0.1 + 0.2,
+    math.inf,
+    -math.inf,
+    math.nan,
+]
+
+
+def test_numbers_at_their_edges_and_unicode_read_back_exactly(backend: Backend) -> None:
+    svc = backend.tracking
+    exp = svc.create_experiment("エッジ " + UNICODE["emoji"])
+    run = svc.create_run(exp.id, name=UNICODE["rtl"], tags={"t": UNICODE["nfd"]})
+    last_step, last_time = 2**63 - 1, 2**63 - 1
+    points = [Metric("edge", v, i, i) for i, v in enumerate(EDGES)]
+    points.append(Metric("far", 1.0, last_step, last_time))
+    svc.log_batch(
+        run.id,
+        points,
+        params=dict(UNICODE),
+        tags={"nfc": UNICODE["nfc"]},
+    )
+    got = svc.get_run(run.id)
+    assert got.name == UNICODE["rtl"]
+    assert got.params == UNICODE
+    assert got.tags["t"] == UNICODE["nfd"] and got.tags["nfc"] == UNICODE["nfc"]
+    assert got.params["nfc"] != got.params["nfd"]  # never normalised into each other
+    history = svc.get_metric_history(run.id, "edge")
+    assert len(history) == len(EDGES)
+    for sent, point in zip(EDGES, sorted(history, key=lambda m: m.step), strict=True):
+        if math.isnan(sent):
+            assert math.isnan(point.value)
+        else:
+            assert point.value == sent
+            if backend.uri.startswith("postgresql"):  # SQLite stores -0.0 as the integer 0
+                assert math.copysign(1, point.value) == math.copysign(1, sent)
+    (far,) = svc.get_metric_history(run.id, "far")
+    assert (far.step, far.timestamp) == (last_step, last_time)
+    assert svc.get_experiment("エッジ " + UNICODE["emoji"]).id == exp.id
+    # Searching by a decomposed value finds that run, and the composed one does not match it.
+    assert [r.id for r in svc.search_runs([exp.id], f"params.nfd = '{UNICODE['nfd']}'")] == [run.id]
+    assert list(svc.search_runs([exp.id], f"params.nfd = '{UNICODE['nfc']}'")) == []

@@ -190,6 +190,33 @@ def test_two_approvals_and_concurrent_approvers_promote_once(backend: Backend) -
     )
 
 
+def test_an_approval_that_promotes_is_all_or_nothing(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approval, the state moves, the champion alias and their events are one unit: a
+    crash in the middle of a promotion leaves the version as it was, request still open."""
+    from tests.integration.test_audit_atomicity import CrashError, crash_on_append
+
+    _gate(backend, 1)
+    with acting_as("alice"):
+        backend.governance.approvals.request("credit", 1)
+    before = len(backend.governance.audit.events())
+    crash_on_append(backend.governance.audit.store, monkeypatch, at=3)
+    with acting_as("bob"), pytest.raises(CrashError):
+        backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+    monkeypatch.undo()
+    assert backend.registry.get_version("credit", 1).state.value == "candidate"
+    assert "champion" not in backend.registry.get_model("credit").aliases
+    request = backend.governance.approvals.requests("credit", 1)[0]
+    assert request.status == "open" and not request.approvals
+    assert len(backend.governance.audit.events()) == before
+    with acting_as("bob"):  # nothing half-done stands in the way of the real approval
+        done = backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+    assert done.status == "approved"
+    assert backend.registry.get_model("credit").aliases["champion"] == 1
+    assert backend.governance.audit.verify().ok
+
+
 def _audit_engine(backend: Backend) -> sa.Engine:
     """The database as its owner (the attacker here) sees it: append-only triggers dropped."""
     from tests.security.test_audit_tampering import _owner

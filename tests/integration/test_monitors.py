@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -311,7 +312,12 @@ def test_the_scheduler_runs_a_monitor_every_window(home: Path, tmp_path: Path) -
     assert history[-1]["window_end"] == top.isoformat()
 
 
-def test_error_rate_comes_from_the_model_servers_counters(tmp_path: Path, seed: int) -> None:
+def test_error_rate_is_per_window_from_the_failed_requests_logged(
+    tmp_path: Path, seed: int
+) -> None:
+    """Each window's error rate counts that window's failed requests: re-running a window
+    gives the same figure, and a window where every request failed is an alert, not
+    "no traffic" (before, the rate was the counters' change since the last evaluation)."""
     import time
 
     import pandas as pd
@@ -359,24 +365,39 @@ def test_error_rate_comes_from_the_model_servers_counters(tmp_path: Path, seed: 
                 == 400
             )
 
-    def logged() -> int:
+    def logged(failed: bool = False) -> int:
         try:
-            return int(read_log(store / "predictions", deployment="m-live").num_rows)
+            table = read_log(store / "predictions", deployment="m-live", failed=failed)
+            return int(table.num_rows)
         except Exception:  # noqa: BLE001 - not written yet
             return 0
 
-    try:
-        send(8, 2, 10)
+    def wait_for(rows: int, failed: int) -> None:
         deadline = time.monotonic() + 20  # a past hour's file is closed within seconds
-        while logged() < 8 and time.monotonic() < deadline:
+        while (logged() < rows or logged(True) < failed) and time.monotonic() < deadline:
             time.sleep(0.3)
-        first = monitors.run(spec, BASE, BASE + timedelta(hours=1))
-        checks = {c["name"]: c for c in first["checks"]}
-        assert checks["error_rate"]["status"] == "failed" and checks["error_rate"]["value"] == 0.2
-        assert checks["latency_p99"]["status"] == "passed"
-        send(10, 0, 20)
-        second = monitors.run(spec, BASE, BASE + timedelta(hours=1))
-        assert {c["name"]: c for c in second["checks"]}["error_rate"]["value"] == 0.0
+
+    def window(hour: int) -> dict[str, Any]:
+        start = BASE + timedelta(hours=hour)
+        return monitors.run(spec, start, start + timedelta(hours=1))
+
+    try:
+        send(8, 2, 10)  # hour 0: 2 of 10 fail
+        send(10, 0, 70)  # hour 1: none fail
+        send(0, 3, 130)  # hour 2: every request fails
+        wait_for(18, 5)
+        first = {c["name"]: c for c in window(0)["checks"]}
+        assert first["error_rate"]["status"] == "failed" and first["error_rate"]["value"] == 0.2
+        assert "2 of 10 requests failed in this window (2 x 400)" in first["error_rate"]["message"]
+        assert first["latency_p99"]["status"] == "passed"
+        second = {c["name"]: c for c in window(1)["checks"]}
+        assert second["error_rate"]["status"] == "passed" and second["error_rate"]["value"] == 0
+        again = {c["name"]: c for c in window(0)["checks"]}
+        assert again["error_rate"]["value"] == 0.2  # the same window, the same answer
+        broken = window(2)
+        assert broken["status"] == "alert" and broken["failed_requests"] == 3
+        assert {c["name"]: c for c in broken["checks"]}["error_rate"]["value"] == 1.0
+        assert window(3)["status"] == "no_data"
     finally:
         srv.stop()
         shipyard.set_uri(None)

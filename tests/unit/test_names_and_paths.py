@@ -53,7 +53,16 @@ def test_steps_are_non_negative_integers() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["model.skops", "eval/report.json", "a/b/c.parquet", "naïve résumé.txt"]
+    "name",
+    [
+        "model.skops",
+        "eval/report.json",
+        "a/b/c.parquet",
+        "naïve résumé.txt",
+        "100%.txt",  # a percent sign that decodes to nothing
+        "dates/2026%2F12",  # decodes to a deeper path, still inside
+        "..;/x",  # only Tomcat reads '..;' as '..'; here it is a name
+    ],
 )
 def test_valid_artifact_names(name: str) -> None:
     assert check_artifact_name(name) == name
@@ -75,6 +84,13 @@ def test_valid_artifact_names(name: str) -> None:
         "C:x",
         "x" * 1025,
         " lead",
+        "%2e%2e%2fx",  # ../ once percent-decoded
+        "%252e%252e%252fx",  # ... twice
+        "a/%2e%2e/%2e%2e/x",
+        "..%5cx",  # ..\ once decoded
+        "%2fetc%2fpasswd",
+        "\uff0e\uff0e\uff0fx",  # fullwidth ../, which NFKC turns into ../
+        "x\ufffd",  # what a server decodes overlong UTF-8 (%c0%ae) into
     ],
 )
 def test_artifact_names_that_could_escape_are_refused(name: str) -> None:

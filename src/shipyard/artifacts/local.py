@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from shipyard.artifacts._spool import file_chunks, spool
-from shipyard.core.blobs import BlobRef
+from shipyard.core.blobs import BlobRef, StoredBlob
 from shipyard.core.errors import NotFoundError, StoreError
-from shipyard.core.hashing import CHUNK_SIZE, check_digest
+from shipyard.core.hashing import CHUNK_SIZE, check_digest, is_digest
 from shipyard.core.paths import confined
 
 
@@ -34,6 +34,7 @@ class LocalBlobStore:
         try:
             if final.exists():
                 tmp.unlink()  # the same bytes are stored once
+                os.utime(final)  # written again: the orphan sweep's grace period restarts
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(tmp, final)
@@ -68,6 +69,36 @@ class LocalBlobStore:
         except OSError as exc:
             raise StoreError(f"cannot read blob {digest[:12]}...: {exc}") from exc
         return _read_fd(fd)
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """The blobs under sha256/ (links and stray names are not blobs)."""
+        folder = self._root / "sha256"
+        if not folder.is_dir():
+            return
+        for path in folder.rglob("*"):
+            if is_digest(path.name) and path.is_file() and not path.is_symlink():
+                stat = path.stat()
+                yield StoredBlob(path.name, stat.st_size, stat.st_mtime)
+
+    def delete(self, digest: str, *, older_than: float) -> bool:
+        """Remove a blob last written before ``older_than``."""
+        path = self._path(digest)
+        try:
+            if path.stat().st_mtime >= older_than:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def delete_temp(self, older_than: float) -> int:
+        """Remove upload temp files last written before ``older_than``; how many."""
+        removed = 0
+        for path in (self._root / "tmp").glob("upload-*"):
+            if path.is_file() and not path.is_symlink() and path.stat().st_mtime < older_than:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def verify(self, digest: str) -> bool:
         """Re-hash the stored bytes."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from shipyard.artifacts._spool import file_chunks, spool
-from shipyard.core.blobs import BlobRef
+from shipyard.core.blobs import BlobRef, StoredBlob
 from shipyard.core.errors import InvalidInputError, NotFoundError, StoreError
-from shipyard.core.hashing import CHUNK_SIZE, check_digest
+from shipyard.core.hashing import CHUNK_SIZE, check_digest, is_digest
 
 _EXTRA_FOR = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 
@@ -77,12 +79,53 @@ class FsspecBlobStore:
             raise StoreError(f"cannot read blob {digest[:12]}... from {self.url}: {exc}") from exc
         return _read(handle)
 
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """The blobs under ``sha256/`` (one listing call on object stores)."""
+        try:
+            found = self.fs.find(f"{self.base}/sha256", detail=True)
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"cannot list blobs in {self.url}: {exc}") from exc
+        for path, info in found.items():
+            name = path.rsplit("/", 1)[-1]
+            if is_digest(name) and info.get("type", "file") == "file":
+                yield StoredBlob(name, int(info.get("size") or 0), _modified(info))
+
+    def delete(self, digest: str, *, older_than: float) -> bool:
+        """Remove a blob last written before ``older_than``."""
+        path = self._path(digest)
+        try:
+            if _modified(self.fs.info(path)) >= older_than:
+                return False
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreError(f"cannot delete blob {digest[:12]}... in {self.url}: {exc}") from exc
+        return True
+
+    def delete_temp(self, older_than: float) -> int:
+        """Nothing to do: uploads spool in this machine's temp folder, never in the store."""
+        return 0
+
     def verify(self, digest: str) -> bool:
         """Re-hash the stored bytes."""
         hasher = hashlib.sha256()
         for chunk in self.read_chunks(digest):
             hasher.update(chunk)
         return hasher.hexdigest() == digest
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """Last-write time from a listing entry: object stores and filesystems name it apart."""
+    for key in ("LastModified", "mtime", "last_modified", "created"):
+        value = info.get(key)
+        if isinstance(value, int | float):
+            return float(value)
+        if isinstance(value, datetime):
+            return value.timestamp()
+    return time.time()  # unknown: treat as new, so the sweep's grace period protects it
 
 
 def _read(handle: Any) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypedDict
 
@@ -167,7 +168,11 @@ class AuditLog(Protocol):
     """Where services record what they changed."""
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
-        """Append an event for the current actor."""
+        """Append an event for the current actor (inside ``atomic``, when it commits)."""
+        ...
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A unit in which the changes made and the events recorded commit together."""
         ...
 
 
@@ -176,6 +181,10 @@ class _NullAudit:
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
         """Do nothing."""
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """No unit: each store write commits on its own."""
+        return nullcontext()
 
 
 NULL_AUDIT: AuditLog = _NullAudit()

@@ -16,6 +16,15 @@ class BlobRef:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class StoredBlob:
+    """A blob as the store holds it, for consistency checks: when it was last written."""
+
+    digest: str
+    size: int
+    modified: float  # seconds since the epoch
+
+
 class BlobStore(Protocol):
     """Content-addressed storage: the same bytes are stored once, under their sha256."""
 
@@ -42,4 +51,20 @@ class BlobStore(Protocol):
 
     def verify(self, digest: str) -> bool:
         """Re-hash the stored bytes and tell whether they still match ``digest``."""
+        ...
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every stored blob."""
+        ...
+
+    def delete_temp(self, older_than: float) -> int:
+        """Remove what interrupted uploads left, last written before ``older_than``."""
+        ...
+
+    def delete(self, digest: str, *, older_than: float) -> bool:
+        """Remove a blob last written before ``older_than``; whether it was removed.
+
+        Only the orphan sweep deletes: blobs are otherwise immutable. Storing bytes that are
+        already there counts as writing them, so a fresh upload is never swept.
+        """
         ...

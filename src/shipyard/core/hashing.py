@@ -34,6 +34,11 @@ def sha256_chunks(chunks: Iterable[bytes]) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def is_digest(value: str) -> bool:
+    """Tell whether ``value`` is a lower-case hex sha256 digest."""
+    return isinstance(value, str) and _DIGEST_RE.match(value) is not None
+
+
 def check_digest(value: str) -> str:
     """Return ``value`` if it is a lower-case hex sha256 digest, else raise."""
     if not isinstance(value, str) or not _DIGEST_RE.match(value):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path, PurePosixPath
+from urllib.parse import unquote
 
 from shipyard.core.errors import InvalidInputError
 
@@ -31,6 +33,13 @@ def check_artifact_name(name: object) -> str:
         raise InvalidInputError("artifact name must not contain NUL bytes", value=name)
     if name.startswith("/") or name.startswith("~"):
         raise InvalidInputError(f"artifact name must be a relative path; got {name!r}", value=name)
+    if "\ufffd" in name:
+        raise InvalidInputError(
+            f"artifact name holds bytes that are not UTF-8 (an overlong or broken encoding); "
+            f"got {name!r}",
+            value=name,
+        )
+    _refuse_disguised_traversal(name)
     segments = name.split("/")
     for segment in segments:
         if segment in ("", ".", ".."):
@@ -45,6 +54,27 @@ def check_artifact_name(name: object) -> str:
                 value=name,
             )
     return str(PurePosixPath(*segments))
+
+
+def _refuse_disguised_traversal(name: str) -> None:
+    """Refuse a name that a later decoding would turn into a way out: percent-encoded
+    (``%2e%2e%2f``, also double) or Unicode compatibility forms (fullwidth dots and solidus)."""
+    seen, current = {name}, name
+    for _ in range(3):  # percent-decoding, up to triple encoding
+        decoded = unquote(current)
+        if decoded == current:
+            break
+        seen.add(decoded)
+        current = decoded
+    seen |= {unicodedata.normalize("NFKC", form) for form in list(seen)}
+    for form in seen - {name}:
+        parts = form.replace("\\", "/").split("/")
+        if form.startswith(("/", "~")) or any(p in (".", "..") for p in parts) or "\x00" in form:
+            raise InvalidInputError(
+                f"artifact name must not hide a path that leaves its folder once decoded or "
+                f"normalised (as {form[:60]!r}); got {name!r}",
+                value=name[:60],
+            )
 
 
 def confined(root: Path, relative: str) -> Path:

@@ -133,20 +133,21 @@ class GateService:
 
         A report handed in from outside (a client's) is stored as not verified.
         """
-        report = self.store.add_report(report)
-        self.audit.record(
-            "gate.evaluated",
-            f"models:/{report.model}/{report.version}",
-            {
-                "report": report.id,
-                "passed": report.passed,
-                "policy": report.policy_digest,
-                "data": report.data_digest,
-                "rows": report.rows,
-                "failed": [c.name for c in report.failed_checks],
-                "verified": report.verified,
-            },
-        )
+        with self.audit.atomic():
+            report = self.store.add_report(report)
+            self.audit.record(
+                "gate.evaluated",
+                f"models:/{report.model}/{report.version}",
+                {
+                    "report": report.id,
+                    "passed": report.passed,
+                    "policy": report.policy_digest,
+                    "data": report.data_digest,
+                    "rows": report.rows,
+                    "failed": [c.name for c in report.failed_checks],
+                    "verified": report.verified,
+                },
+            )
         return report
 
     def _champion(

@@ -78,12 +78,13 @@ class ApprovalService:
             created_at=now_ms(),
             gate_report=report,
         )
-        self.store.create_request(request)
-        self.audit.record(
-            "promotion.requested",
-            mv.uri,
-            {"request": request.id, "to": to, "note": request.note, "gate_report": report},
-        )
+        with self.audit.atomic():
+            self.store.create_request(request)
+            self.audit.record(
+                "promotion.requested",
+                mv.uri,
+                {"request": request.id, "to": to, "note": request.note, "gate_report": report},
+            )
         return request
 
     def _open(self, mv: ModelVersion) -> PromotionRequest:
@@ -125,19 +126,20 @@ class ApprovalService:
         actor = self._check_approver(mv, role)
         request = self._open(mv)
         report = self._passing_report(mv)
-        self.store.add_decision(
-            request.id, Approval(actor, "approve", check_text(note, "note", MAX_NOTE), now_ms())
-        )
-        self.audit.record(
-            "promotion.approved",
-            mv.uri,
-            {"request": request.id, "note": note, "gate_report": report},
-        )
-        request = self._by_id(mv, request.id)
-        needed = self.registry.get_model(mv.name).approvals_required
-        approvals = [a for a in request.approvals if a.decision == "approve"]
-        if request.status == "open" and len(approvals) >= needed:
-            self._promote(mv, request)
+        with self.audit.atomic():
+            self.store.add_decision(
+                request.id, Approval(actor, "approve", check_text(note, "note", MAX_NOTE), now_ms())
+            )
+            self.audit.record(
+                "promotion.approved",
+                mv.uri,
+                {"request": request.id, "note": note, "gate_report": report},
+            )
+            request = self._by_id(mv, request.id)
+            needed = self.registry.get_model(mv.name).approvals_required
+            approvals = [a for a in request.approvals if a.decision == "approve"]
+            if request.status == "open" and len(approvals) >= needed:
+                self._promote(mv, request)
         return self._by_id(mv, request.id)
 
     def _promote(self, mv: ModelVersion, request: PromotionRequest) -> None:
@@ -164,11 +166,12 @@ class ApprovalService:
         mv = self.registry.get_version(name, version)
         actor = self._check_approver(mv, role)
         request = self._open(mv)
-        self.store.add_decision(
-            request.id, Approval(actor, "reject", check_text(note, "note", MAX_NOTE), now_ms())
-        )
-        self.store.close_request(request.id, "rejected", now_ms(), None)
-        self.audit.record("promotion.rejected", mv.uri, {"request": request.id, "note": note})
+        with self.audit.atomic():
+            self.store.add_decision(
+                request.id, Approval(actor, "reject", check_text(note, "note", MAX_NOTE), now_ms())
+            )
+            self.store.close_request(request.id, "rejected", now_ms(), None)
+            self.audit.record("promotion.rejected", mv.uri, {"request": request.id, "note": note})
         return self._by_id(mv, request.id)
 
     def rollback(self, name: str, *, role: Role | None = None, note: str = "") -> ModelVersion:
@@ -191,16 +194,19 @@ class ApprovalService:
         if current is None or not promoted or promoted[0].previous_champion is None:
             raise ConflictError(f"model {name!r} has no earlier champion to roll back to")
         previous = promoted[0].previous_champion
-        target = self.registry.get_version(name, previous)
-        if target.state is VersionState.RETIRED:
-            self.registry.restore(name, previous)
-        self.registry.governed_alias(name, CHAMPION, previous)
-        now = self.registry.get_version(name, current)
-        if now.state is VersionState.PRODUCTION:
-            self.registry.governed_transition(name, current, VersionState.RETIRED)
-        self.audit.record(
-            "model.rolled_back", f"models:/{name}", {"from": current, "to": previous, "note": note}
-        )
+        with self.audit.atomic():
+            target = self.registry.get_version(name, previous)
+            if target.state is VersionState.RETIRED:
+                self.registry.restore(name, previous)
+            self.registry.governed_alias(name, CHAMPION, previous)
+            now = self.registry.get_version(name, current)
+            if now.state is VersionState.PRODUCTION:
+                self.registry.governed_transition(name, current, VersionState.RETIRED)
+            self.audit.record(
+                "model.rolled_back",
+                f"models:/{name}",
+                {"from": current, "to": previous, "note": note},
+            )
         return self.registry.get_version(name, previous)
 
     def requests(self, name: str, version: int | None = None) -> list[PromotionRequest]:

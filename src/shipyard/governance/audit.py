@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Unpack
 
 from shipyard.core.actor import current_actor
 from shipyard.core.audit import AuditEvent, AuditFilter, ChainCheck, check_anchor, verify_chain
 from shipyard.core.clock import now_ms
 from shipyard.core.ids import new_id
-from shipyard.governance.ports import AuditAnchorStore, AuditStore
+from shipyard.governance.ports import AuditAnchorStore, AuditStore, Transactions
 
 logger = logging.getLogger(__name__)
 
@@ -17,17 +18,45 @@ logger = logging.getLogger(__name__)
 class AuditService:
     """The audit log of one store (implements core's AuditLog)."""
 
-    def __init__(self, store: AuditStore, anchor: AuditAnchorStore | None = None) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        anchor: AuditAnchorStore | None = None,
+        tx: Transactions | None = None,
+    ) -> None:
         self.store = store
         self.anchor = anchor
+        self.tx = tx
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A unit of work: the changes made inside and the events recorded inside commit
+        together, so no change is left without its event and no event without its change."""
+        return self.tx.atomic() if self.tx is not None else nullcontext()
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
-        """Append an event for the current actor, then move the signed anchor to it."""
-        event = self.store.append(
-            new_id("evt"), now_ms(), current_actor(), action, obj, payload or {}
-        )
-        if self.anchor is not None:
-            self.anchor.advance(event.seq, event.hash)
+        """Append an event for the current actor, then move the signed anchor to it.
+
+        Inside ``atomic`` the event is appended in the unit's transaction as it commits, and
+        the anchor moves only once it has committed.
+        """
+        event_id, when, actor = new_id("evt"), now_ms(), current_actor()
+
+        def append() -> None:
+            event = self.store.append(event_id, when, actor, action, obj, payload or {})
+            if self.anchor is not None:
+                anchor = self.anchor
+                self._after(lambda: anchor.advance(event.seq, event.hash))
+
+        if self.tx is None:
+            append()
+        else:
+            self.tx.before_commit(append)
+
+    def _after(self, hook: Any) -> None:
+        if self.tx is None:
+            hook()
+        else:
+            self.tx.after_commit(hook)
 
     def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in order, optionally from a time, for one object and its children, with an

@@ -52,8 +52,9 @@ class IdentityService:
         user = User(
             check_name(name, "user name"), parse_role(role), False, current_actor(), now_ms()
         )
-        self.store.create_user(user)
-        self.audit.record("user.created", f"user:{user.name}", {"role": user.role.value})
+        with self.audit.atomic():
+            self.store.create_user(user)
+            self.audit.record("user.created", f"user:{user.name}", {"role": user.role.value})
         return user
 
     def list_users(self) -> list[User]:
@@ -77,12 +78,13 @@ class IdentityService:
         expires = created + lifetime
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         token = Token(new_id("tok"), owner.name, check_name(name, "token name"), created, expires)
-        self.store.create_token(token, hash_secret(secret))
-        self.audit.record(
-            "token.created",
-            f"token:{token.id}",
-            {"user": owner.name, "name": token.name, "expires_at": expires},
-        )
+        with self.audit.atomic():
+            self.store.create_token(token, hash_secret(secret))
+            self.audit.record(
+                "token.created",
+                f"token:{token.id}",
+                {"user": owner.name, "name": token.name, "expires_at": expires},
+            )
         return token, secret
 
     def list_tokens(self, user: str | None = None) -> list[Token]:
@@ -91,8 +93,9 @@ class IdentityService:
 
     def revoke_token(self, token_id: str) -> Token:
         """Revoke a token at once."""
-        token = self.store.revoke_token(token_id, now_ms())
-        self.audit.record("token.revoked", f"token:{token.id}", {"user": token.user})
+        with self.audit.atomic():
+            token = self.store.revoke_token(token_id, now_ms())
+            self.audit.record("token.revoked", f"token:{token.id}", {"user": token.user})
         return token
 
     def sign_out(self, secret: str) -> Token | None:

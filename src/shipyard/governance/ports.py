@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
 from shipyard.core.audit import Anchor, AuditEvent, AuditFilter
@@ -20,6 +22,22 @@ class AuditStore(Protocol):
     def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in sequence order, optionally from a time, for one object and what
         belongs to it, with an action prefix (``promotion.``), by one actor."""
+        ...
+
+
+class Transactions(Protocol):
+    """Units of work on the metadata store: a change and its audit events commit together."""
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """Everything the stores write inside commits together or not at all."""
+        ...
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` inside the open unit just before it commits; at once outside one."""
+        ...
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the open unit has committed; at once outside one."""
         ...
 
 

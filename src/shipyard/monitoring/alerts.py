@@ -126,21 +126,23 @@ class AlertService:
                 self._deliver(alert, rule, "firing")
                 if rule.retrain and self.retrain is not None:
                     alert.pipeline_run = self.retrain(rule.retrain, alert)
+                with self.audit.atomic():  # not around delivery or retraining: no I/O held
+                    if alert.pipeline_run is not None:
+                        self.audit.record(
+                            "alert.retraining_started",
+                            f"monitor:{monitor}",
+                            {
+                                "alert": alert.id,
+                                "pipeline": rule.retrain,
+                                "pipeline_run": alert.pipeline_run,
+                            },
+                        )
+                    self.store.save(alert)
                     self.audit.record(
-                        "alert.retraining_started",
+                        "alert.fired",
                         f"monitor:{monitor}",
-                        {
-                            "alert": alert.id,
-                            "pipeline": rule.retrain,
-                            "pipeline_run": alert.pipeline_run,
-                        },
+                        {"alert": alert.id, "rule": rule.name, "severity": rule.severity},
                     )
-                self.store.save(alert)
-                self.audit.record(
-                    "alert.fired",
-                    f"monitor:{monitor}",
-                    {"alert": alert.id, "rule": rule.name, "severity": rule.severity},
-                )
                 changed.append(alert)
             elif failing and current is not None:
                 current.last_window = recent[-1]["window_start"]  # deduplicated: same alert
@@ -148,8 +150,9 @@ class AlertService:
             elif not failing and current is not None and judged:
                 current.status, current.resolved_at = "resolved", now_ms()
                 self._deliver(current, rule, "resolved")
-                self.store.save(current)
-                self.audit.record("alert.resolved", f"monitor:{monitor}", {"alert": current.id})
+                with self.audit.atomic():
+                    self.store.save(current)
+                    self.audit.record("alert.resolved", f"monitor:{monitor}", {"alert": current.id})
                 changed.append(current)
         return changed
 

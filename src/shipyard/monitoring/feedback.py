@@ -103,16 +103,17 @@ class FeedbackService:
             else:
                 seen.add(key)
                 fresh.append(Label(label.request_id, label.label, label.row, stamp, actor))
-        stored_before = self.store.add_labels(name, fresh) if fresh else []
-        for label in stored_before:
-            rejected.append(Rejected(label.request_id, label.row, "already labelled"))
-        accepted = len(fresh) - len(stored_before)
-        if accepted:
-            self.audit.record(
-                "feedback.received",
-                f"deployment:{name}",
-                {"accepted": accepted, "rejected": len(rejected)},
-            )
+        with self.audit.atomic():
+            stored_before = self.store.add_labels(name, fresh) if fresh else []
+            for label in stored_before:
+                rejected.append(Rejected(label.request_id, label.row, "already labelled"))
+            accepted = len(fresh) - len(stored_before)
+            if accepted:
+                self.audit.record(
+                    "feedback.received",
+                    f"deployment:{name}",
+                    {"accepted": accepted, "rejected": len(rejected)},
+                )
         result = FeedbackResult(name, accepted, rejected)
         if not accepted:
             reasons = {r.reason for r in rejected}

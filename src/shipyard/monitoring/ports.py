@@ -22,6 +22,12 @@ class PredictionSource(Protocol):
         """Rows as a pandas DataFrame (request_id, row, timestamp, version, input.*, output.*)."""
         ...
 
+    def failures(
+        self, deployment: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Any:
+        """Failed requests as a DataFrame (request_id, timestamp, version, role, status)."""
+        ...
+
 
 class FeedbackStore(Protocol):
     """Ground-truth labels, one per predicted row, never overwritten."""
@@ -57,12 +63,4 @@ class MonitorResultStore(Protocol):
 
     def latest(self) -> list[dict[str, Any]]:
         """The newest window's result of every monitor."""
-        ...
-
-
-class ServerCounters(Protocol):
-    """Request counts by status code from a model server's Prometheus endpoint."""
-
-    def requests_by_code(self, url: str, deployment: str) -> dict[str, float]:
-        """Cumulative ``shipyard_inference_requests_total`` of one deployment, by code."""
         ...

@@ -4,7 +4,8 @@ A window's result holds: data quality of the inputs (nulls, values outside the r
 range, categories never seen, missing columns, volume), drift per feature and of the score
 against the prepared reference, performance where labels have arrived (joined by request
 id), fairness by group when the sensitive column was logged, and system health (latency
-percentiles and throughput per version). Re-running a window gives the same result and
+percentiles and throughput per version, and the error rate from the failed requests the
+model server logs). Re-running a window gives the same result and
 replaces the stored one.
 """
 
@@ -31,7 +32,6 @@ from shipyard.monitoring.ports import (
     FeedbackStore,
     MonitorResultStore,
     PredictionSource,
-    ServerCounters,
 )
 from shipyard.monitoring.spec import MonitorSpec
 
@@ -81,9 +81,7 @@ class MonitorService:
         alerts: AlertStore | None = None,
         notifiers: Callable[[MonitorSpec], dict[str, Notifier]] | None = None,
         audit: AuditLog | None = None,
-        counters: ServerCounters | None = None,
     ) -> None:
-        self.counters = counters
         self.predictions = predictions
         self.feedback = feedback
         self.results = results
@@ -189,12 +187,25 @@ class MonitorService:
             "rows": len(logged),
             "requests": int(logged["request_id"].nunique()) if len(logged) else 0,
         }
-        if len(logged) == 0:
+        failures = self.predictions.failures(spec.deployment, since=start, until=end)
+        base["failed_requests"] = len(failures)
+        if len(logged) == 0 and len(failures) == 0:
             result = {
                 **base,
                 "status": "no_data",
                 "checks": [],
                 "message": "no traffic in this window: nothing to judge",
+            }
+            return self._save(spec, start, end, result)
+        if len(logged) == 0:  # every request failed: nothing to profile, much to say
+            health: dict[str, Any] = {}
+            found = self._server_health(spec, health, logged, failures)
+            result = {
+                **base,
+                "health": health,
+                "checks": found,
+                "status": "alert" if any(c["status"] == "failed" for c in found) else "ok",
+                "message": f"all {len(failures)} requests in this window failed",
             }
             return self._save(spec, start, end, result)
         logged = logged.sort_values(["timestamp", "request_id", "row"], kind="stable")
@@ -218,7 +229,7 @@ class MonitorService:
             )
         ref = self.reference(spec, list(current.columns))
         result = {**base, "health": _health(logged, start, end)}
-        checks += self._server_health(spec, result["health"])
+        checks += self._server_health(spec, result["health"], logged, failures)
         if spec.quality is not None:
             quality, found = _quality(spec, ref, current, len(logged))
             result["quality"] = quality
@@ -274,12 +285,18 @@ class MonitorService:
         result["status"] = "alert" if any(c["status"] == "failed" for c in checks) else "ok"
         return self._save(spec, start, end, result)
 
-    def _server_health(self, spec: MonitorSpec, health: dict[str, Any]) -> list[dict[str, Any]]:
-        """Latency against its limit, and the error rate from the server's counters since
-        the previous evaluation (the prediction log holds successful requests only)."""
+    def _server_health(
+        self,
+        spec: MonitorSpec,
+        health: dict[str, Any],
+        logged: pd.DataFrame,
+        failures: pd.DataFrame,
+    ) -> list[dict[str, Any]]:
+        """Latency against its limit, and the error rate of this window: failed requests
+        (the model server logs them apart from predictions) over all requests answered."""
         found = []
         limit = spec.health.max_latency_p99
-        if limit is not None:
+        if limit is not None and "latency_p99" in health:
             p99 = health["latency_p99"]
             found.append(
                 _check(
@@ -291,31 +308,30 @@ class MonitorService:
                     f"p99 latency {p99 * 1000:.1f} ms",
                 )
             )
-        if spec.health.metrics_url and self.counters is not None:
-            codes = self.counters.requests_by_code(spec.health.metrics_url, spec.deployment)
-            total = sum(codes.values())
-            errors = sum(v for c, v in codes.items() if not c.startswith("2"))
-            earlier = self.results.history(spec.name)
-            before = ((earlier[-1].get("health") or {}).get("server") or {}) if earlier else {}
-            d_total = total - before.get("requests", 0.0)
-            d_errors = errors - before.get("errors", 0.0)
-            if d_total < 0 or d_errors < 0:  # the server restarted: counters began again
-                d_total, d_errors = total, errors
-            health["server"] = {"requests": total, "errors": errors}
-            if d_total > 0:
-                rate = d_errors / d_total
-                health["error_rate"] = rate
-                found.append(
-                    _check(
-                        "error_rate",
-                        "health",
-                        rate <= spec.health.max_error_rate,
-                        rate,
-                        f"<= {spec.health.max_error_rate:g}",
-                        f"{d_errors:.0f} of {d_total:.0f} requests failed since the "
-                        "previous evaluation",
-                    )
+        answered: set[str] = set()
+        if len(logged):
+            answered = set(logged.loc[logged["role"] != "shadow", "request_id"].astype(str))
+        failed = failures[failures["role"] != "shadow"] if len(failures) else failures
+        errors, total = len(failed), len(answered) + len(failed)
+        if total:
+            by_code: dict[str, int] = {}
+            if errors:
+                counts = failed["status"].astype(int).value_counts().sort_index()
+                by_code = {str(code): int(n) for code, n in counts.items()}
+            rate = errors / total
+            health.update(error_rate=rate, failed_requests=errors, errors_by_code=by_code)
+            detail = ", ".join(f"{n} x {c}" for c, n in by_code.items())
+            found.append(
+                _check(
+                    "error_rate",
+                    "health",
+                    rate <= spec.health.max_error_rate,
+                    rate,
+                    f"<= {spec.health.max_error_rate:g}",
+                    f"{errors} of {total} requests failed in this window"
+                    + (f" ({detail})" if detail else ""),
                 )
+            )
         return found
 
     def _performance(

@@ -109,9 +109,11 @@ class QualitySpec(_Spec):
 
 
 class HealthSpec(_Spec):
-    """System health beyond the prediction log: the model server's own counters."""
+    """Latency and error-rate limits, judged per window from the prediction log (the model
+    server logs failed requests beside its predictions)."""
 
-    metrics_url: str | None = None  # e.g. http://127.0.0.1:8080/metrics of the model server
+    # Read once from the model server's counters; the log now holds what it gave, per window.
+    metrics_url: str | None = Field(default=None, deprecated="not read: see the prediction log")
     max_error_rate: float = Field(default=0.01, ge=0, le=1)
     max_latency_p99: float | None = Field(default=None, gt=0)  # seconds
 

@@ -9,11 +9,13 @@ from typing import Any
 from shipyard.core.errors import InvalidInputError, NotFoundError
 
 
-def log_files(root: Path, deployment: str | None = None) -> list[Path]:
-    """Complete Parquet files, oldest first (in-progress files are dot-named and skipped)."""
+def log_files(root: Path, deployment: str | None = None, stem: str = "part") -> list[Path]:
+    """Complete Parquet files, oldest first (in-progress files are dot-named and skipped);
+    ``stem="failed"`` for failed requests."""
     if not root.is_dir():
         raise NotFoundError(f"no prediction log at {root}", path=str(root))
-    pattern = f"deployment={deployment}/**/part-*.parquet" if deployment else "**/part-*.parquet"
+    name = f"{stem}-*.parquet"
+    pattern = f"deployment={deployment}/**/{name}" if deployment else f"**/{name}"
     files = [p for p in root.glob(pattern) if p.is_file()]
     return sorted(files, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
@@ -32,13 +34,15 @@ def read_log(
     since: datetime | None = None,
     until: datetime | None = None,
     last_rows: int | None = None,
+    failed: bool = False,
 ) -> Any:
-    """The log as one Arrow table (versions with other columns are unified by name)."""
+    """The log as one Arrow table (versions with other columns are unified by name);
+    ``failed=True`` reads the failed requests instead of the predictions."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    files = log_files(root, deployment)
+    files = log_files(root, deployment, "failed" if failed else "part")
     if last_rows is not None and last_rows < 1:
         raise InvalidInputError("the number of rows must be at least 1")
     tables = []
@@ -63,9 +67,8 @@ def read_log(
     if not tables:
         return pa.table({})
     merged = pa.concat_tables(list(reversed(tables)), promote_options="permissive")
-    merged = merged.sort_by(
-        [("timestamp", "ascending"), ("request_id", "ascending"), ("row", "ascending")]
-    )
+    order = [("timestamp", "ascending"), ("request_id", "ascending")]
+    merged = merged.sort_by(order if failed else [*order, ("row", "ascending")])
     if last_rows is not None and merged.num_rows > last_rows:
         merged = merged.slice(merged.num_rows - last_rows)
     return merged

@@ -35,3 +35,19 @@ class ParquetPredictionSource:
             present = [c for c in columns if c in table.column_names]
             table = table.select(present)
         return table.to_pandas()
+
+    def failures(
+        self, deployment: str, *, since: datetime | None = None, until: datetime | None = None
+    ) -> Any:
+        """Failed requests of one deployment (timestamp, version, role, status, latency)."""
+        import pandas as pd
+
+        try:
+            table = read_log(
+                self.root, deployment=deployment, since=since, until=until, failed=True
+            )
+        except NotFoundError:
+            return pd.DataFrame(columns=["request_id", "timestamp", "version", "role", "status"])
+        if table.num_rows == 0:
+            return pd.DataFrame(columns=["request_id", "timestamp", "version", "role", "status"])
+        return table.to_pandas()

@@ -2,10 +2,12 @@
 
 The request path only puts a record on a bounded queue (``put_nowait``); one background
 thread turns batches of records into Arrow tables and appends them as row groups to an
-open file per (deployment, version, hour). Files are written under a dot-name and renamed
-to ``part-*.parquet`` when closed (every ``roll_seconds``, at the hour, at shutdown), so a
-reader only ever sees complete files. When the queue is full or the disk fails, records
-are dropped and counted, and serving goes on.
+open file per (deployment, version, hour). Failed requests (no rows, an HTTP code) go to
+``failed-*.parquet`` files beside them, so monitors count errors per window. Files are
+written under a dot-name and renamed to ``part-*.parquet`` (``failed-*``) when closed
+(every ``roll_seconds``, at the hour, at shutdown), so a reader only ever sees complete
+files. When the queue is full or the disk fails, records are dropped and counted, and
+serving goes on.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shipyard.serving.ports import PredictionRecord
 logger = logging.getLogger(__name__)
 
 Counter = Callable[[str, int], None]  # (event, rows): "written", "dropped:<reason>"
+FAILED = "failed"  # the file stem (and key) of failed requests
 
 
 def partition_of(deployment: str, ts_ms: int) -> str:
@@ -131,12 +134,15 @@ class ParquetPredictionLog:
     def _write(self, records: list[PredictionRecord]) -> None:
         groups: dict[tuple[str, str, str], list[PredictionRecord]] = {}
         for r in records:
-            key = (partition_of(r.deployment, r.timestamp_ms), r.model, r.version)
+            if r.status == 200:
+                key = (partition_of(r.deployment, r.timestamp_ms), r.model, r.version)
+            else:  # a model name is never empty: no clash with predictions' files
+                key = (partition_of(r.deployment, r.timestamp_ms), "", FAILED)
             groups.setdefault(key, []).append(r)
         for key, batch in groups.items():
             rows = sum(r.rows for r in batch)
             try:
-                table = _table(batch)
+                table = _table(batch) if key[1] else _failed_table(batch)
                 handle = self._file_for(key, table.schema)
                 if not table.schema.equals(handle.schema):
                     table = table.cast(handle.schema)
@@ -161,7 +167,8 @@ class ParquetPredictionLog:
         folder = self.root / partition
         folder.mkdir(parents=True, exist_ok=True)
         self._seq += 1
-        name = f"part-v{version}-{int(time.time() * 1000)}-{os.getpid()}-{self._seq}.parquet"
+        stem = "failed" if version == FAILED and not key[1] else f"part-v{version}"
+        name = f"{stem}-{int(time.time() * 1000)}-{os.getpid()}-{self._seq}.parquet"
         tmp = folder / f".{name}.inprogress"
         writer = pq.ParquetWriter(tmp, schema, compression="zstd")
         handle = _OpenFile(writer, tmp, folder / name, time.monotonic(), schema)
@@ -254,3 +261,20 @@ def _table(records: list[PredictionRecord]) -> Any:
     for name in first.outputs:
         columns[f"output.{name}"] = pa.array(np.concatenate([r.outputs[name] for r in records]))
     return pa.table(columns)
+
+
+def _failed_table(records: list[PredictionRecord]) -> Any:
+    """Failed requests: when, which version would have answered, the code, how long."""
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "request_id": pa.array([r.request_id for r in records], pa.string()),
+            "timestamp": pa.array([r.timestamp_ms for r in records], pa.timestamp("ms", tz="UTC")),
+            "model": pa.array([r.model for r in records], pa.string()),
+            "version": pa.array([r.version for r in records], pa.string()),
+            "role": pa.array([r.role for r in records], pa.string()),
+            "status": pa.array([r.status for r in records], pa.int16()),
+            "latency_seconds": pa.array([r.latency_seconds for r in records], pa.float64()),
+        }
+    )

@@ -173,45 +173,46 @@ class RegistryService:
             "pipeline": run.tags.get("shipyard.pipeline"),
             "source_commit": run.source.git_commit if run.source else None,
         }
-        version = self.store.create_version(
-            name,
-            {
-                "run_id": run_id,
-                "artifact_path": artifact_path,
-                "description": text,
-                "tags": tag_values,
-                "created_by": created_by,
-                "flavors": flavors,
-                "signature": signature,
-                "files": files,
-                "environment": _environment_of(mlmodel, requirements),
-                "card": {},
-            },
-        )
-        card = cards.new_card(
-            name=name,
-            version=version.version,
-            description=text,
-            flavor=kind,
-            model_class=str(native.get("model_class", kind)),
-            signature=signature,
-            metrics=run.metrics,
-            lineage={k: v for k, v in lineage.items() if v},
-            data_profile=data_profile,
-            onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
-        )
-        registered = self.store.update_version(name, version.version, {"card": card})
-        self.audit.record(
-            "model.registered",
-            registered.uri,
-            {
-                "source": registered.source_uri,
-                "files": registered.files,
-                "created_by": created_by,
-                **checked,
-            },
-        )
-        return registered
+        with self.audit.atomic():
+            version = self.store.create_version(
+                name,
+                {
+                    "run_id": run_id,
+                    "artifact_path": artifact_path,
+                    "description": text,
+                    "tags": tag_values,
+                    "created_by": created_by,
+                    "flavors": flavors,
+                    "signature": signature,
+                    "files": files,
+                    "environment": _environment_of(mlmodel, requirements),
+                    "card": {},
+                },
+            )
+            card = cards.new_card(
+                name=name,
+                version=version.version,
+                description=text,
+                flavor=kind,
+                model_class=str(native.get("model_class", kind)),
+                signature=signature,
+                metrics=run.metrics,
+                lineage={k: v for k, v in lineage.items() if v},
+                data_profile=data_profile,
+                onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
+            )
+            registered = self.store.update_version(name, version.version, {"card": card})
+            self.audit.record(
+                "model.registered",
+                registered.uri,
+                {
+                    "source": registered.source_uri,
+                    "files": registered.files,
+                    "created_by": created_by,
+                    **checked,
+                },
+            )
+            return registered
 
     def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
         """Refuse changes to a run that would break a registered version built from it.
@@ -305,14 +306,15 @@ class RegistryService:
         """
         alias = check_alias(alias)
         require_role(Role.APPROVER, f"moving alias {alias!r}")
-        if alias == CHAMPION:
-            reason = break_glass(reason, f"moving {CHAMPION} by hand")
-            self.audit.record(
-                "alias.break_glass",
-                f"models:/{name}@{alias}",
-                {"version": str(version), "reason": reason},
-            )
-        return self.governed_alias(name, alias, version, reason=reason)
+        with self.audit.atomic():
+            if alias == CHAMPION:
+                reason = break_glass(reason, f"moving {CHAMPION} by hand")
+                self.audit.record(
+                    "alias.break_glass",
+                    f"models:/{name}@{alias}",
+                    {"version": str(version), "reason": reason},
+                )
+            return self.governed_alias(name, alias, version, reason=reason)
 
     def governed_alias(
         self, name: str, alias: str, version: int | str, *, reason: str | None = None
@@ -322,25 +324,29 @@ class RegistryService:
         alias = check_alias(alias)
         mv = self.get_version(name, version)
         before = self.get_model(mv.name).aliases.get(alias)
-        self.store.set_alias(mv.name, alias, mv.version)
-        payload: dict[str, Any] = {"version": mv.version, "previous": before}
-        if reason:
-            payload["reason"] = check_text(reason, "reason", 2000)
-        self.audit.record("alias.set", f"models:/{mv.name}@{alias}", payload)
+        with self.audit.atomic():
+            self.store.set_alias(mv.name, alias, mv.version)
+            payload: dict[str, Any] = {"version": mv.version, "previous": before}
+            if reason:
+                payload["reason"] = check_text(reason, "reason", 2000)
+            self.audit.record("alias.set", f"models:/{mv.name}@{alias}", payload)
         return self.get_version(mv.name, mv.version)
 
     def delete_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
         """Remove an alias (an approver's; ``champion``: an admin's break-glass)."""
         alias = check_alias(alias)
         require_role(Role.APPROVER, f"removing alias {alias!r}")
-        if alias == CHAMPION:
-            reason = break_glass(reason or "removal", f"removing {CHAMPION}")
-            self.audit.record(
-                "alias.break_glass", f"models:/{name}@{alias}", {"version": None, "reason": reason}
-            )
-        before = self.get_model(name).aliases.get(alias)
-        self.store.set_alias(check_name(name, "model name"), alias, None)
-        self.audit.record("alias.deleted", f"models:/{name}@{alias}", {"previous": before})
+        with self.audit.atomic():
+            if alias == CHAMPION:
+                reason = break_glass(reason or "removal", f"removing {CHAMPION}")
+                self.audit.record(
+                    "alias.break_glass",
+                    f"models:/{name}@{alias}",
+                    {"version": None, "reason": reason},
+                )
+            before = self.get_model(name).aliases.get(alias)
+            self.store.set_alias(check_name(name, "model name"), alias, None)
+            self.audit.record("alias.deleted", f"models:/{name}@{alias}", {"previous": before})
 
     def transition(
         self,
@@ -359,10 +365,13 @@ class RegistryService:
         target = parse_state(state)
         require_role(Role.APPROVER, f"setting state {target.value}")
         check_transition(mv.state, target)
-        if target is VersionState.PRODUCTION:
-            reason = break_glass(reason, f"moving {mv.uri} to production by hand")
-            self.audit.record("version.break_glass", mv.uri, {"to": target.value, "reason": reason})
-        return self._move(mv, target)
+        with self.audit.atomic():
+            if target is VersionState.PRODUCTION:
+                reason = break_glass(reason, f"moving {mv.uri} to production by hand")
+                self.audit.record(
+                    "version.break_glass", mv.uri, {"to": target.value, "reason": reason}
+                )
+            return self._move(mv, target)
 
     def governed_transition(
         self, name: str, version: int | str, state: str | VersionState
@@ -374,13 +383,14 @@ class RegistryService:
         return self._move(mv, target)
 
     def _move(self, mv: ModelVersion, target: VersionState) -> ModelVersion:
-        moved = self.store.update_version(
-            mv.name, mv.version, {"state": target.value}, expected_state=mv.state
-        )
-        self.audit.record(
-            "version.transitioned", mv.uri, {"from": mv.state.value, "to": target.value}
-        )
-        return moved
+        with self.audit.atomic():
+            moved = self.store.update_version(
+                mv.name, mv.version, {"state": target.value}, expected_state=mv.state
+            )
+            self.audit.record(
+                "version.transitioned", mv.uri, {"from": mv.state.value, "to": target.value}
+            )
+            return moved
 
     def restore(self, name: str, version: int | str) -> ModelVersion:
         """Bring a retired version back to production: only a rollback does this."""
@@ -416,16 +426,18 @@ class RegistryService:
         name = check_name(name, "model name")
         text = check_text(description or "", "description", MAX_DESCRIPTION)
         tag_values = {check_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
-        model = self.store.create_model(name, text, tag_values)
-        self.audit.record("model.created", f"models:/{name}", {"tags": tag_values})
+        with self.audit.atomic():
+            model = self.store.create_model(name, text, tag_values)
+            self.audit.record("model.created", f"models:/{name}", {"tags": tag_values})
         return model
 
     def update_model(self, name: str, description: str) -> RegisteredModel:
         """Change a model's description."""
         self.get_model(name)
         text = check_text(description, "description", MAX_DESCRIPTION)
-        model = self.store.update_model(name, {"description": text})
-        self.audit.record("model.updated", f"models:/{name}", {"description": text})
+        with self.audit.atomic():
+            model = self.store.update_model(name, {"description": text})
+            self.audit.record("model.updated", f"models:/{name}", {"description": text})
         return model
 
     def set_governance(
@@ -459,8 +471,9 @@ class RegistryService:
             changes["approvals_required"] = approvals_required
         if not changes:
             raise InvalidInputError("nothing to change: give at least one field")
-        model = self.store.update_model(name, changes)
-        self.audit.record("model.governance_set", f"models:/{name}", changes)
+        with self.audit.atomic():
+            model = self.store.update_model(name, changes)
+            self.audit.record("model.governance_set", f"models:/{name}", changes)
         return model
 
     def set_tag(self, name: str, version: int | str | None, key: str, value: object) -> None:
@@ -478,8 +491,9 @@ class RegistryService:
         """Edit the people-written parts of a version's model card."""
         mv = self.get_version(name, version)
         card = cards.edit_card(mv.card, changes)
-        edited = self.store.update_version(mv.name, mv.version, {"card": card})
-        self.audit.record("card.edited", mv.uri, {"fields": sorted(changes)})
+        with self.audit.atomic():
+            edited = self.store.update_version(mv.name, mv.version, {"card": card})
+            self.audit.record("card.edited", mv.uri, {"fields": sorted(changes)})
         return edited
 
     def delete_version(self, name: str, version: int | str, *, force: bool = False) -> None:
@@ -492,8 +506,9 @@ class RegistryService:
                 model=name,
                 version=mv.version,
             )
-        self.store.delete_version(mv.name, mv.version)
-        self.audit.record("version.deleted", mv.uri, {"force": force, "aliases": mv.aliases})
+        with self.audit.atomic():
+            self.store.delete_version(mv.name, mv.version)
+            self.audit.record("version.deleted", mv.uri, {"force": force, "aliases": mv.aliases})
 
 
 def _environment_of(mlmodel: Mapping[str, Any], requirements: str) -> dict[str, str]:

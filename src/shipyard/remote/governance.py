@@ -50,6 +50,7 @@ class RestAudit(AuditService):
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
+        self.tx = None  # the server makes each change and its event in one transaction
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
         """POST /api/v1/audit/events: the server records it as the caller, at its time."""

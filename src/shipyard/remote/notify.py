@@ -12,6 +12,7 @@ import ipaddress
 import logging
 import smtplib
 import socket
+import ssl
 import time
 from email.message import EmailMessage
 from typing import Any
@@ -87,18 +88,25 @@ def _allowed(host: str, port: int, addresses: list[str], allow: list[str]) -> bo
     return False
 
 
-def check_destination(url: str, allow: list[str]) -> str:
-    """Refuse non-HTTP schemes and hosts that resolve to loopback, link-local, private,
+_DEFAULT_PORTS = {"http": 80, "https": 443, "smtp": 25}
+
+
+def check_destination(
+    url: str, allow: list[str], schemes: tuple[str, ...] = ("http", "https")
+) -> str:
+    """Refuse other schemes and hosts that resolve to loopback, link-local, private,
     reserved or multicast addresses, IPv6 forms that carry one (unless allowed, with the
     port where the entry names one); return the checked address to connect to."""
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UnsafeDestinationError(f"webhook URL must be http(s) with a host: {url!r}")
+    if parts.scheme not in schemes or not parts.hostname:
+        raise UnsafeDestinationError(
+            f"outbound URL must be {' or '.join(schemes)} with a host: {url!r}"
+        )
     host = parts.hostname
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port or _DEFAULT_PORTS[parts.scheme]
     except ValueError:
-        raise UnsafeDestinationError(f"webhook URL has an invalid port: {url!r}") from None
+        raise UnsafeDestinationError(f"outbound URL has an invalid port: {url!r}") from None
     try:
         literal = ipaddress.ip_address(host)
         addresses = [str(literal)]
@@ -116,8 +124,8 @@ def check_destination(url: str, allow: list[str]) -> str:
         ip = ipaddress.ip_address(address)
         if not _is_public(ip):
             raise UnsafeDestinationError(
-                f"webhook to {host} ({ip}) refused: not a public address; allow it in "
-                "SHIPYARD_WEBHOOK_ALLOW if it is meant"
+                f"connection to {host} ({ip}) refused: not a public address; allow it in "
+                f"SHIPYARD_WEBHOOK_ALLOW (as {host}:{port}) if it is meant"
             )
     return addresses[0]
 
@@ -215,13 +223,36 @@ class LogNotifier:
         return {"delivered": True, "attempts": 1}
 
 
+class _PinnedSMTP(smtplib.SMTP):
+    """SMTP to the address that was checked, under the relay's name (for TLS and EHLO)."""
+
+    def __init__(self, address: str, host: str, port: int, timeout: float) -> None:
+        self.address = address
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        return socket.create_connection((self.address, port), timeout)
+
+
 class EmailNotifier:
-    """Send the alert by SMTP (STARTTLS when the server offers it)."""
+    """Send the alert by SMTP (STARTTLS, certificate verified, when the server offers it).
+
+    The relay is checked like a webhook target: a private or loopback relay (the usual
+    case inside a bank) must be listed in the allow list, so a monitor spec cannot point
+    the platform at an internal service.
+    """
 
     def __init__(
-        self, host: str, port: int, sender: str, to: list[str], timeout: float = 10.0
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        to: list[str],
+        timeout: float = 10.0,
+        allow: list[str] | None = None,
     ) -> None:
         self.host, self.port, self.sender, self.to, self.timeout = host, port, sender, to, timeout
+        self.allow = allow or []
 
     def send(self, event: dict[str, Any]) -> dict[str, Any]:
         """One message to every recipient."""
@@ -229,39 +260,16 @@ class EmailNotifier:
         message["Subject"] = f"[shipyard {event['severity']}] {event['monitor']} {event['event']}"
         message["From"], message["To"] = self.sender, ", ".join(self.to)
         message.set_content(event["message"])
+        literal = f"[{self.host}]" if ":" in self.host else self.host
         try:
-            with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            address = check_destination(f"smtp://{literal}:{self.port}", self.allow, ("smtp",))
+        except UnsafeDestinationError as exc:
+            return {"delivered": False, "attempts": 0, "error": str(exc)}
+        try:
+            with _PinnedSMTP(address, self.host, self.port, timeout=self.timeout) as smtp:
                 if smtp.has_extn("starttls"):
-                    smtp.starttls()
+                    smtp.starttls(context=ssl.create_default_context())
                 smtp.send_message(message)
         except (OSError, smtplib.SMTPException) as exc:
             return {"delivered": False, "attempts": 1, "error": f"{type(exc).__name__}: {exc}"}
         return {"delivered": True, "attempts": 1}
-
-
-class PrometheusCounters:
-    """Reads a model server's ``/metrics`` (an operator-configured URL, not user input)."""
-
-    def __init__(self, timeout: float = 5.0) -> None:
-        self.timeout = timeout
-
-    def requests_by_code(self, url: str, deployment: str) -> dict[str, float]:
-        """Sum of ``shipyard_inference_requests_total`` for the deployment, by code."""
-        from prometheus_client.parser import text_string_to_metric_families
-
-        try:
-            text = httpx.get(url, timeout=self.timeout).raise_for_status().text
-        except httpx.HTTPError as exc:
-            from shipyard.core.errors import StoreError
-
-            raise StoreError(f"cannot read the model server's metrics at {url}: {exc}") from None
-        codes: dict[str, float] = {}
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if (
-                    sample.name == "shipyard_inference_requests_total"
-                    and sample.labels.get("deployment") == deployment
-                ):
-                    code = sample.labels.get("code", "")
-                    codes[code] = codes.get(code, 0.0) + sample.value
-        return codes

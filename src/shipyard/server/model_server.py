@@ -253,12 +253,14 @@ def create_model_app(
 
     def log(
         served: Served,
-        parsed: ParsedRequest,
+        parsed: ParsedRequest | None,
         request_id: str,
         seconds: float,
         outputs: dict[str, Any],
         event_ms: int | None = None,
+        status: int = 200,
     ) -> None:
+        """Log a prediction, or a failed request (``parsed`` None: no rows, its code)."""
         if sink is None:
             return
         sink.submit(
@@ -270,9 +272,10 @@ def create_model_app(
                 request_id=request_id,
                 timestamp_ms=event_ms if event_ms is not None else time.time_ns() // 1_000_000,
                 latency_seconds=seconds,
-                inputs=parsed.columns,
-                outputs=row_outputs(outputs),
-                rows=parsed.rows,
+                inputs=parsed.columns if parsed is not None else {},
+                outputs=row_outputs(outputs) if outputs else {},
+                rows=parsed.rows if parsed is not None else 0,
+                status=status,
             )
         )
 
@@ -371,34 +374,37 @@ def create_model_app(
             outputs, seconds = predict(served, parsed, rid, started, event_ms)
             return parsed, render(served, parsed, outputs, rid), seconds, rid
 
+        event_ms: int | None = None
+
+        def failed(code: int, reason: str) -> None:
+            seconds = time.perf_counter() - started
+            metrics.error(reason)
+            metrics.observe(served, code, seconds, 0)
+            log(served, None, default_id, seconds, {}, event_ms, status=code)  # error rate
+
         try:
             event_ms = _event_time(request) if deployment.spec.replay else None
             parsed, content, seconds, request_id = await admission.run(
                 lambda: work(event_ms), request.is_disconnected, started
             )
         except ShedError as exc:
-            metrics.error(exc.reason)
-            metrics.observe(served, 503, time.perf_counter() - started, 0)
+            failed(503, exc.reason)
             response = _error(503, exc.message, mlflow=mlflow)
             response.headers["Retry-After"] = "1"
             return response
         except UnsupportedMediaError as exc:
-            metrics.error("unsupported_media_type")
-            metrics.observe(served, 415, time.perf_counter() - started, 0)
+            failed(415, "unsupported_media_type")
             return _error(415, exc.message, mlflow=mlflow)
         except PayloadTooLargeError as exc:
-            metrics.error("too_many_rows")
-            metrics.observe(served, 413, time.perf_counter() - started, 0)
+            failed(413, "too_many_rows")
             return _error(413, exc.message, mlflow=mlflow)
         except InvalidInputError as exc:
-            metrics.error("invalid_input")
-            metrics.observe(served, 400, time.perf_counter() - started, 0)
+            failed(400, "invalid_input")
             code = "INVALID_PARAMETER_VALUE" if isinstance(exc, SchemaError) else None
             return _error(400, exc.message, mlflow=mlflow, code=code)
         except Exception as exc:
             logger.exception("model %s failed", served.uri)
-            metrics.error("model_error")
-            metrics.observe(served, 500, time.perf_counter() - started, 0)
+            failed(500, "model_error")
             return _error(500, f"the model failed: {type(exc).__name__}: {exc}", mlflow=mlflow)
         metrics.observe(served, 200, seconds, parsed.rows)
         return Response(content, media_type=_JSON, headers=headers(served, request_id))

@@ -22,6 +22,7 @@ class PredictionRecord:
     inputs: dict[str, np.ndarray[Any, Any]]
     outputs: dict[str, np.ndarray[Any, Any]]
     rows: int
+    status: int = 200  # a failed request: its HTTP code, no rows (kept apart from predictions)
 
 
 class PredictionSink(Protocol):

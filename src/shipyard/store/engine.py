@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -66,13 +68,98 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+@dataclass
+class _Unit:
+    """A transaction that several stores' writes join, with hooks around its commit."""
+
+    engine: Engine
+    conn: Connection
+    before: list[Callable[[], None]] = field(default_factory=list)
+    after: list[Callable[[], None]] = field(default_factory=list)
+
+
+_UNIT: ContextVar[_Unit | None] = ContextVar("shipyard_unit_of_work", default=None)
+
+
+def _joined(engine: Engine) -> _Unit | None:
+    unit = _UNIT.get()
+    return unit if unit is not None and unit.engine is engine else None
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: on SQLite it holds the write lock from the start."""
+    """A transaction that will write: on SQLite it holds the write lock from the start.
+
+    Inside a unit of work on the same engine it is a savepoint of the unit's transaction,
+    so a failure undoes only its own writes and the unit decides what commits.
+    """
+    unit = _joined(engine)
+    if unit is not None:
+        with unit.conn.begin_nested():
+            yield unit.conn
+        return
     with engine.connect() as conn:
         conn.execution_options(**{WRITE: True})
         with conn.begin():
             yield conn
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[None]:
+    """One transaction for every store write inside it (joined, if one is open already).
+
+    ``before_commit`` hooks run inside the transaction just before it commits (the audit
+    chain is appended there, so its lock is the last one taken and held briefly);
+    ``after_commit`` hooks run once it has committed (the anchor outside the database).
+    """
+    if _joined(engine) is not None:
+        yield
+        return
+    try:
+        with engine.connect() as conn:
+            conn.execution_options(**{WRITE: True})
+            with conn.begin():
+                unit = _Unit(engine, conn)
+                token = _UNIT.set(unit)
+                try:
+                    yield
+                    i = 0
+                    while i < len(unit.before):  # hooks may add hooks
+                        unit.before[i]()
+                        i += 1
+                finally:
+                    _UNIT.reset(token)
+    except SQLAlchemyError as exc:
+        raise wrap_db_error(exc, engine) from exc
+    for hook in unit.after:
+        hook()
+
+
+class SqlTransactions:
+    """Units of work on one engine (implements governance's Transactions port)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def atomic(self) -> Any:
+        """A unit of work: everything written inside commits together or not at all."""
+        return unit_of_work(self.engine)
+
+    def before_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` in the open unit just before it commits; at once outside one."""
+        unit = _joined(self.engine)
+        if unit is None:
+            hook()
+        else:
+            unit.before.append(hook)
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the open unit has committed; at once outside one."""
+        unit = _joined(self.engine)
+        if unit is None:
+            hook()
+        else:
+            unit.after.append(hook)
 
 
 @contextmanager
@@ -87,8 +174,15 @@ def writing(engine: Engine) -> Iterator[Connection]:
 
 @contextmanager
 def reading(engine: Engine) -> Iterator[Connection]:
-    """A read-only connection whose database errors come out as StoreError."""
+    """A read-only connection whose database errors come out as StoreError.
+
+    Inside a unit of work it is the unit's connection, so reads see its writes.
+    """
+    unit = _joined(engine)
     try:
+        if unit is not None:
+            yield unit.conn
+            return
         with engine.connect() as conn:
             yield conn
     except SQLAlchemyError as exc:

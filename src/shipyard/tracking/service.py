@@ -210,12 +210,15 @@ class TrackingService:
         run_tags = check_tags(tags)
         # Who trained it: separation of duties keeps this person from approving the model.
         run_tags.setdefault(USER_TAG, current_actor())
-        run = self.store.create_run(exp.id, run_name, parent_id, run_tags, source or RunSource())
-        self.audit.record(
-            "run.created",
-            f"run:{run.id}",
-            {"experiment": exp.id, "name": run.name, "user": run_tags[USER_TAG]},
-        )
+        with self.audit.atomic():
+            run = self.store.create_run(
+                exp.id, run_name, parent_id, run_tags, source or RunSource()
+            )
+            self.audit.record(
+                "run.created",
+                f"run:{run.id}",
+                {"experiment": exp.id, "name": run.name, "user": run_tags[USER_TAG]},
+            )
         return run
 
     def get_run(self, run_id: str) -> Run:
@@ -241,17 +244,19 @@ class TrackingService:
             return run
         self._guard(run.id, "status")
         end = now_ms() if final.is_terminal else None
-        ended = self.store.set_run_status(run.id, final, end)
-        if final is RunStatus.KILLED:
-            self.audit.record("run.killed", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
+        with self.audit.atomic():
+            ended = self.store.set_run_status(run.id, final, end)
+            if final is RunStatus.KILLED:
+                self.audit.record("run.killed", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
         return ended
 
     def delete_run(self, run_id: str) -> None:
         """Delete a run (it disappears from lookups and searches)."""
         run = self.get_run(run_id)
         self._guard(run.id, "delete")
-        self.store.delete_run(run.id)
-        self.audit.record("run.deleted", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
+        with self.audit.atomic():
+            self.store.delete_run(run.id)
+            self.audit.record("run.deleted", f"run:{run.id}", {"user": run.tags.get(USER_TAG)})
 
     def heartbeat(self, run_id: str) -> None:
         """Say the run's client is alive (the SDK does this in the background)."""
@@ -268,9 +273,12 @@ class TrackingService:
                 f"silence must be a positive number of seconds; got {silent_for}"
             )
         at = now_ms()
-        expired = self.store.expire_runs(at - int(silent_for * 1000), at)
-        for run_id in expired:
-            self.audit.record("run.expired", f"run:{run_id}", {"silent_for_seconds": silent_for})
+        with self.audit.atomic():
+            expired = self.store.expire_runs(at - int(silent_for * 1000), at)
+            for run_id in expired:
+                self.audit.record(
+                    "run.expired", f"run:{run_id}", {"silent_for_seconds": silent_for}
+                )
         return expired
 
     def log_batch(
