@@ -120,7 +120,11 @@ def test_delivery_retries_times_out_and_checks_every_redirect(receiver: Receiver
     receiver.mode = "redirect"
     moved = hook.send(EVENT)
     assert not moved["delivered"] and "169.254.169.254" in moved["error"]
-    assert WebhookNotifier("http://127.0.0.1:9/x").send(EVENT)["error"].startswith("connection to 127.0.0.1")
+    assert (
+        WebhookNotifier("http://127.0.0.1:9/x")
+        .send(EVENT)["error"]
+        .startswith("connection to 127.0.0.1")
+    )
 
 
 @pytest.fixture

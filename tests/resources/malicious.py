@@ -84,3 +84,32 @@ def poison_package(folder: Path, marker: Path) -> None:
     (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False))
     for extra in folder.glob("*.onnx"):
         extra.unlink()
+
+
+class _RunsOnUnpickle:
+    """Unpickling this calls ``os.system(command)``."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        import os
+
+        return (os.system, (self.command,))
+
+
+def pickle_package(folder: Path, marker: Path) -> None:
+    """Turn a package's scikit-learn flavour into a pickle that runs ``touch marker``."""
+    import pickle
+
+    mlmodel = yaml.safe_load((folder / "MLmodel").read_text())
+    conf = mlmodel["flavors"]["sklearn"]
+    (folder / conf.pop("model_file", "model.skops")).unlink(missing_ok=True)
+    for key in ("pickled_model", "skops_trusted_types", "trusted_types", "sha256"):
+        conf.pop(key, None)
+    (folder / "model.pkl").write_bytes(pickle.dumps(_RunsOnUnpickle(marker_command(marker))))
+    conf.update(serialization_format="cloudpickle", pickled_model="model.pkl")
+    mlmodel["flavors"].pop("onnx", None)
+    (folder / "MLmodel").write_text(yaml.safe_dump(mlmodel, sort_keys=False))
+    for extra in folder.glob("*.onnx"):
+        extra.unlink()

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,12 +17,12 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
 import shipyard
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, PermissionDeniedError
 from shipyard.core.hashing import sha256_file
 from shipyard.core.skops_trust import UnsafeModelError, check_tree_bounds, is_safe_type
 from shipyard.gates.policy import parse_policy
 from shipyard.sdk.gates import check_gates
-from tests.resources.malicious import craft_skops, poison_package, reduce_node
+from tests.resources.malicious import craft_skops, pickle_package, poison_package, reduce_node
 
 
 @pytest.fixture(params=["sqlite", "rest"])
@@ -43,8 +44,9 @@ def _frame(seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     return X, (X["a"] > 0).astype(int).to_numpy()
 
 
-def _poisoned_run(tmp_path: Path, marker: Path, seed: int) -> str:
-    """A run holding a model package whose skops file runs ``touch marker`` when trusted."""
+def _poisoned_run(tmp_path: Path, marker: Path, seed: int, poison: Any = poison_package) -> str:
+    """A run holding a model package whose skops file runs ``touch marker`` when trusted
+    (or, with ``poison=pickle_package``, whose pickle does when unpickled)."""
     X, y = _frame(seed)
     with shipyard.start_run(experiment="attack") as run:
         shipyard.log_model(LogisticRegression().fit(X, y), input_example=X[:5])
@@ -54,7 +56,7 @@ def _poisoned_run(tmp_path: Path, marker: Path, seed: int) -> str:
         name = record.name.removeprefix("model/")
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
         svc.tracking.download_artifact(run.id, record.name, folder / name)
-    poison_package(folder, marker)
+    poison(folder, marker)
     with shipyard.start_run(experiment="attack") as run2:
         for path in sorted(folder.rglob("*")):
             if path.is_file():
@@ -134,6 +136,55 @@ def test_loading_serving_and_gating_a_smuggled_version_runs_nothing(
         assert served.returncode == 2, served.stderr
         assert "os.system" in served.stderr
         assert "Traceback" not in served.stderr
+    finally:
+        shipyard.set_uri(None)
+    assert not marker.exists()
+
+
+def test_a_registered_pickle_is_never_unpickled_by_load_serve_gates_or_the_server(
+    server: object, tmp_path: Path, seed: int
+) -> None:
+    """A pickle may be registered (MLflow models often are), and stays untrusted: the
+    server never opens it, and loading, serving and gating refuse it unless trusted."""
+    import httpx
+
+    url = server.url  # type: ignore[attr-defined]
+    marker = tmp_path / "PWNED"
+    shipyard.set_uri(url)
+    try:
+        run_id = _poisoned_run(tmp_path, marker, seed, pickle_package)
+        answer = httpx.post(
+            f"{url}/api/v1/models/pickled/versions",
+            json={"run_id": run_id, "artifact_path": "model"},
+            timeout=60,
+        )
+        assert answer.status_code == 201, answer.text
+        assert not marker.exists(), "the server unpickled the upload"
+        version = answer.json()["version"]
+        with pytest.raises(PermissionDeniedError, match="pickle"):
+            shipyard.load_model(f"models:/pickled/{version}")
+        X, y = _frame(seed)
+        policy = parse_policy({"label": "y", "checks": [{"metric": "roc_auc", "min": 0.5}]})
+        with pytest.raises(PermissionDeniedError, match="pickle"):
+            check_gates("pickled", version, policy, X.assign(y=y))
+        env = {**os.environ, "SHIPYARD_URI": url}
+        served = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "shipyard",
+                "serve",
+                f"models:/pickled/{version}",
+                "--port",
+                "0",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert served.returncode == 2, served.stderr
+        assert "pickle" in served.stderr and "Traceback" not in served.stderr
     finally:
         shipyard.set_uri(None)
     assert not marker.exists()

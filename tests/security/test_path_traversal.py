@@ -173,6 +173,7 @@ def test_no_route_reads_or_writes_outside_the_store(
             sent += 1
             if status >= 500 or CANARY in text or PASSWD in text:
                 problems.append(f"POST {url} {target!r} -> {status}: {text[:120]}")
+    print(f"traversal: {sent} requests, {len(problems)} problems")
     assert sent > 2_000
     assert not problems, "\n".join(problems[:20])
     assert (tmp_path / "canary.txt").read_text() == CANARY
