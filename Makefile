@@ -9,7 +9,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: install demo test test-fast lint bench clean browser
+.PHONY: install demo test test-fast lint bench clean browser lock audit
 # The web UI's tests: Debian's Chromium (never a browser download) and axe-core from npm.
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 AXE_VERSION := 4.14.1
@@ -49,6 +49,17 @@ $(MLFLOW_VENV)/.installed: $(STAMP)
 test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed
 	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
+
+# The runtime dependencies, pinned (what a production install would use), and their audit.
+# pip-audit needs PyPI's JSON API or OSV; where neither is reachable it says so and fails.
+LOCK_EXTRAS := --extra postgres --extra s3 --extra onnx --extra automl
+requirements.lock: pyproject.toml $(STAMP)
+	$(BIN)/uv pip compile --quiet --python-version 3.11 $(LOCK_EXTRAS) pyproject.toml -o $@
+
+lock: requirements.lock
+
+audit: requirements.lock
+	$(BIN)/uv tool run --quiet pip-audit==2.10.1 --strict --disable-pip --no-deps -r requirements.lock
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow" tests/unit
