@@ -298,6 +298,8 @@ def rest_backend(settings: Settings) -> Backend:
     from shipyard.remote.gates import RestGateService
     from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
     from shipyard.remote.monitoring import RestFeedback
+    from shipyard.remote.openlineage import lineage_sink
+    from shipyard.remote.pipelines import RestBlobStore, RestPipelineStore, RestScheduleStore
     from shipyard.remote.registry import RestRegistry
     from shipyard.remote.tracking import RestRunArtifacts, RestTrackingStore
 
@@ -311,12 +313,21 @@ def rest_backend(settings: Settings) -> Backend:
     governance = Governance(
         RestAudit(client), RestIdentity(client), RestApprovals(client, registry, gates)
     )
+    # Pipelines run here; their records and outputs live on the server.
+    parts = PipelineParts(
+        RestBlobStore(client),
+        RestPipelineStore(client),
+        RestScheduleStore(client),
+        lineage_sink(settings),
+        f"shipyard://{settings.project}",
+        f"{settings.store_uri.rstrip('/')}/api/v1/blobs",
+    )
     return Backend(
         "rest",
         settings.store_uri,
         tracking,
         None,
-        None,
+        parts,
         {
             "registry": lambda: registry,
             "gates": lambda: gates,

@@ -106,6 +106,8 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     assert done.returncode == 0, done.stderr
     assert "Candidates" in done.stdout
     assert "7/7 steps from cache" in done.stdout
+    assert "team mode: a client of shipyard server" in done.stdout
+    assert "7/7 steps from the server's cache" in done.stdout
     # Governance: both candidates gated, the author refused, a second approver promotes.
     assert "Gate reports" in done.stdout
     assert "ana approves her own model: refused" in done.stdout
@@ -127,9 +129,11 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
         assert run["status"] == "FINISHED"
         assert 0.5 < run["metrics"]["val_roc_auc"] <= 1.0
     pipeline_runs = json.loads(cli("pipeline", "runs", "--json").stdout)
-    # Two training runs (the second from cache) and the retraining the alert started.
+    # Three training runs (the second from cache, the third through the server, cached too)
+    # and the retraining the alert started.
     assert sorted(r["pipeline"] for r in pipeline_runs) == [
         "fraud_retraining",
+        "fraud_training",
         "fraud_training",
         "fraud_training",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from shipyard.core.errors import InvalidInputError, PipelineError
 from shipyard.pipelines.lineage import lineage_tree
 from shipyard.pipelines.models import PipelineStatus, StepStatus
 from shipyard.sdk.pipelines import runner
+from tests.conftest import ServerProcess
 
 FLOW = """
 import os, time
@@ -83,10 +85,20 @@ def load_flow(tmp: Path, *, factor: int = 1, retries: int = 0, fail_first: int =
     return import_source(tmp / "flows" / "flow.py", source)
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path: Path):
-    shipyard.set_uri(str(tmp_path / "store"))
-    yield
+@pytest.fixture(autouse=True, params=["sqlite", "rest"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """The embedded store, and a live server (team mode: the pipeline runs here, its
+    records and outputs go to the server). Yields the folder that holds the blobs."""
+    if request.param == "sqlite":
+        shipyard.set_uri(str(tmp_path / "store"))
+        yield tmp_path / "store" / "artifacts"
+    else:
+        server = ServerProcess(tmp_path / "server-home")
+        shipyard.set_uri(server.url)
+        try:
+            yield tmp_path / "server-home" / "artifacts"
+        finally:
+            server.stop()
     shipyard.set_uri(None)
 
 
@@ -210,11 +222,11 @@ def test_unserialisable_output_names_the_step_and_records_nothing() -> None:
     assert step_run.outputs == ()
 
 
-def test_a_cache_entry_whose_blob_was_deleted_reruns(tmp_path: Path) -> None:
+def test_a_cache_entry_whose_blob_was_deleted_reruns(tmp_path: Path, store: Path) -> None:
     flow = load_flow(tmp_path)
     first = flow.training.run(n=80)
     digest = next(s for s in first.record.steps if s.step == "features").outputs[0].digest
-    next((tmp_path / "store" / "artifacts").rglob(digest)).unlink()
+    next(store.rglob(digest)).unlink()
     again = flow.training.run(n=80)
     assert statuses(again)["features"] == "COMPLETED"
     assert statuses(again)["load"] == "CACHED"
@@ -273,12 +285,6 @@ def test_user_materializers_take_precedence(tmp_path: Path) -> None:
     run = points.run()
     assert run.load("make_point").x == 7
     assert run.record.steps[0].outputs[0].materializer == "test.point"
-
-
-def test_pipelines_need_a_database_store(tmp_path: Path) -> None:
-    shipyard.set_uri("http://127.0.0.1:9")
-    with pytest.raises(InvalidInputError, match="database store"):
-        runner()
 
 
 LOGGED = """

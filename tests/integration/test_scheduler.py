@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,18 +10,30 @@ import pytest
 
 import shipyard
 from shipyard.core.errors import InvalidInputError
+from shipyard.core.ids import new_id
 from shipyard.pipelines.models import PipelineStatus
 from shipyard.pipelines.scheduler import Scheduler
 from shipyard.pipelines.schedules import Schedule, TickStatus, to_ms
 from shipyard.sdk.scheduling import add_schedule, schedule_store, scheduler
+from tests.conftest import ServerProcess
 
 TARGET = str(Path(__file__).parents[1] / "resources" / "pipelines" / "scheduled.py")
 
 
-@pytest.fixture(autouse=True)
-def store(tmp_path: Path):
-    shipyard.set_uri(str(tmp_path / "store"))
-    yield
+@pytest.fixture(autouse=True, params=["sqlite", "rest"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The embedded store, and a live server the schedules and ticks live on."""
+    if request.param == "sqlite":
+        uri = str(tmp_path / "store")
+        shipyard.set_uri(uri)
+        yield uri
+    else:
+        server = ServerProcess(tmp_path / "server-home")
+        shipyard.set_uri(server.url)
+        try:
+            yield server.url
+        finally:
+            server.stop()
     shipyard.set_uri(None)
 
 
@@ -81,7 +94,36 @@ def test_a_failing_pipeline_marks_its_tick_failed() -> None:
     backdate("h", 1)
 
     def broken(schedule: Schedule, nominal: datetime) -> tuple[str, PipelineStatus]:
-        return "prun_x", PipelineStatus.FAILED
+        return new_id("prun"), PipelineStatus.FAILED
 
     recorded = Scheduler(schedule_store(), broken).run_pending()
     assert recorded[-1].status is TickStatus.FAILED
+
+
+def test_two_schedulers_at_once_run_each_tick_once(store: str) -> None:
+    """Two schedulers (two clients of the store or the server) race for the same due tick:
+    one runs it, the other records nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shipyard.bootstrap import build_backend
+    from shipyard.core.settings import Settings
+
+    add_schedule("h", f"{TARGET}:hourly")
+    backdate("h", 1)
+    started: list[str] = []
+
+    def run(schedule: Schedule, nominal: datetime) -> tuple[str, PipelineStatus]:
+        started.append(schedule.name)
+        return new_id("prun"), PipelineStatus.COMPLETED
+
+    backends = [build_backend(Settings(uri=store)) for _ in range(2)]
+    try:
+        schedulers = [Scheduler(b.pipelines.schedules, run) for b in backends]  # type: ignore[union-attr]
+        with ThreadPoolExecutor(2) as pool:
+            passes = list(pool.map(lambda s: s.run_pending(), schedulers))
+    finally:
+        for backend in backends:
+            backend.close()
+    assert started == ["h"]
+    assert sorted(len(p) for p in passes) == [0, 1]
+    assert [t.status for t in schedule_store().list_ticks("h", 10)] == [TickStatus.COMPLETED]

@@ -112,7 +112,7 @@ def test_every_route_of_the_app_checks_the_callers_role(auth_server: AuthServer)
                 assert anonymous.status_code == 401, (method, route.path, anonymous.text)
                 if route.path.startswith("/api/2.0/"):  # MLflow's dialect, MLflow's shape
                     assert anonymous.json()["error_code"] == "UNAUTHENTICATED"
-                elif not page:
+                elif not page and method != "HEAD":  # a HEAD answer has no body
                     assert anonymous.json()["type"] == "AuthenticationError"
                 for role in ROLES:
                     if Role(role).allows(needed):

@@ -54,7 +54,7 @@ def _problem(case: Any, response: requests.Response) -> str | None:
     where = f"{case.method} {case.formatted_path}"
     if response.status_code >= 500:
         return f"{where} -> {response.status_code}: {response.text[:300]}"
-    if response.status_code >= 400 and case.path.startswith("/api/"):
+    if response.status_code >= 400 and case.path.startswith("/api/") and case.method != "HEAD":
         try:
             body = response.json()
         except json.JSONDecodeError:

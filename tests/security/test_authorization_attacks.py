@@ -215,3 +215,48 @@ def test_clients_report_deployment_events_but_cannot_forge_others(team: Team, ac
     recorded = events.json()["events"]
     assert [(e["action"], e["actor"]) for e in recorded] == [("deployment.started", "alice")]
     assert team.call("admin", "GET", "/api/v1/audit/verify").json()["ok"] is True
+
+
+def test_pipelines_through_the_server_belong_to_who_ran_them(
+    team: Team, act: Any, tmp_path: Path
+) -> None:
+    """Another member's cache entries are misses (nobody plants outputs a colleague's
+    pipeline would load), and nobody but the owner writes into a pipeline run."""
+    from tests.integration.test_pipelines import load_flow
+
+    flow = load_flow(tmp_path)
+    act("member")
+    alices = flow.training.run(n=100)
+    act("carol")
+    carols = flow.training.run(n=100)
+    assert {s.status.value for s in carols.record.steps} == {"COMPLETED"}
+    assert {s.status.value for s in flow.training.run(n=100).record.steps} == {"CACHED"}
+
+    step = alices.record.steps[0]
+    finish = {"status": "FAILED", "ended_at": 1}
+    forged = {
+        "record": {
+            "id": step.id,
+            "pipeline_run_id": alices.id,
+            "step": step.step,
+            "status": "FAILED",
+            "cache_key": None,
+            "run_id": None,
+            "started_at": 1,
+            "ended_at": 2,
+        },
+        "position": 0,
+    }
+    edge = {"edges": [[f"pipeline_run:{alices.id}", "artifact:" + "0" * 64, "input:x"]]}
+    for method, path, body in (
+        ("POST", f"/api/v1/pipeline-runs/{alices.id}/finish", finish),
+        ("PUT", f"/api/v1/pipeline-runs/{alices.id}/steps/{step.id}", forged),
+        ("POST", f"/api/v1/pipeline-runs/{alices.id}/edges", edge),
+    ):
+        answer = team.call("carol", method, path, json=body)
+        assert answer.status_code == 403, (path, answer.text)
+    kept = team.call("viewer", "GET", f"/api/v1/pipeline-runs/{alices.id}").json()
+    assert kept["status"] == "COMPLETED"
+    assert [s["status"] for s in kept["steps"]] == ["COMPLETED"] * len(alices.record.steps)
+    viewer_run = {**kept, "id": "prun_" + "0" * 26, "steps": []}
+    assert team.call("viewer", "POST", "/api/v1/pipeline-runs", json=viewer_run).status_code == 403

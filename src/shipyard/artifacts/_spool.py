@@ -42,10 +42,3 @@ def spool(
         path.unlink(missing_ok=True)
         raise
     return path, digest.hexdigest(), size
-
-
-def file_chunks(path: Path, chunk_size: int = 1 << 20) -> Iterable[bytes]:
-    """Yield a file's bytes in chunks."""
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_size):
-            yield chunk

@@ -7,10 +7,10 @@ import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from shipyard.artifacts._spool import file_chunks, spool
+from shipyard.artifacts._spool import spool
 from shipyard.core.blobs import BlobRef, StoredBlob
 from shipyard.core.errors import NotFoundError, StoreError
-from shipyard.core.hashing import CHUNK_SIZE, check_digest, is_digest
+from shipyard.core.hashing import CHUNK_SIZE, check_digest, file_chunks, is_digest
 from shipyard.core.paths import confined
 
 

@@ -10,10 +10,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from shipyard.artifacts._spool import file_chunks, spool
+from shipyard.artifacts._spool import spool
 from shipyard.core.blobs import BlobRef, StoredBlob
 from shipyard.core.errors import InvalidInputError, NotFoundError, StoreError
-from shipyard.core.hashing import CHUNK_SIZE, check_digest, is_digest
+from shipyard.core.hashing import CHUNK_SIZE, check_digest, file_chunks, is_digest
 
 _EXTRA_FOR = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
 

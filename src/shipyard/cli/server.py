@@ -18,6 +18,12 @@ def serve(
     auth: str = typer.Option(
         None, "--auth", help="Auth mode: none or tokens (overrides SHIPYARD_AUTH)."
     ),
+    scheduler: bool = typer.Option(
+        False, "--scheduler", help="Also run due schedules in this process (see --interval)."
+    ),
+    interval: float = typer.Option(
+        30.0, "--scheduler-interval", min=0.1, max=86_400, help="Seconds between passes."
+    ),
 ) -> None:
     """Run the platform server: the web UI at /, REST API under /api/v1, docs at /docs."""
     from shipyard.server.run import run_server
@@ -25,6 +31,8 @@ def serve(
     settings = state(ctx).settings
     if auth is not None:
         settings = settings.model_copy(update={"auth": auth})
+    if scheduler:
+        settings = settings.model_copy(update={"scheduler_interval": interval})
     console.print(f"Shipyard server on http://{host}:{port} (store: {settings.store_uri})")
     run_server(settings, host=host, port=port, workers=workers)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from shipyard.core.errors import InvalidInputError
@@ -22,6 +22,13 @@ def sha256_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def file_chunks(path: Path, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Yield a file's bytes in chunks (uploads stream them; nothing is read whole)."""
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
 
 
 def sha256_chunks(chunks: Iterable[bytes]) -> tuple[str, int]:

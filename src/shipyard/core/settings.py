@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     predlog_queue: int = Field(
         default=10_000, ge=1, le=10_000_000, description="Requests the prediction log may queue."
     )
+    scheduler_interval: float = Field(
+        default=0.0,
+        ge=0,
+        le=86_400,
+        description="Seconds between scheduler passes inside `shipyard server` (0: no "
+        "scheduler in the server; `shipyard server --scheduler` sets 30).",
+    )
 
     @classmethod
     def settings_customise_sources(

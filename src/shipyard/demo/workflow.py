@@ -74,6 +74,7 @@ def run_demo(
         f"second run {rerun.id}: {cached}/{len(rerun.record.steps)} steps from cache in "
         f"{time.perf_counter() - again:.2f}s"
     )
+    team_rerun(settings, rows, seed, console=out)
     champion = govern(settings, run, console=out)
     serve_champion(settings, champion, seed=seed, console=out)
     watch_production(settings, seed=seed, console=out)
@@ -301,26 +302,34 @@ def _model_server(
     settings: Settings, *, replay: bool = False, threshold: float | None = None
 ) -> Iterator[str]:
     """`shipyard serve models:/fraud@champion` on a free loopback port, stopped by PID."""
+    args = ["serve", "models:/fraud@champion"]
+    args += ["--replay"] if replay else []
+    args += ["--threshold", f"{threshold:.6f}"] if threshold is not None else []
+    with _shipyard_process(settings, args, "/v2/health/ready", "the model server") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _platform_server(settings: Settings) -> Iterator[str]:
+    """`shipyard server` over the demo's store on a free loopback port, stopped by PID."""
+    with _shipyard_process(settings, ["server"], "/health", "the platform server") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def _shipyard_process(settings: Settings, args: list[str], ready: str, what: str) -> Iterator[str]:
+    """One of our own CLI's servers on a free loopback port until ``ready`` answers 200."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     env = {
         **os.environ,
         "SHIPYARD_URI": settings.store_uri,
+        "SHIPYARD_ARTIFACTS": settings.artifact_root,
         "SHIPYARD_PREDLOG": str(settings.predlog_root),
     }
     proc = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "shipyard",
-            "serve",
-            "models:/fraud@champion",
-            "--port",
-            str(port),
-            *(["--replay"] if replay else []),
-            *(["--threshold", f"{threshold:.6f}"] if threshold is not None else []),
-        ],
+        [sys.executable, "-m", "shipyard", *args, "--port", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -331,23 +340,52 @@ def _model_server(
         while True:
             if proc.poll() is not None:
                 raise PipelineError(
-                    f"the model server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                    f"{what} exited: {proc.stderr.read().decode() if proc.stderr else ''}"
                 )
             try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                if httpx.get(f"{url}{ready}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 if time.monotonic() > deadline:
-                    raise PipelineError("the model server did not start within 60 s") from None
+                    raise PipelineError(f"{what} did not start within 60 s") from None
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()  # SIGTERM: the server closes its prediction-log files and exits
+        proc.terminate()  # SIGTERM: servers close their files (the prediction log) and exit
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def team_rerun(settings: Settings, rows: int, seed: int, *, console: Console) -> None:
+    """Team mode: the same pipeline run by a client of `shipyard server` (SHIPYARD_URI=http://
+    ...): its records, cache lookups and outputs go through the server's REST API."""
+    import shipyard
+    from shipyard.demo.pipeline import fraud_training
+
+    with _platform_server(settings) as url:
+        shipyard.set_uri(url)
+        try:
+            started = time.perf_counter()
+            run = fraud_training.run(rows=rows, seed=seed)
+            cached = sum(s.status is StepStatus.CACHED for s in run.record.steps)
+            best = max(
+                (
+                    run.load(s.step)["val_roc_auc"]
+                    for s in run.record.steps
+                    if s.step.startswith("evaluate")
+                ),
+            )
+        finally:
+            shipyard.set_uri(settings.store_uri)
+    console.print(
+        f"team mode: a client of [bold]shipyard server[/] ({url}) ran it as {run.id}: "
+        f"{cached}/{len(run.record.steps)} steps from the server's cache in "
+        f"{time.perf_counter() - started:.2f}s, best validation ROC AUC {best:.4f} read back "
+        "through the server"
+    )
 
 
 DAYS = 5

@@ -65,6 +65,14 @@ class PipelineStore(Protocol):
         """Remember outputs under a cache key (replacing an older entry)."""
         ...
 
+    def cache_entry(self, key: str) -> tuple[str, str, tuple[OutputRecord, ...]] | None:
+        """A cache entry with where it came from: (step, step run id, outputs)."""
+        ...
+
+    def step_run_pipeline(self, step_run_id: str) -> str:
+        """The pipeline run a step run belongs to; NotFoundError when unknown."""
+        ...
+
     def drop_cache(self, key: str) -> None:
         """Forget a cache entry (its blobs went missing)."""
         ...

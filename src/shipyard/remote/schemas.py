@@ -6,10 +6,13 @@ JSON has no literal for them.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.pipelines.models import PipelineRunRecord, PipelineStatus, StepRunRecord, StepStatus
+from shipyard.pipelines.schedules import Schedule, Tick, TickStatus
 from shipyard.registry.models import ModelVersion, RegisteredModel, VersionState
 from shipyard.tracking.models import (
     ArtifactRecord,
@@ -511,3 +514,242 @@ class GovernanceUpdate(Wire):
     risk_tier: str | None = None
     intended_use: str | None = None
     approvals_required: int | None = None
+
+
+# --- pipelines, schedules and blobs (team mode: pipelines run in the client, the server
+# keeps their records and outputs) --------------------------------------------------------
+
+_ID = r"^[a-z]{1,8}_[0-9a-hjkmnp-tv-z]{26}$"
+_DIGEST = r"^[0-9a-f]{64}$"
+_NODE = r"^[a-z_]{1,20}:[^\x00-\x1f]{1,100}$"  # "step_run:<id>", "artifact:<sha256>", ...
+_STAMP = Field(ge=0, le=2**63 - 1)
+
+
+def _as(kind: type[Any], model: BaseModel) -> Any:
+    """The domain dataclass a wire model carries (same field names, nested included)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(kind).validate_python(model.model_dump())
+
+
+class OutputWire(Wire):
+    """A stored output of a step."""
+
+    name: str = Field(min_length=1, max_length=250)
+    digest: str = Field(pattern=_DIGEST)
+    size: int = _STAMP
+    materializer: str = Field(min_length=1, max_length=250)
+    type_name: str = Field(max_length=500)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepRunWire(Wire):
+    """A step run, with its outputs and the input nodes it read."""
+
+    id: str = Field(pattern=_ID)
+    pipeline_run_id: str = Field(pattern=_ID)
+    step: str = Field(min_length=1, max_length=250)
+    status: StepStatus
+    cache_key: str | None = Field(default=None, pattern=_DIGEST)
+    run_id: str | None = Field(default=None, pattern=_ID)
+    started_at: int | None = _STAMP
+    ended_at: int | None = _STAMP
+    attempts: int = Field(default=0, ge=0, le=1000)
+    error: str | None = Field(default=None, max_length=20_000)
+    code_hash: str | None = Field(default=None, pattern=_DIGEST)
+    outputs: list[OutputWire] = Field(default_factory=list, max_length=1000)
+    inputs: list[str] = Field(default_factory=list, max_length=1000)
+
+    @classmethod
+    def of(cls, record: StepRunRecord) -> StepRunWire:
+        """The wire form of a step run."""
+        return cls.model_validate(dataclasses.asdict(record))
+
+    def domain(self) -> StepRunRecord:
+        """The step run this carries."""
+        found: StepRunRecord = _as(StepRunRecord, self)
+        return found
+
+
+class PipelineRunWire(Wire):
+    """A pipeline run, with its step runs when read one by one."""
+
+    id: str = Field(pattern=_ID)
+    pipeline: str = Field(min_length=1, max_length=250)
+    status: PipelineStatus
+    params: dict[str, Any] = Field(default_factory=dict)
+    run_id: str | None = Field(default=None, pattern=_ID)
+    started_at: int = _STAMP
+    ended_at: int | None = _STAMP
+    executor: str = Field(min_length=1, max_length=32)
+    steps: list[StepRunWire] = Field(default_factory=list)
+
+    @classmethod
+    def of(cls, record: PipelineRunRecord) -> PipelineRunWire:
+        """The wire form of a pipeline run."""
+        return cls.model_validate(dataclasses.asdict(record))
+
+    def domain(self) -> PipelineRunRecord:
+        """The pipeline run this carries."""
+        found: PipelineRunRecord = _as(PipelineRunRecord, self)
+        return found
+
+
+class PipelineRunList(Wire):
+    """``GET /api/v1/pipeline-runs``: newest first."""
+
+    runs: list[PipelineRunWire]
+
+
+class PipelineFinish(Wire):
+    """Body of ``POST /api/v1/pipeline-runs/{id}/finish``."""
+
+    status: PipelineStatus
+    ended_at: int = _STAMP
+
+
+Edge = tuple[
+    Annotated[str, Field(pattern=_NODE)],
+    Annotated[str, Field(pattern=_NODE)],
+    Annotated[str, Field(min_length=1, max_length=64)],
+]
+
+
+class StepSave(Wire):
+    """Body of ``PUT /api/v1/pipeline-runs/{id}/steps/{step_run_id}``."""
+
+    record: StepRunWire
+    position: int = Field(ge=0, le=100_000)
+    edges: list[Edge] | None = Field(default=None, max_length=5000)
+    cache: bool = False
+    end_tracked_run: RunStatus | None = None
+
+
+class EdgeList(Wire):
+    """Lineage edges (source node, target node, relation)."""
+
+    edges: list[Edge] = Field(max_length=5000)
+
+
+class NodeList(Wire):
+    """Body of ``POST /api/v1/lineage/edges/touching``."""
+
+    nodes: list[str] = Field(max_length=5000)
+
+
+class RunIdList(Wire):
+    """Body of ``POST /api/v1/pipeline-runs/step-counts``."""
+
+    run_ids: list[str] = Field(max_length=1000)
+
+
+class StepCounts(Wire):
+    """Steps per status of each pipeline run."""
+
+    counts: dict[str, dict[str, int]]
+
+
+class PipelineSummary(Wire):
+    """One pipeline: its name, how many runs, when the last started."""
+
+    name: str
+    runs: int
+    last_started: int
+
+
+class PipelineList(Wire):
+    """``GET /api/v1/pipelines``."""
+
+    pipelines: list[PipelineSummary]
+
+
+class CacheEntry(Wire):
+    """The outputs a cache key holds (``PUT``/``GET /api/v1/step-cache/{key}``)."""
+
+    step: str = Field(min_length=1, max_length=250)
+    step_run_id: str = Field(pattern=_ID)
+    outputs: list[OutputWire] = Field(max_length=1000)
+
+
+class ScheduleWire(Wire):
+    """A schedule: a pipeline target on cron with fixed params."""
+
+    name: str = Field(min_length=1, max_length=250)
+    target: str = Field(min_length=1, max_length=1000)
+    cron: str = Field(min_length=1, max_length=200)
+    timezone: str = Field(min_length=1, max_length=64)
+    params: dict[str, Any] = Field(default_factory=dict)
+    enabled: bool = True
+    created_at: int = _STAMP
+    last_tick_at: int | None = _STAMP
+
+    @classmethod
+    def of(cls, schedule: Schedule) -> ScheduleWire:
+        """The wire form of a schedule."""
+        return cls.model_validate(dataclasses.asdict(schedule))
+
+    def domain(self) -> Schedule:
+        """The schedule this carries."""
+        found: Schedule = _as(Schedule, self)
+        return found
+
+
+class ScheduleList(Wire):
+    """``GET /api/v1/schedules``."""
+
+    schedules: list[ScheduleWire]
+
+
+class TickWire(Wire):
+    """One due moment of a schedule and its outcome."""
+
+    schedule: str = Field(min_length=1, max_length=250)
+    nominal_time: int = _STAMP
+    status: TickStatus
+    pipeline_run_id: str | None = Field(default=None, pattern=_ID)
+    recorded_at: int = _STAMP
+    note: str | None = Field(default=None, max_length=2000)
+
+    @classmethod
+    def of(cls, tick: Tick) -> TickWire:
+        """The wire form of a tick."""
+        return cls.model_validate(dataclasses.asdict(tick))
+
+    def domain(self) -> Tick:
+        """The tick this carries."""
+        found: Tick = _as(Tick, self)
+        return found
+
+
+class TickList(Wire):
+    """``GET /api/v1/schedules/{name}/ticks``: newest first."""
+
+    ticks: list[TickWire]
+
+
+class TickClaim(Wire):
+    """Body of ``POST /api/v1/schedules/{name}/ticks/claim``."""
+
+    nominal_time: int = _STAMP
+    stale_before: int = _STAMP
+
+
+class TickClaimed(Wire):
+    """The claim's outcome: STARTED, SKIPPED, or null when another scheduler has it."""
+
+    status: TickStatus | None
+
+
+class TickFinish(Wire):
+    """Body of ``POST /api/v1/schedules/{name}/ticks/{nominal_time}/finish``."""
+
+    status: TickStatus
+    pipeline_run_id: str | None = Field(default=None, pattern=_ID)
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class BlobRead(Wire):
+    """A stored blob: its digest and size."""
+
+    digest: str
+    size: int

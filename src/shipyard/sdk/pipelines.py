@@ -51,7 +51,7 @@ def attach(run_id: str) -> Iterator[None]:
 
 
 def runner() -> PipelineRunner:
-    """A PipelineRunner on the current store (embedded or PostgreSQL)."""
+    """A PipelineRunner on the current store (embedded, PostgreSQL or a server)."""
     ctx = context.current()
     backend = ctx.get_backend()
     if backend.pipelines is None:

@@ -13,9 +13,19 @@ from shipyard import __version__
 from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
-from shipyard.server import errors, gates, governance, metrics, mlflow_api, registry, tracking
+from shipyard.server import (
+    errors,
+    gates,
+    governance,
+    metrics,
+    mlflow_api,
+    pipelines,
+    registry,
+    tracking,
+)
 from shipyard.server.auth import LoginThrottle, authorize
 from shipyard.server.limits import BodyLimitMiddleware
+from shipyard.server.scheduling import SchedulerThread
 from shipyard.server.sweeper import RunSweeper
 from shipyard.ui import pages
 
@@ -23,11 +33,14 @@ from shipyard.ui import pages
 def create_app(backend: Backend, settings: Settings) -> FastAPI:
     """Build the app around an already-built local backend."""
     sweeper = RunSweeper(backend.tracking, settings.run_timeout)
+    schedules = SchedulerThread(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         sweeper.start()
+        schedules.start()
         yield
+        schedules.stop()
         sweeper.stop()
 
     app = FastAPI(
@@ -50,6 +63,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(gates.router)
     app.include_router(governance.router)
+    app.include_router(pipelines.router)
     app.include_router(metrics.router)
     app.include_router(mlflow_api.router)
     app.include_router(pages.router)

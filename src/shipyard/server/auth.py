@@ -113,6 +113,8 @@ ELEVATED: dict[tuple[str, str], Role] = {
 #: Routes that use POST only to carry a query body: they read, so a viewer may call them.
 READS = {
     ("POST", "/api/v1/runs/search"),
+    ("POST", "/api/v1/pipeline-runs/step-counts"),
+    ("POST", "/api/v1/lineage/edges/touching"),
     ("POST", "/logout"),
     ("POST", _MLFLOW + "/runs/search"),
     ("POST", _MLFLOW + "/experiments/search"),

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
+import anyio.from_thread
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
@@ -42,3 +43,18 @@ class JsonRoute(APIRoute):
             return await handler(wrapped)
 
         return route
+
+
+def request_chunks(request: Request) -> Iterator[bytes]:
+    """The request body as chunks for a worker thread, pulled from the event loop."""
+    stream: AsyncIterator[bytes] = request.stream().__aiter__()
+
+    async def next_chunk() -> bytes | None:
+        try:
+            return await stream.__anext__()
+        except StopAsyncIteration:
+            return None
+
+    while (chunk := anyio.from_thread.run(next_chunk)) is not None:
+        if chunk:
+            yield chunk

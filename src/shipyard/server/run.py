@@ -41,6 +41,7 @@ def run_server(settings: Settings, *, host: str, port: int, workers: int = 1) ->
     os.environ["SHIPYARD_URI"] = settings.store_uri
     os.environ["SHIPYARD_ARTIFACTS"] = settings.artifact_root
     os.environ["SHIPYARD_AUTH"] = settings.auth
+    os.environ["SHIPYARD_SCHEDULER_INTERVAL"] = str(settings.scheduler_interval)
     uvicorn.run(
         "shipyard.server.run:app_factory",
         factory=True,

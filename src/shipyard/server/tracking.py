@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Annotated
 from urllib.parse import quote
 
-import anyio.from_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
@@ -32,7 +30,7 @@ from shipyard.remote.schemas import (
     Wire,
 )
 from shipyard.server.auth import current_actor
-from shipyard.server.jsonbody import JsonRoute
+from shipyard.server.jsonbody import JsonRoute, request_chunks
 from shipyard.tracking.models import ArtifactRecord, RunSource
 from shipyard.tracking.service import USER_TAG, TrackingService
 
@@ -197,25 +195,11 @@ async def store_upload(request: Request, run_id: str, name: str) -> ArtifactReco
     """Stream a request body into an artifact of a run the caller may change."""
     svc = await run_in_threadpool(_owned, request, run_id, name)
     media_type = request.headers.get("content-type") or None
-    stream: AsyncIterator[bytes] = request.stream().__aiter__()
-
-    async def next_chunk() -> bytes | None:
-        try:
-            return await stream.__anext__()
-        except StopAsyncIteration:
-            return None
-
-    def chunks() -> Iterator[bytes]:
-        # Runs in a worker thread: pull each chunk from the event loop as it arrives.
-        while (chunk := anyio.from_thread.run(next_chunk)) is not None:
-            if chunk:
-                yield chunk
-
     record: ArtifactRecord = await run_in_threadpool(
         svc.log_chunks,
         run_id,
         name,
-        chunks(),
+        request_chunks(request),
         media_type,
         request.app.state.settings.max_artifact_bytes,
     )

@@ -230,6 +230,25 @@ class SqlPipelineStore:
             ).first()
         return _outputs(row.outputs) if row is not None else None
 
+    def cache_entry(self, key: str) -> tuple[str, str, tuple[OutputRecord, ...]] | None:
+        """A cache entry with where it came from: (step, step run id, outputs)."""
+        c = t.step_cache.c
+        with reading(self.engine) as conn:
+            row = conn.execute(
+                select(c.step, c.step_run_id, c.outputs).where(c.cache_key == key)
+            ).first()
+        return (row.step, row.step_run_id, _outputs(row.outputs)) if row is not None else None
+
+    def step_run_pipeline(self, step_run_id: str) -> str:
+        """The pipeline run a step run belongs to."""
+        with reading(self.engine) as conn:
+            found = conn.execute(
+                select(t.step_runs.c.pipeline_run_id).where(t.step_runs.c.id == step_run_id)
+            ).scalar()
+        if found is None:
+            raise NotFoundError(f"no step run {step_run_id}", step_run_id=step_run_id)
+        return str(found)
+
     def put_cache(
         self, key: str, step: str, step_run_id: str, outputs: tuple[OutputRecord, ...]
     ) -> None:
