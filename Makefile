@@ -46,7 +46,16 @@ $(MLFLOW_VENV)/.installed: $(STAMP)
 	  "mlflow==$(MLFLOW_VERSION)" "huggingface_hub==$(HF_HUB_VERSION)"
 	touch $@
 
-test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed
+# S3 in tests: moto's standalone server, in its own environment (its server extra pins
+# packages Shipyard's environment must not be held to); tests start it on 127.0.0.1.
+MOTO_VERSION := 5.1.22
+MOTO_VENV := .venv-moto
+$(MOTO_VENV)/.installed: $(STAMP)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(MOTO_VENV)
+	$(BIN)/uv pip install --quiet --python $(MOTO_VENV)/bin/python "moto[server]==$(MOTO_VERSION)"
+	touch $@
+
+test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed $(MOTO_VENV)/.installed
 	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
 
@@ -96,4 +105,4 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python ui.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache

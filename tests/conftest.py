@@ -227,3 +227,57 @@ def kill_9_after(
             proc.wait(timeout=30)
     assert last >= acknowledged, "the writer never got going"
     return header, last
+
+
+MOTO_SERVER = Path(__file__).parents[1] / ".venv-moto" / "bin" / "moto_server"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """A real S3-compatible server on 127.0.0.1: moto's standalone server, from its own
+    environment (`make .venv-moto/.installed`). Skipped without it, an error in CI."""
+    if not MOTO_SERVER.exists():
+        reason = f"no moto server at {MOTO_SERVER} (make .venv-moto/.installed)"
+        if os.environ.get("CI"):
+            pytest.fail(f"the S3 suite cannot run in CI: {reason}")
+        pytest.skip(reason)
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh bucket on the moto server, configured the way AWS tools expect it
+    (``AWS_ENDPOINT_URL`` and credentials in the environment, so child processes see
+    them too); returns an ``s3://bucket/prefix`` artifact root."""
+    import uuid
+
+    import s3fs
+
+    for key, value in {
+        "AWS_ENDPOINT_URL": s3_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"shipyard-{uuid.uuid4().hex[:12]}"
+    s3fs.S3FileSystem(skip_instance_cache=True).mkdir(bucket)
+    return f"s3://{bucket}/artifacts"

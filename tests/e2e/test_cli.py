@@ -92,6 +92,31 @@ def test_unreachable_server_exits_3() -> None:
     assert done.returncode == 3 and "cannot reach" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
+def test_the_demo_lifecycle_on_postgresql_and_s3(
+    postgres_uri: str, s3_bucket: str, tmp_path: Path
+) -> None:
+    """The scale-out default: metadata in PostgreSQL, artifacts in an S3-compatible bucket
+    (moto's server, reached through AWS_ENDPOINT_URL as AWS tools expect)."""
+    import s3fs
+
+    env = {
+        "SHIPYARD_URI": postgres_uri,
+        "SHIPYARD_ARTIFACTS": s3_bucket,
+        "SHIPYARD_AUDIT_ANCHOR": str(tmp_path / "anchor" / "audit-anchor.json"),
+    }
+    done = cli("demo", "--rows", "20000", env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "7/7 steps from cache" in done.stdout and "holds champion" in done.stdout
+    assert "retrained candidate fraud v3" in done.stdout
+    blobs = s3fs.S3FileSystem(skip_instance_cache=True).find(s3_bucket.removeprefix("s3://"))
+    assert len(blobs) > 20 and all("/sha256/" in b for b in blobs)
+    checked = cli("db", "check", "--json", env=env)
+    assert checked.returncode == 0, checked.stdout
+    report = json.loads(checked.stdout)
+    assert report["ok"] and report["missing"] == [] and report["blobs"] == len(blobs)
+
+
 def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
     first = cli("db", "upgrade")
     from shipyard.store.migrate import HEAD

@@ -214,6 +214,7 @@ def govern(settings: Settings, run: Any, *, console: Console) -> int:
         f"head {check.head[:16]}"
     )
     page = settings.predlog_root.parent / f"dossier-fraud-v{chosen}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)  # no local folder on PostgreSQL + S3
     page.write_text(
         render_dossier(
             backend.registry,
