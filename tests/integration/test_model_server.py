@@ -474,3 +474,49 @@ def test_a_deployment_threshold_decides_instead_of_half(home: Path) -> None:
         capture_output=True, text=True, env={**os.environ, "SHIPYARD_URI": str(home)}, timeout=60,
     )  # fmt: skip
     assert out.returncode == 2 and "threshold must be between 0 and 1" in out.stderr
+
+
+def test_replicas_behind_a_balancer_keep_one_prediction_log_without_lost_rows(
+    home: Path,
+) -> None:
+    """Two `shipyard serve` processes on one store and one log folder (what N replicas
+    behind any load balancer share): every answered row is logged once, from both."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from shipyard.predlog.reader import log_files, read_log
+
+    predictions = home / "shared-predictions"
+    env = {"SHIPYARD_PREDLOG": str(predictions)}
+    replicas = [
+        ModelServer(home, "models:/fraud@champion", "--name", "fraud-live", env=env)
+        for _ in range(2)
+    ]
+    sent: list[str] = []
+    try:
+
+        def call(i: int) -> str:
+            url = replicas[i % 2].url  # round robin, as a balancer would
+            rid = f"req-{i:04d}"
+            answer = httpx.post(
+                f"{url}/invocations",
+                json=named_rows([ROW, ROW, ROW]),
+                headers={"x-request-id": rid},
+                timeout=60,
+            )
+            assert answer.status_code == 200, answer.text
+            return rid
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = list(pool.map(call, range(200)))
+        bad = httpx.post(f"{replicas[0].url}/invocations", json={"instances": [[1.0]]})
+        assert bad.status_code == 400
+    finally:
+        for replica in replicas:
+            replica.stop()  # SIGTERM: each closes its files
+    table = read_log(predictions, deployment="fraud-live")
+    assert table.num_rows == 600
+    ids = table.column("request_id").to_pylist()
+    assert sorted(set(ids)) == sorted(sent) and all(ids.count(r) == 3 for r in sent[:20])
+    writers = {p.name.split("-")[3] for p in log_files(predictions, "fraud-live")}
+    assert len(writers) == 2, writers  # both replicas' files, side by side
+    assert read_log(predictions, deployment="fraud-live", failed=True).num_rows == 1
