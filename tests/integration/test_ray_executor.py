@@ -13,7 +13,7 @@ from shipyard.pipelines.loader import import_target
 from shipyard.pipelines.models import StepStatus
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 RESOURCES = Path(__file__).parents[1] / "resources" / "pipelines" / "parallel.py"
 

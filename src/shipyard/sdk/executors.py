@@ -28,21 +28,24 @@ logger = logging.getLogger(__name__)
 
 
 @cache
-def _worker_runner(uri: str, artifacts: str) -> object:
+def _worker_runner(uri: str, artifacts: str, token: str | None = None) -> object:
     """One runner per worker process, on the same store as the parent."""
     from shipyard.sdk import context
     from shipyard.sdk.pipelines import runner
 
-    context.replace(Settings(uri=uri, artifacts=artifacts))
+    if token is not None:  # a server store: the worker acts with the driver's token
+        context.replace(Settings(uri=uri, artifacts=artifacts, token=token))
+    else:
+        context.replace(Settings(uri=uri, artifacts=artifacts))
     return runner()
 
 
-def run_in_worker(uri: str, artifacts: str, job: StepJob) -> WorkResult:
+def run_in_worker(uri: str, artifacts: str, job: StepJob, token: str | None = None) -> WorkResult:
     """Entry point in the worker process (module level, so it pickles by reference)."""
     from shipyard.pipelines.loader import import_module_of
     from shipyard.pipelines.service import PipelineRunner
 
-    active = _worker_runner(uri, artifacts)
+    active = _worker_runner(uri, artifacts, token)
     if not isinstance(active, PipelineRunner):
         raise InvalidInputError(f"a worker needs a database store; got {uri}")
     where = job.target.rpartition(":")[0]

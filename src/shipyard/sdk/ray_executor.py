@@ -2,8 +2,9 @@
 
 Artifacts travel through the blob store, never through the driver: a task reads its inputs
 from the store and writes its outputs there, returning only small records. Shipyard, not
-Ray, owns retries and caching. Ray is started (when no cluster is configured through
-``RAY_ADDRESS``) on 127.0.0.1 without its dashboard and with usage statistics off.
+Ray, owns retries and caching. With ``RAY_ADDRESS`` the steps run on that cluster (with
+the driver's token when the store is a server); otherwise a private Ray starts on
+127.0.0.1, without its dashboard and with usage statistics off.
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ def start_ray(num_cpus: int | None = None) -> Any:
     return ray
 
 
+def _check_reachable(settings: Settings) -> None:
+    """Workers of a cluster beyond this machine must reach the store and the blobs too:
+    refuse local paths there (a server URI, or PostgreSQL with S3, works from anywhere)."""
+    address = os.environ.get("RAY_ADDRESS") or ""
+    host = address.removeprefix("ray://").rsplit(":", 1)[0]
+    if not address or host in ("", "auto", "local", "127.0.0.1", "localhost", "::1"):
+        return
+    local = [
+        what
+        for what, value in (("store", settings.store_uri), ("artifacts", settings.artifact_root))
+        if value.startswith("sqlite") or "://" not in value or value.startswith("file://")
+    ]
+    if local:
+        raise InvalidInputError(
+            f"RAY_ADDRESS={address} is a cluster beyond this machine, whose workers cannot "
+            f"see this machine's {' and '.join(local)} ({settings.store_uri}); point "
+            "SHIPYARD_URI at a server (http://...) or use PostgreSQL with s3:// artifacts"
+        )
+
+
 @dataclass
 class _Task:
     job: StepJob
@@ -61,7 +82,9 @@ class RayExecutor:
 
     def __init__(self, settings: Settings, num_cpus: int | None = None) -> None:
         self.settings = settings
+        _check_reachable(settings)
         self.ray = start_ray(num_cpus)
+        self._token = settings.token.get_secret_value() if settings.token else None
         self._remote = self.ray.remote(max_retries=0)(run_in_worker)
         self._tasks: list[_Task] = []
 
@@ -76,7 +99,7 @@ class RayExecutor:
         if job.options.memory_mb:
             options["memory"] = job.options.memory_mb * 1024 * 1024
         ref = self._remote.options(**options).remote(
-            self.settings.store_uri, self.settings.artifact_root, job
+            self.settings.store_uri, self.settings.artifact_root, job, self._token
         )
         outer: Future[WorkResult] = Future()
         deadline = time.monotonic() + job.options.timeout if job.options.timeout else None

@@ -56,3 +56,22 @@ def die(df: pd.DataFrame) -> int:
 def crashing(n: int = 10, delay: float = 0.5):
     df = source(n)
     return die(df), summarise(df, "x", delay)
+
+
+@step
+def where(n: int, delay: float = 1.0) -> str:
+    """The Ray node this step ran on (the cluster test spreads them over two nodes)."""
+    import ray
+
+    time.sleep(delay)
+    return str(ray.get_runtime_context().get_node_id())
+
+
+@step
+def nodes(a: str, b: str, c: str, d: str) -> list:
+    return sorted({a, b, c, d})
+
+
+@pipeline
+def spread(delay: float = 1.0):
+    return nodes(where(1, delay), where(2, delay), where(3, delay), where(4, delay))
