@@ -180,7 +180,8 @@ def test_search_filters_orders_and_pages(backend: Backend) -> None:
 @pytest.mark.parametrize(
     "order",
     [
-        ["metrics.auc DESC"],
+        ["metrics.auc DESC"],  # one metric: read from its index while the page is full
+        ["metrics.auc ASC"],
         ["metrics.auc ASC", "params.model DESC"],
         ["params.model", "attributes.end_time DESC"],
         [],

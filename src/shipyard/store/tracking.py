@@ -18,6 +18,7 @@ from sqlalchemy import (
     false,
     func,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -26,7 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import ConflictError, NotFoundError
+from shipyard.core.errors import ConflictError, NotFoundError, StoreError
 from shipyard.core.ids import new_id
 from shipyard.store import schema as t
 from shipyard.store.engine import reading, wrap_db_error, write_transaction, writing
@@ -390,24 +391,59 @@ class SqlTrackingStore:
     # search -------------------------------------------------------------------------------
 
     def search_runs(self, experiment_ids: list[str], query: RunQuery) -> RunPage:
-        """One page of matching runs, ordered as asked, newest first by default."""
+        """One page of matching runs, ordered as asked, newest first by default.
+
+        Sorted by one metric, the page is first read from the metric's (key, value) index:
+        runs holding the metric come before those without it, so when that read fills the
+        page it is the page (a few ms at 100,000 runs instead of a join over all of them).
+        Only a page reaching past the last run with the metric takes the full query.
+        """
         if not experiment_ids:
             return RunPage([], None)
+        single = len(query.order_by) == 1 and query.order_by[0].entity == "metric"
+        if single and not query.offset:
+            page = self._page(experiment_ids, query, by_index=True)
+            if page is not None:
+                return page
+        found = self._page(experiment_ids, query, by_index=False)
+        if found is None:  # only the index read comes back short; this one never does
+            raise StoreError("run search returned no page")
+        return found
+
+    def _page(
+        self, experiment_ids: list[str], query: RunQuery, *, by_index: bool
+    ) -> RunPage | None:
         keys: list[tuple[Any, bool, bool]] = []  # (column, ascending, may be NULL)
         joins: list[Any] = []
+        inner: Any = None
         for i, item in enumerate(query.order_by):
+            if by_index:  # the metric's rows only, in index order; NaN rows sort as missing
+                inner = t.latest_metrics.alias("o0")
+                keys.append((inner.c.value, item.ascending, False))
+                continue
             join, column = _sort_column(item, i)
             if join is not None:
                 joins.append(join)
             keys.append((column, item.ascending, True))
         keys += [(t.runs.c.start_time, False, False), (t.runs.c.id, False, False)]
         stmt = select(t.runs, *(c.label(f"_sort{i}") for i, (c, _, _) in enumerate(keys)))
+        if inner is not None:
+            stmt = stmt.select_from(inner).join(t.runs, inner.c.run_id == t.runs.c.id)
+            stmt = stmt.where(inner.c.key == query.order_by[0].key, inner.c.is_nan.is_(False))
         for alias, on in joins:
             stmt = stmt.outerjoin(alias, on)
-        stmt = stmt.where(t.runs.c.experiment_id.in_(experiment_ids), t.runs.c.deleted_at.is_(None))
+        experiment: Any = t.runs.c.experiment_id
+        if inner is not None and self.engine.dialect.name == "sqlite":
+            # SQLite's unary + keeps it off the experiment index, so it walks the metric's
+            # index in order (with statistics it would start from every run of the
+            # experiment and sort them: 200 ms at 100,000 runs instead of 2).
+            experiment = literal_column("+runs.experiment_id")
+        stmt = stmt.where(experiment.in_(experiment_ids), t.runs.c.deleted_at.is_(None))
         for clause in query.filter:
             stmt = stmt.where(_condition(clause))
         if query.after is not None:
+            if by_index and query.after[0] is None:
+                return None  # the token is in the tail of runs without the metric
             stmt = stmt.where(_after(keys, query.after))
         order = [
             (c.asc() if asc else c.desc()).nulls_last()
@@ -421,6 +457,8 @@ class SqlTrackingStore:
         with reading(self.engine) as conn:
             rows = conn.execute(stmt).all()
             more = len(rows) > query.max_results
+            if by_index and not more:
+                return None  # the page reaches runs without the metric: the full query
             page = rows[: query.max_results]
             found = self._hydrate(conn, page)
         token = None
