@@ -85,13 +85,18 @@ def load_flow(tmp: Path, *, factor: int = 1, retries: int = 0, fail_first: int =
     return import_source(tmp / "flows" / "flow.py", source)
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "rest"])
+@pytest.fixture(autouse=True, params=["sqlite", "postgres", "rest"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """The embedded store, and a live server (team mode: the pipeline runs here, its
-    records and outputs go to the server). Yields the folder that holds the blobs."""
+    """The embedded store, PostgreSQL, and a live server (team mode: the pipeline runs
+    here, its records and outputs go to the server). Yields the folder of the blobs."""
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
         yield tmp_path / "store" / "artifacts"
+    elif request.param == "postgres":
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "blobs"))
+        shipyard.set_uri(request.getfixturevalue("postgres_uri"))
+        yield tmp_path / "blobs"
     else:
         server = ServerProcess(tmp_path / "server-home")
         shipyard.set_uri(server.url)

@@ -20,11 +20,16 @@ from tests.conftest import ServerProcess
 TARGET = str(Path(__file__).parents[1] / "resources" / "pipelines" / "scheduled.py")
 
 
-@pytest.fixture(autouse=True, params=["sqlite", "rest"])
+@pytest.fixture(autouse=True, params=["sqlite", "postgres", "rest"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The embedded store, and a live server the schedules and ticks live on."""
+    """The embedded store, PostgreSQL, and a live server the schedules and ticks live on."""
     if request.param == "sqlite":
         uri = str(tmp_path / "store")
+        shipyard.set_uri(uri)
+        yield uri
+    elif request.param == "postgres":
+        request.getfixturevalue("monkeypatch").setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "b"))
+        uri = request.getfixturevalue("postgres_uri")
         shipyard.set_uri(uri)
         yield uri
     else:

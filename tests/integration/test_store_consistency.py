@@ -92,6 +92,8 @@ def test_a_missing_blob_is_damage_named_by_the_check(
 
     done = cli("db", "check", "--grace", "soon", env=store_env(settings))
     assert done.returncode == 2 and "Traceback" not in done.stderr
+    done = cli("db", "check", env={"SHIPYARD_URI": "http://127.0.0.1:9"})
+    assert done.returncode == 2 and "not against a server" in done.stderr
 
 
 UPLOADER = textwrap.dedent(

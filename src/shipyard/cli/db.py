@@ -53,6 +53,10 @@ def check(
     from shipyard.governance.identity import parse_duration
 
     grace_seconds = parse_duration(grace) / 1000
+    if state(ctx).settings.backend_kind == "http":
+        raise InvalidInputError(
+            "db check runs where the database and the blobs are, not against a server URI"
+        )
     backend = state(ctx).backend
     report = backend.consistency.run(sweep=sweep, grace_seconds=grace_seconds)
     if as_json:
