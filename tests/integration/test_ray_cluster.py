@@ -8,8 +8,10 @@ Each ``ray start --block`` process is stopped by its PID; it takes down what it 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,8 +48,10 @@ def _node(args: list[str], tmp: Path) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    tmp = tmp_path_factory.mktemp("ray")
+def cluster() -> Iterator[str]:
+    # Ray's sockets live under its temp dir, and a Unix socket path has at most 107 bytes:
+    # pytest's (worker-specific) tmp paths are too deep, so a short folder under /tmp.
+    tmp = Path(tempfile.mkdtemp(prefix="sy-ray-", dir="/tmp"))
     port = free_port()
     address = f"127.0.0.1:{port}"
     head = _node(
@@ -85,6 +89,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
                 proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def test_steps_run_on_the_cluster_and_their_artifacts_travel_through_the_server(
