@@ -30,7 +30,7 @@ from tests.integration.test_gates import FAIR, make_data
 from tests.integration.test_server_auth import AuthServer
 
 PER_OPERATION = 3  # valid and as many invalid requests for each of the ~110 operations
-REQUESTS_PER_ROLE = 110 * 2 * PER_OPERATION
+REQUESTS_PER_ROLE = 110 * 2 * PER_OPERATION  # at least; 134 operations now
 
 
 @pytest.fixture(scope="module")
