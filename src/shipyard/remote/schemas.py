@@ -7,7 +7,7 @@ JSON has no literal for them.
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -525,11 +525,26 @@ _NODE = r"^[a-z_]{1,20}:[^\x00-\x1f]{1,100}$"  # "step_run:<id>", "artifact:<sha
 _STAMP = Field(ge=0, le=2**63 - 1)
 
 
-def _as(kind: type[Any], model: BaseModel) -> Any:
-    """The domain dataclass a wire model carries (same field names, nested included)."""
-    from pydantic import TypeAdapter
+D = TypeVar("D")
 
-    return TypeAdapter(kind).validate_python(model.model_dump())
+
+class DomainWire(Wire, Generic[D]):
+    """A wire model with the fields of a domain dataclass (``domain_type``), so one
+    ``of``/``domain`` pair serves pipeline runs, step runs, schedules and ticks."""
+
+    domain_type: ClassVar[type[Any]]
+
+    @classmethod
+    def of(cls, record: D) -> Self:
+        """The wire form of a domain record."""
+        return cls.model_validate(dataclasses.asdict(record))  # type: ignore[call-overload]
+
+    def domain(self) -> D:
+        """The domain record this carries (nested records included)."""
+        from pydantic import TypeAdapter
+
+        found: D = TypeAdapter(self.domain_type).validate_python(self.model_dump())
+        return found
 
 
 class OutputWire(Wire):
@@ -543,8 +558,10 @@ class OutputWire(Wire):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class StepRunWire(Wire):
+class StepRunWire(DomainWire[StepRunRecord]):
     """A step run, with its outputs and the input nodes it read."""
+
+    domain_type: ClassVar[type[Any]] = StepRunRecord
 
     id: str = Field(pattern=_ID)
     pipeline_run_id: str = Field(pattern=_ID)
@@ -560,19 +577,11 @@ class StepRunWire(Wire):
     outputs: list[OutputWire] = Field(default_factory=list, max_length=1000)
     inputs: list[str] = Field(default_factory=list, max_length=1000)
 
-    @classmethod
-    def of(cls, record: StepRunRecord) -> StepRunWire:
-        """The wire form of a step run."""
-        return cls.model_validate(dataclasses.asdict(record))
 
-    def domain(self) -> StepRunRecord:
-        """The step run this carries."""
-        found: StepRunRecord = _as(StepRunRecord, self)
-        return found
-
-
-class PipelineRunWire(Wire):
+class PipelineRunWire(DomainWire[PipelineRunRecord]):
     """A pipeline run, with its step runs when read one by one."""
+
+    domain_type: ClassVar[type[Any]] = PipelineRunRecord
 
     id: str = Field(pattern=_ID)
     pipeline: str = Field(min_length=1, max_length=250)
@@ -583,16 +592,6 @@ class PipelineRunWire(Wire):
     ended_at: int | None = _STAMP
     executor: str = Field(min_length=1, max_length=32)
     steps: list[StepRunWire] = Field(default_factory=list)
-
-    @classmethod
-    def of(cls, record: PipelineRunRecord) -> PipelineRunWire:
-        """The wire form of a pipeline run."""
-        return cls.model_validate(dataclasses.asdict(record))
-
-    def domain(self) -> PipelineRunRecord:
-        """The pipeline run this carries."""
-        found: PipelineRunRecord = _as(PipelineRunRecord, self)
-        return found
 
 
 class PipelineRunList(Wire):
@@ -671,8 +670,10 @@ class CacheEntry(Wire):
     outputs: list[OutputWire] = Field(max_length=1000)
 
 
-class ScheduleWire(Wire):
+class ScheduleWire(DomainWire[Schedule]):
     """A schedule: a pipeline target on cron with fixed params."""
+
+    domain_type: ClassVar[type[Any]] = Schedule
 
     name: str = Field(min_length=1, max_length=250)
     target: str = Field(min_length=1, max_length=1000)
@@ -683,16 +684,6 @@ class ScheduleWire(Wire):
     created_at: int = _STAMP
     last_tick_at: int | None = _STAMP
 
-    @classmethod
-    def of(cls, schedule: Schedule) -> ScheduleWire:
-        """The wire form of a schedule."""
-        return cls.model_validate(dataclasses.asdict(schedule))
-
-    def domain(self) -> Schedule:
-        """The schedule this carries."""
-        found: Schedule = _as(Schedule, self)
-        return found
-
 
 class ScheduleList(Wire):
     """``GET /api/v1/schedules``."""
@@ -700,8 +691,10 @@ class ScheduleList(Wire):
     schedules: list[ScheduleWire]
 
 
-class TickWire(Wire):
+class TickWire(DomainWire[Tick]):
     """One due moment of a schedule and its outcome."""
+
+    domain_type: ClassVar[type[Any]] = Tick
 
     schedule: str = Field(min_length=1, max_length=250)
     nominal_time: int = _STAMP
@@ -709,16 +702,6 @@ class TickWire(Wire):
     pipeline_run_id: str | None = Field(default=None, pattern=_ID)
     recorded_at: int = _STAMP
     note: str | None = Field(default=None, max_length=2000)
-
-    @classmethod
-    def of(cls, tick: Tick) -> TickWire:
-        """The wire form of a tick."""
-        return cls.model_validate(dataclasses.asdict(tick))
-
-    def domain(self) -> Tick:
-        """The tick this carries."""
-        found: Tick = _as(Tick, self)
-        return found
 
 
 class TickList(Wire):

@@ -147,19 +147,18 @@ class SqlTransactions:
 
     def before_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` in the open unit just before it commits; at once outside one."""
-        unit = _joined(self.engine)
-        if unit is None:
-            hook()
-        else:
-            unit.before.append(hook)
+        self._hook(hook, before=True)
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the open unit has committed; at once outside one."""
+        self._hook(hook, before=False)
+
+    def _hook(self, hook: Callable[[], None], *, before: bool) -> None:
         unit = _joined(self.engine)
         if unit is None:
             hook()
         else:
-            unit.after.append(hook)
+            (unit.before if before else unit.after).append(hook)
 
 
 @contextmanager
