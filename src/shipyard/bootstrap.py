@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.governance.integrity import ConsistencyCheck
     from shipyard.monitoring.alerts import Notifier
     from shipyard.monitoring.feedback import FeedbackService
+    from shipyard.monitoring.ports import Monitoring
     from shipyard.monitoring.service import MonitorService
     from shipyard.monitoring.spec import MonitorSpec
     from shipyard.registry.service import RegistryService
@@ -85,9 +86,9 @@ class Backend:
         return found
 
     @property
-    def monitor_service(self) -> MonitorService | None:
-        """Monitors, or None (only where the store and the prediction log are)."""
-        found: MonitorService | None = self.service("monitors")
+    def monitor_service(self) -> Monitoring | None:
+        """Monitors, or None where this backend has none."""
+        found: Monitoring | None = self.service("monitors")
         return found
 
     @property
@@ -134,14 +135,11 @@ class Backend:
         return found
 
     @property
-    def monitors(self) -> MonitorService:
-        """Monitor runs and their history (where the store and the prediction log are)."""
+    def monitors(self) -> Monitoring:
+        """Monitor runs, their history and alerts (evaluated where the prediction log is)."""
         found = self.monitor_service
         if found is None:
-            raise StoreError(
-                f"monitors run where the store and the prediction log are, not through "
-                f"{self.uri}: point SHIPYARD_URI at the database"
-            )
+            raise StoreError(f"this backend ({self.uri}) has no monitors")
         return found
 
     def close(self) -> None:
@@ -265,6 +263,8 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             alerts=SqlAlertStore(engine),
             notifiers=lambda spec: build_notifiers(spec, settings),
             audit=audit,
+            blobs=blobs,
+            lineage=parts.store,
         )
 
     @_once
@@ -297,7 +297,7 @@ def rest_backend(settings: Settings) -> Backend:
     from shipyard.remote.client import RestClient
     from shipyard.remote.gates import RestGateService
     from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
-    from shipyard.remote.monitoring import RestFeedback
+    from shipyard.remote.monitoring import RestFeedback, RestMonitoring
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.remote.pipelines import RestBlobStore, RestPipelineStore, RestScheduleStore
     from shipyard.remote.registry import RestRegistry
@@ -333,6 +333,7 @@ def rest_backend(settings: Settings) -> Backend:
             "gates": lambda: gates,
             "governance": lambda: governance,
             "feedback": lambda: RestFeedback(client),
+            "monitors": _once(lambda: RestMonitoring(client, parts.blobs)),
         },
         [client.close],
     )

@@ -127,6 +127,38 @@ def test_delivery_retries_times_out_and_checks_every_redirect(receiver: Receiver
     )
 
 
+def log_hours(
+    predlog: Path, model: LogisticRegression, base: datetime, shifts: list[float], seed: int
+) -> list[dict[str, Any]]:
+    """One request of 400 rows per hour from ``base`` to credit-live, each hour's inputs
+    shifted by ``shifts[hour]``; returns every row's label, as feedback would send it."""
+    log = ParquetPredictionLog(predlog)
+    labels = []
+    for hour, shift in enumerate(shifts):
+        data = make_data(400, seed + hour, shift=shift)
+        proba = model.predict_proba(data[FAIR])[:, 1]
+        request = f"h{hour}"
+        log.submit(
+            PredictionRecord(
+                "credit-live",
+                "credit",
+                "1",
+                "primary",
+                request,
+                int((base + timedelta(hours=hour)).timestamp() * 1000),
+                0.003,
+                {c: data[c].to_numpy() for c in FAIR},
+                {"prediction": (proba >= 0.5).astype(int), "proba_1": proba},
+                len(data),
+            )
+        )
+        labels += [
+            {"request_id": request, "row": r, "label": int(v)} for r, v in enumerate(data["label"])
+        ]
+    log.close()
+    return labels
+
+
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """credit v1 and five hours of traffic: calm, calm, shifted, shifted, calm."""
@@ -137,25 +169,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     train = make_data(3000, 1)
     model = LogisticRegression().fit(train[FAIR], train["label"])
     shipyard.register_model("credit", model, train[FAIR][:5], training_data=train[FAIR])
-    log = ParquetPredictionLog(home / "predictions")
-    for hour, shift in enumerate([0.0, 0.0, 2.0, 2.0, 0.0]):
-        data = make_data(400, 20 + hour, shift=shift)
-        proba = model.predict_proba(data[FAIR])[:, 1]
-        log.submit(
-            PredictionRecord(
-                "credit-live",
-                "credit",
-                "1",
-                "primary",
-                f"h{hour}",
-                int((BASE + timedelta(hours=hour)).timestamp() * 1000),
-                0.003,
-                {c: data[c].to_numpy() for c in FAIR},
-                {"prediction": (proba >= 0.5).astype(int), "proba_1": proba},
-                len(data),
-            )
-        )
-    log.close()
+    log_hours(home / "predictions", model, BASE, [0.0, 0.0, 2.0, 2.0, 0.0], seed=20)
     yield home
     shipyard.set_uri(None)
 
@@ -163,7 +177,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 def test_an_alert_fires_once_retrains_and_resolves(store: Path, receiver: Receiver) -> None:
     backend = shipyard.sdk.context.current().get_backend()
     monitors = backend.monitors
-    monitors.retrain = retrainer(backend)
+    monitors.retrain = retrainer()
     spec = parse_monitor(
         {
             "name": "credit-watch",

@@ -70,7 +70,7 @@ def run(
     monitor = load_monitor(spec)
     backend = state(ctx).backend
     service = backend.monitors
-    service.retrain = retrainer(backend)
+    service.retrain = retrainer()
     start, end = window_of(monitor, _moment(at))
     if at is None:  # the window in progress is not complete: take the one before
         start, end = start - (end - start), start
@@ -110,7 +110,7 @@ def run(
 def history(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Monitor name."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="At most this many windows."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Only the newest N windows."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Stored results, oldest window first."""
@@ -145,8 +145,7 @@ def list_alerts(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Alerts, newest first, with how their notifications went."""
-    store = state(ctx).backend.monitors.alerts
-    found = store.list_alerts(monitor, status) if store is not None else []
+    found = state(ctx).backend.monitors.list_alerts(monitor, status)
     if as_json:
         emit_json({"alerts": found})
         return
@@ -177,16 +176,9 @@ def retry(
     spec: Path = typer.Option(..., "--monitor-spec", help="The monitor YAML (its notifiers)."),
 ) -> None:
     """Send an alert's undelivered notifications again."""
-    from shipyard.bootstrap import build_notifiers
-    from shipyard.monitoring.alerts import AlertService
     from shipyard.monitoring.spec import load_monitor
 
-    st = state(ctx)
-    monitors = st.backend.monitors
-    if monitors.alerts is None:
-        raise InvalidInputError("this store keeps no alerts")
-    service = AlertService(monitors.alerts, build_notifiers(load_monitor(spec), st.settings))
-    alert = service.redeliver(alert_id)
+    alert = state(ctx).backend.monitors.redeliver(alert_id, load_monitor(spec))
     left = [d["notifier"] for d in alert.deliveries if not d.get("delivered")]
     console.print(
         f"alert {alert.id}: "

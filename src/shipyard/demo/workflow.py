@@ -473,7 +473,7 @@ def watch_production(settings: Settings, *, seed: int, console: Console) -> None
     receiver = _Receiver()
     backend = shipyard.sdk.context.current().get_backend()
     monitors = backend.monitors
-    monitors.retrain = retrainer(backend)
+    monitors.retrain = retrainer()
     spec = parse_monitor(
         {
             "name": "fraud-daily",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
+from shipyard.core.errors import ConflictError, NotFoundError
 from shipyard.core.ids import new_id
 
 
@@ -68,6 +69,14 @@ class AlertStore(Protocol):
         ...
 
 
+class LineageEdges(Protocol):
+    """Where an alert's lineage goes: monitor -> alert -> the retraining run it started."""
+
+    def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
+        """Record (source, target, relation) edges."""
+        ...
+
+
 class Notifier(Protocol):
     """Sends one alert event somewhere; returns a delivery record (never raises)."""
 
@@ -93,11 +102,13 @@ class AlertService:
         notifiers: dict[str, Notifier],
         audit: AuditLog | None = None,
         retrain: Callable[[str, Alert], str] | None = None,
+        lineage: LineageEdges | None = None,
     ) -> None:
         self.store = store
         self.notifiers = notifiers
         self.audit: AuditLog = audit or NULL_AUDIT
         self.retrain = retrain
+        self.lineage = lineage
 
     def evaluate(
         self, monitor: str, rules: list[AlertRule], history: list[dict[str, Any]]
@@ -127,16 +138,8 @@ class AlertService:
                 if rule.retrain and self.retrain is not None:
                     alert.pipeline_run = self.retrain(rule.retrain, alert)
                 with self.audit.atomic():  # not around delivery or retraining: no I/O held
-                    if alert.pipeline_run is not None:
-                        self.audit.record(
-                            "alert.retraining_started",
-                            f"monitor:{monitor}",
-                            {
-                                "alert": alert.id,
-                                "pipeline": rule.retrain,
-                                "pipeline_run": alert.pipeline_run,
-                            },
-                        )
+                    if alert.pipeline_run is not None and rule.retrain:
+                        self._retraining_started(alert, rule.retrain)
                     self.store.save(alert)
                     self.audit.record(
                         "alert.fired",
@@ -155,6 +158,43 @@ class AlertService:
                     self.audit.record("alert.resolved", f"monitor:{monitor}", {"alert": current.id})
                 changed.append(current)
         return changed
+
+    def _retraining_started(self, alert: Alert, pipeline: str) -> None:
+        if self.lineage is not None:
+            self.lineage.add_edges(
+                [
+                    (f"alert:{alert.id}", f"pipeline_run:{alert.pipeline_run}", "triggered"),
+                    (f"monitor:{alert.monitor}", f"alert:{alert.id}", "raised"),
+                ]
+            )
+        self.audit.record(
+            "alert.retraining_started",
+            f"monitor:{alert.monitor}",
+            {"alert": alert.id, "pipeline": pipeline, "pipeline_run": alert.pipeline_run},
+        )
+
+    def link_retraining(self, alert_id: str, pipeline: str, pipeline_run: str) -> Alert:
+        """Record the retraining run a client started for a firing alert (through a server,
+        pipelines run where their code is, so the client starts it and reports it here)."""
+        alert = self.get(alert_id)
+        if alert.status != "firing":
+            raise ConflictError(f"alert {alert_id} is {alert.status}: nothing to retrain for")
+        if alert.pipeline_run is not None and alert.pipeline_run != pipeline_run:
+            raise ConflictError(
+                f"alert {alert_id} already started retraining run {alert.pipeline_run}"
+            )
+        alert.pipeline_run = pipeline_run
+        with self.audit.atomic():
+            self._retraining_started(alert, pipeline)
+            self.store.save(alert)
+        return alert
+
+    def get(self, alert_id: str) -> Alert:
+        """One alert; NotFoundError when there is none of that id."""
+        alert = next((a for a in self.store.list_alerts() if a.id == alert_id), None)
+        if alert is None:
+            raise NotFoundError(f"alert {alert_id} does not exist")
+        return alert
 
     def _deliver(self, alert: Alert, rule: AlertRule, event: str) -> None:
         body = {
@@ -182,11 +222,7 @@ class AlertService:
 
     def redeliver(self, alert_id: str) -> Alert:
         """Send the undelivered notifications of an alert again."""
-        alert = next((a for a in self.store.list_alerts() if a.id == alert_id), None)
-        if alert is None:
-            from shipyard.core.errors import NotFoundError
-
-            raise NotFoundError(f"alert {alert_id} does not exist")
+        alert = self.get(alert_id)
         for record in alert.deliveries:
             if not record.get("delivered") and record["notifier"] in self.notifiers:
                 body = {

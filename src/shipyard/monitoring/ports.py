@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shipyard.monitoring.models import Label
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.alerts import Alert
+    from shipyard.monitoring.spec import MonitorSpec
+
+#: Starts a retraining pipeline ("module:pipeline") for a firing alert; returns the run id.
+Retrainer = Callable[[str, "Alert"], str]
 
 
 class PredictionSource(Protocol):
@@ -57,10 +65,45 @@ class MonitorResultStore(Protocol):
         """Store a window's result, replacing an earlier evaluation of the same window."""
         ...
 
-    def history(self, monitor: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Results, oldest window first."""
+    def history(
+        self, monitor: str, limit: int | None = None, *, judged: bool = False
+    ) -> list[dict[str, Any]]:
+        """Results, oldest window first: the newest ``limit`` of them, and with ``judged``
+        only windows that had traffic."""
         ...
 
     def latest(self) -> list[dict[str, Any]]:
         """The newest window's result of every monitor."""
+        ...
+
+
+class Monitoring(Protocol):
+    """What surfaces ask of monitoring, served in this process or by a Shipyard server."""
+
+    #: Set by a surface that can run pipelines (CLI, SDK) to retrain on a firing alert.
+    retrain: Retrainer | None
+
+    def run(self, spec: MonitorSpec, start: datetime, end: datetime) -> dict[str, Any]:
+        """Evaluate one window, store its result (replacing an earlier one), raise alerts."""
+        ...
+
+    def run_latest(self, spec: MonitorSpec, until: datetime) -> dict[str, Any]:
+        """Evaluate the last ``window.rows`` predictions before ``until``."""
+        ...
+
+    def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """A monitor's stored results (the newest ``limit``), oldest window first;
+        NotFoundError when none."""
+        ...
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest window's result of every monitor."""
+        ...
+
+    def list_alerts(self, monitor: str | None = None, status: str | None = None) -> list[Alert]:
+        """Alerts, newest first."""
+        ...
+
+    def redeliver(self, alert_id: str, spec: MonitorSpec) -> Alert:
+        """Send an alert's undelivered notifications again, through ``spec``'s notifiers."""
         ...

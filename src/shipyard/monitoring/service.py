@@ -11,29 +11,34 @@ replaces the stored one.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shipyard.core.audit import NULL_AUDIT, AuditLog
+from shipyard.core.blobs import BlobStore
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.hashing import is_digest
 from shipyard.core.jsonsafe import finite
 from shipyard.drift.engine import PSI_BANDS, PreparedReference
 from shipyard.gates.metrics import metric_value
 from shipyard.gates.service import GateService
-from shipyard.monitoring.alerts import Alert, AlertService, AlertStore, Notifier
+from shipyard.monitoring.alerts import Alert, AlertService, AlertStore, LineageEdges, Notifier
 from shipyard.monitoring.ports import (
     FeedbackStore,
     MonitorResultStore,
     PredictionSource,
+    Retrainer,
 )
-from shipyard.monitoring.spec import MonitorSpec
+from shipyard.monitoring.spec import BLOB, MonitorSpec
 
 SCORE = "output.proba_1"
 INPUT = "input."
@@ -81,6 +86,8 @@ class MonitorService:
         alerts: AlertStore | None = None,
         notifiers: Callable[[MonitorSpec], dict[str, Notifier]] | None = None,
         audit: AuditLog | None = None,
+        blobs: BlobStore | None = None,
+        lineage: LineageEdges | None = None,
     ) -> None:
         self.predictions = predictions
         self.feedback = feedback
@@ -89,9 +96,12 @@ class MonitorService:
         self.alerts = alerts
         self.notifiers = notifiers
         self.audit: AuditLog = audit or NULL_AUDIT
+        #: Reference files sent through a server are blobs (``blob:<sha256>``).
+        self.blobs = blobs
+        self.lineage = lineage
         #: Starts a retraining pipeline ("module:pipeline") for a firing alert; set by the
         #: surface that can run pipelines (CLI, SDK). Returns the pipeline run id.
-        self.retrain: Callable[[str, Alert], str] | None = None
+        self.retrain: Retrainer | None = None
         self._references: dict[tuple[str, str], _Reference] = {}
 
     # the reference, prepared once per monitor -----------------------------------------------
@@ -126,12 +136,7 @@ class MonitorService:
         if spec.reference.kind == "file":
             if not spec.reference.path:
                 raise InvalidInputError("reference kind file needs a path")
-            from pathlib import Path
-
-            path = Path(spec.reference.path)
-            if not path.is_file():
-                raise InvalidInputError(f"reference file {path} does not exist")
-            frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+            frame = self._reference_file(spec.reference.path)
         else:
             if spec.model is None:
                 raise InvalidInputError(
@@ -157,6 +162,20 @@ class MonitorService:
         made = _Reference(frame, prepared, score, "")
         self._references[key] = made
         return made
+
+    def _reference_file(self, where: str) -> pd.DataFrame:
+        """A reference table from a local file (.parquet, else CSV) or a stored blob."""
+        if where.startswith(BLOB):
+            digest = where.removeprefix(BLOB)
+            if self.blobs is None or not is_digest(digest) or not self.blobs.exists(digest):
+                raise InvalidInputError(f"reference {where} is not a stored blob")
+            data = b"".join(self.blobs.read_chunks(digest))
+            buffer = io.BytesIO(data)
+            return pd.read_parquet(buffer) if data[:4] == b"PAR1" else pd.read_csv(buffer)
+        path = Path(where)
+        if not path.is_file():
+            raise InvalidInputError(f"reference file {path} does not exist")
+        return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
 
     # one window -------------------------------------------------------------------------------
 
@@ -435,18 +454,20 @@ class MonitorService:
         self, spec: MonitorSpec, start: datetime, end: datetime, result: dict[str, Any]
     ) -> dict[str, Any]:
         result = finite(result)  # an all-null column has no statistic: stored as null
+        where = spec.reference.path or ""
+        if spec.reference.kind == "file" and where.startswith(BLOB):
+            result["reference_blob"] = where.removeprefix(BLOB)  # kept by the orphan sweep
         window = (int(start.timestamp() * 1000), int(end.timestamp() * 1000))
         self.results.save(
             spec.name, *window, str(result["status"]), int(result["rows"]), result, now_ms()
         )
         if spec.alerts and self.alerts is not None:
-            service = AlertService(
-                self.alerts,
-                self.notifiers(spec) if self.notifiers else {},
-                self.audit,
-                self.retrain,
+            service = self._alert_service(spec)
+            # A rule looks back at most its own number of windows with traffic.
+            recent = self.results.history(
+                spec.name, max(rule.windows for rule in spec.alerts), judged=True
             )
-            changed = service.evaluate(spec.name, spec.alerts, self.results.history(spec.name))
+            changed = service.evaluate(spec.name, spec.alerts, recent)
             result["alerts"] = [
                 {
                     "id": a.id,
@@ -463,11 +484,33 @@ class MonitorService:
         return result
 
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Stored results of a monitor, oldest window first."""
+        """Stored results of a monitor (the newest ``limit``), oldest window first."""
         found = self.results.history(name, limit)
         if not found:
             raise NotFoundError(f"monitor {name!r} has no results yet; run shipyard monitor run")
         return found
+
+    def latest(self) -> list[dict[str, Any]]:
+        """The newest window's result of every monitor."""
+        return self.results.latest()
+
+    def list_alerts(self, monitor: str | None = None, status: str | None = None) -> list[Alert]:
+        """Alerts, newest first (none where this store keeps no alerts)."""
+        return self.alerts.list_alerts(monitor, status) if self.alerts is not None else []
+
+    def _alert_service(self, spec: MonitorSpec | None = None) -> AlertService:
+        if self.alerts is None:
+            raise InvalidInputError("this store keeps no alerts")
+        notifiers = self.notifiers(spec) if self.notifiers and spec is not None else {}
+        return AlertService(self.alerts, notifiers, self.audit, self.retrain, self.lineage)
+
+    def redeliver(self, alert_id: str, spec: MonitorSpec) -> Alert:
+        """Send an alert's undelivered notifications again, through ``spec``'s notifiers."""
+        return self._alert_service(spec).redeliver(alert_id)
+
+    def link_retraining(self, alert_id: str, pipeline: str, pipeline_run: str) -> Alert:
+        """Record the retraining run a client started for a firing alert."""
+        return self._alert_service().link_retraining(alert_id, pipeline, pipeline_run)
 
 
 def _health(logged: pd.DataFrame, start: datetime, end: datetime) -> dict[str, Any]:

@@ -40,6 +40,8 @@ from pydantic import (
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.alerts import AlertRule
 
+#: A reference file stored as a blob (sent through a server): ``blob:<sha256>``.
+BLOB = "blob:"
 _EVERY = re.compile(r"^(\d{1,4})([mhd])$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400}
 

@@ -7,10 +7,12 @@ JSON has no literal for them.
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.monitoring.alerts import Alert
 from shipyard.pipelines.models import PipelineRunRecord, PipelineStatus, StepRunRecord, StepStatus
 from shipyard.pipelines.schedules import Schedule, Tick, TickStatus
 from shipyard.registry.models import ModelVersion, RegisteredModel, VersionState
@@ -736,3 +738,61 @@ class BlobRead(Wire):
 
     digest: str
     size: int
+
+
+# --- monitors and alerts (evaluated on the server, where the prediction log is) ----------
+
+
+class MonitorRunCreate(Wire):
+    """Body of ``POST /api/v1/monitors/{name}/runs``: the monitor and one window, or
+    ``until`` for a ``window: {rows: N}`` monitor (the last N predictions before it)."""
+
+    spec: dict[str, Any]
+    start: datetime | None = None
+    end: datetime | None = None
+    until: datetime | None = None
+
+
+class MonitorResults(Wire):
+    """Stored window results, oldest first."""
+
+    monitor: str | None = None
+    results: list[dict[str, Any]]
+
+
+class AlertWire(DomainWire[Alert]):
+    """An alert and how its notifications went."""
+
+    domain_type: ClassVar[type[Any]] = Alert
+
+    id: str
+    monitor: str
+    rule: str
+    severity: str
+    status: str
+    opened_at: int
+    first_window: str
+    last_window: str
+    message: str
+    resolved_at: int | None = None
+    deliveries: list[dict[str, Any]] = Field(default_factory=list)
+    pipeline_run: str | None = None
+
+
+class AlertList(Wire):
+    """Alerts, newest first."""
+
+    alerts: list[AlertWire]
+
+
+class AlertRedeliver(Wire):
+    """Body of ``POST /api/v1/alerts/{id}/redeliver``: the monitor whose notifiers send."""
+
+    spec: dict[str, Any]
+
+
+class RetrainingLink(Wire):
+    """Body of ``POST /api/v1/alerts/{id}/retraining``: the run a client started."""
+
+    pipeline: str = Field(min_length=1, max_length=500)
+    pipeline_run: str = Field(pattern=_ID)

@@ -21,7 +21,7 @@ def evaluate_monitor(spec: str, at: str = "") -> dict[str, Any]:
     monitor = load_monitor(spec)
     backend = context.current().get_backend()
     service = backend.monitors
-    service.retrain = retrainer(backend)
+    service.retrain = retrainer()
     moment = datetime.fromisoformat(at) if at else datetime.now(UTC)
     moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     if monitor.window.rows is not None:

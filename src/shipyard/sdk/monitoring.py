@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.models import FeedbackResult
 from shipyard.sdk import context
+
+if TYPE_CHECKING:
+    from shipyard.monitoring.alerts import Alert
+    from shipyard.monitoring.ports import Retrainer
 
 
 def feedback_items(labels: Any) -> list[dict[str, Any]]:
@@ -41,10 +45,10 @@ def log_feedback(deployment: str, labels: Any) -> FeedbackResult:
     return backend.feedback.submit(deployment, feedback_items(labels))
 
 
-def retrainer(backend: Any) -> Any:
-    """A hook that runs ``module:pipeline`` for a firing alert and links it in lineage."""
+def retrainer() -> Retrainer:
+    """A hook that runs ``module:pipeline`` for a firing alert; returns its run id."""
 
-    def retrain(target: str, alert: Any) -> str:
+    def retrain(target: str, alert: Alert) -> str:
         from shipyard.pipelines.graph import PipelineDefinition
         from shipyard.pipelines.loader import import_target
         from shipyard.sdk.pipelines import runner
@@ -53,13 +57,6 @@ def retrainer(backend: Any) -> Any:
         if not isinstance(definition, PipelineDefinition):
             raise InvalidInputError(f"retrain target {target!r} is not a @pipeline")
         record = runner().run(definition, {})
-        if backend.pipelines is not None:
-            backend.pipelines.store.add_edges(
-                [
-                    (f"alert:{alert.id}", f"pipeline_run:{record.id}", "triggered"),
-                    (f"monitor:{alert.monitor}", f"alert:{alert.id}", "raised"),
-                ]
-            )
-        return str(record.id)
+        return str(record.id)  # the monitor records it, with the alert's lineage
 
     return retrain

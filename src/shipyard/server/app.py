@@ -19,6 +19,7 @@ from shipyard.server import (
     governance,
     metrics,
     mlflow_api,
+    monitoring,
     pipelines,
     registry,
     tracking,
@@ -64,6 +65,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(gates.router)
     app.include_router(governance.router)
     app.include_router(pipelines.router)
+    app.include_router(monitoring.router)
     app.include_router(metrics.router)
     app.include_router(mlflow_api.router)
     app.include_router(pages.router)

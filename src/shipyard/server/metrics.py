@@ -124,8 +124,8 @@ def metrics(request: Request) -> Response:
     from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
     monitors = request.app.state.backend.monitors
-    results = monitors.results.latest()
-    firing = monitors.alerts.list_alerts(status="firing") if monitors.alerts else []
+    results = monitors.latest()
+    firing = monitors.list_alerts(status="firing")
 
     class Collector:
         def collect(self) -> Iterator[Any]:

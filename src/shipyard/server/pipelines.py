@@ -91,7 +91,7 @@ def _may_change(request: Request, tracked_run_id: str | None, what: str) -> None
         )
 
 
-def _pipeline_run_owned(request: Request, run_id: str) -> None:
+def pipeline_run_owned(request: Request, run_id: str) -> None:
     record = _parts(request).store.get_pipeline_run(run_id)
     _may_change(request, record.run_id, f"pipeline run {run_id}")
 
@@ -123,7 +123,7 @@ def create_pipeline_run(body: PipelineRunWire, request: Request) -> PipelineRunW
 @router.post("/pipeline-runs/{run_id}/finish", status_code=204, tags=["pipelines"])
 def finish_pipeline_run(run_id: str, body: PipelineFinish, request: Request) -> Response:
     """Set a pipeline run's final status."""
-    _pipeline_run_owned(request, run_id)
+    pipeline_run_owned(request, run_id)
     _parts(request).store.finish_pipeline_run(run_id, body.status, body.ended_at)
     return Response(status_code=204)
 
@@ -134,7 +134,7 @@ def save_step_run(run_id: str, step_run_id: str, body: StepSave, request: Reques
     record = body.record.domain()
     if record.pipeline_run_id != run_id or record.id != step_run_id:
         raise PermissionDeniedError("the step run belongs to another pipeline run or id")
-    _pipeline_run_owned(request, run_id)
+    pipeline_run_owned(request, run_id)
     if record.run_id is not None:
         _may_change(request, record.run_id, f"run {record.run_id}")
     edges = [(a, b, c) for a, b, c in body.edges] if body.edges is not None else None
@@ -215,7 +215,7 @@ def put_cache(key: str, body: CacheEntry, request: Request) -> Response:
     """Remember outputs under a key; the step run they came from must be the caller's."""
     check_digest(key)
     store = _parts(request).store
-    _pipeline_run_owned(request, store.step_run_pipeline(body.step_run_id))
+    pipeline_run_owned(request, store.step_run_pipeline(body.step_run_id))
     outputs = tuple(OutputRecord(**o.model_dump()) for o in body.outputs)
     store.put_cache(key, body.step, body.step_run_id, outputs)
     return Response(status_code=204)
@@ -236,7 +236,7 @@ def drop_cache(key: str, request: Request) -> Response:
 @router.post("/pipeline-runs/{run_id}/edges", status_code=204, tags=["pipelines"])
 def add_edges(run_id: str, body: EdgeList, request: Request) -> Response:
     """Append lineage edges that start at this (the caller's) pipeline run."""
-    _pipeline_run_owned(request, run_id)
+    pipeline_run_owned(request, run_id)
     edges = [(a, b, c) for a, b, c in body.edges]
     _check_edges(edges, {f"pipeline_run:{run_id}"})
     _parts(request).store.add_edges(edges)

@@ -35,11 +35,16 @@ class SqlStoreIntegrity:
 
     def referenced_digests(self) -> set[str]:
         """Every blob a record names: run artifacts (deleted runs' too, kept for the audit),
-        step outputs and cached outputs."""
+        step outputs, cached outputs and monitors' reference files sent through a server."""
         with reading(self.engine) as conn:
             rows = conn.execute(select(t.run_artifacts.c.digest).distinct()).all()
             found: set[str] = {str(r[0]) for r in rows}
             for table in (t.step_runs, t.step_cache):
                 for row in conn.execute(select(table.c.outputs)).all():
                     found.update(str(o["digest"]) for o in json.loads(row[0] or "[]"))
+            named = t.monitor_results.c.result.like('%"reference_blob"%')
+            for (body,) in conn.execute(select(t.monitor_results.c.result).where(named)).all():
+                blob = json.loads(str(body)).get("reference_blob")
+                if blob:
+                    found.add(str(blob))
         return found

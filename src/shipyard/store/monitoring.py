@@ -99,17 +99,22 @@ class SqlMonitorResultStore:
                 )
             )
 
-    def history(self, monitor: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """Results, oldest window first."""
-        query = (
-            select(t.monitor_results)
-            .where(t.monitor_results.c.monitor == monitor)
-            .order_by(t.monitor_results.c.window_start)
-        )
-        if limit is not None:
-            query = query.limit(limit)
+    def history(
+        self, monitor: str, limit: int | None = None, *, judged: bool = False
+    ) -> list[dict[str, Any]]:
+        """Results, oldest window first: the newest ``limit`` of them, and with ``judged``
+        only windows that had traffic."""
+        res = t.monitor_results
+        query = select(res.c.result).where(res.c.monitor == monitor)
+        if judged:
+            query = query.where(res.c.status != "no_data")
+        if limit is None:
+            query = query.order_by(res.c.window_start)
+        else:
+            query = query.order_by(res.c.window_start.desc()).limit(limit)
         with reading(self.engine) as conn:
-            return [json.loads(r.result) for r in conn.execute(query)]
+            found = [json.loads(str(body)) for (body,) in conn.execute(query)]
+        return found if limit is None else found[::-1]
 
     def latest(self) -> list[dict[str, Any]]:
         """The newest window's result of every monitor."""

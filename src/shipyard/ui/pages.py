@@ -610,9 +610,7 @@ def reject(
 
 def _alerts(backend: Backend, monitor: str | None = None, status: str | None = None) -> list[Any]:
     service = backend.monitor_service
-    if service is None or service.alerts is None:
-        return []
-    return service.alerts.list_alerts(monitor, status)
+    return service.list_alerts(monitor, status) if service is not None else []
 
 
 def _deployments(backend: Backend) -> dict[str, dict[str, Any]]:
@@ -669,7 +667,7 @@ def deployments_page(request: Request) -> Response:
     """Deployments: what they serve, the traffic split, request rate and latency over time."""
     backend = _backend(request)
     deployments = _deployments(backend)
-    latest = backend.monitor_service.results.latest() if backend.monitor_service else []
+    latest = backend.monitor_service.latest() if backend.monitor_service else []
     charts: dict[str, list[tuple[str, str]]] = {}
     for result in latest:
         name = result.get("deployment")
@@ -712,7 +710,7 @@ def _epoch(value: Any) -> float:
 def monitors_page(request: Request) -> Response:
     """Every monitor's newest window and the alerts."""
     backend = _backend(request)
-    latest = backend.monitor_service.results.latest() if backend.monitor_service else []
+    latest = backend.monitor_service.latest() if backend.monitor_service else []
     return render(request, "monitors.html", "monitors", latest=latest, alerts=_alerts(backend))
 
 
