@@ -154,7 +154,8 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
 
 @pytest.fixture(params=["sqlite", "postgres", "rest"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    """The same services on each store: embedded SQLite, PostgreSQL, and a REST server."""
+    """The same services on each store: embedded SQLite, PostgreSQL, and a REST server with
+    token auth (as its admin, as the in-process caller is)."""
     kind = request.param
     if kind == "sqlite":
         built = local_backend(Settings(uri=str(tmp_path / "store")))
@@ -162,12 +163,47 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         uri = request.getfixturevalue("postgres_uri")
         built = local_backend(Settings(uri=uri, artifacts=str(tmp_path / "blobs")))
     else:
-        srv = request.getfixturevalue("server")
-        built = rest_backend(Settings(uri=srv.url))
+        srv = request.getfixturevalue("token_server")
+        built = rest_backend(Settings(uri=srv.url, token=srv.token))
     try:
         yield built
     finally:
         built.close()
+
+
+def issue_tokens(settings: Settings, people: dict[str, str]) -> dict[str, str]:
+    """Create each user (name -> role) on the store of ``settings``; their tokens by name."""
+    from shipyard.core.actor import acting_as
+
+    made = local_backend(settings)
+    try:
+        identity = made.governance.identity
+        tokens = {}
+        with acting_as("bootstrap"):
+            for name, role in people.items():
+                identity.create_user(name, role)
+                tokens[name] = identity.create_token(name, "tests")[1]
+        return tokens
+    finally:
+        made.close()
+
+
+class TokenServer(ServerProcess):
+    """A live server with ``--auth tokens`` and an admin's token (``token``)."""
+
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
+        self.token = issue_tokens(Settings(uri=str(home)), {"root": "admin"})["root"]
+        super().__init__(home, {"SHIPYARD_AUTH": "tokens", **(extra_env or {})})
+
+
+@pytest.fixture
+def token_server(tmp_path: Path) -> Iterator[TokenServer]:
+    """A live server with token auth on a fresh embedded store; its admin's token."""
+    proc = TokenServer(tmp_path / "server-home")
+    try:
+        yield proc
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

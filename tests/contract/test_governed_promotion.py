@@ -3,13 +3,17 @@ admin's break-glass with a reason, audited. (A local store used to promote with 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression
 
-from shipyard.bootstrap import Backend
+from shipyard.bootstrap import Backend, rest_backend
 from shipyard.core.actor import acting_as
 from shipyard.core.errors import InvalidInputError, PermissionDeniedError
+from shipyard.core.settings import Settings
 from shipyard.governance.models import Role
 
 
@@ -39,19 +43,36 @@ def test_production_and_champion_by_hand_need_a_reason_and_are_audited(backend: 
     assert actions.count("alias.break_glass") == 1
 
 
-def test_in_process_callers_below_admin_are_refused_by_the_service(backend: Backend) -> None:
-    if backend.kind == "rest":
-        pytest.skip("through a server the caller's role comes from its token (test_server_auth)")
-    registry = backend.registry
+@contextmanager
+def _as(backend: Backend, name: str, role: Role) -> Iterator[Backend]:
+    """The same store as ``name``: in process, the acting user; through a server, a backend
+    with that user's token (the server takes the role from it)."""
+    if backend.kind != "rest":
+        with acting_as(name, role):
+            yield backend
+        return
+    identity = backend.governance.identity
+    identity.create_user(name, role.value)
+    token = identity.create_token(name, "contract")[1]
+    other = rest_backend(Settings(uri=backend.uri, token=token))
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def test_callers_below_admin_are_refused_on_every_backend(backend: Backend) -> None:
     version = _version(backend)
-    with acting_as("bob", Role.APPROVER):
-        registry.transition("credit", version, "approved")
+    with _as(backend, "bob", Role.APPROVER) as bob:
+        bob.registry.transition("credit", version, "approved")
         with pytest.raises(PermissionDeniedError, match="bob has role approver"):
-            registry.transition("credit", version, "production", reason="I insist")
+            bob.registry.transition("credit", version, "production", reason="I insist")
         with pytest.raises(PermissionDeniedError, match="bob has role approver"):
-            registry.set_alias("credit", "champion", version, reason="I insist")
+            bob.registry.set_alias("credit", "champion", version, reason="I insist")
     with (
-        acting_as("vic", Role.VIEWER),
+        _as(backend, "vic", Role.VIEWER) as vic,
         pytest.raises(PermissionDeniedError, match="needs approver"),
     ):
-        registry.set_alias("credit", "challenger", version)
+        vic.registry.set_alias("credit", "challenger", version)
+    assert backend.registry.get_version("credit", version).state.value == "approved"
+    assert backend.registry.get_model("credit").aliases == {}

@@ -20,12 +20,11 @@ from sklearn.linear_model import LogisticRegression
 
 import shipyard
 from shipyard.bootstrap import Backend, local_backend
-from shipyard.core.actor import acting_as
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.core.settings import Settings
 from shipyard.monitoring.spec import parse_monitor
 from shipyard.sdk.monitoring import retrainer
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, issue_tokens
 from tests.e2e.test_cli import cli
 from tests.integration.test_alerts import Receiver, log_hours
 from tests.integration.test_gates import FAIR, make_data
@@ -71,13 +70,8 @@ def team(
     if request.param == "rest":
         home = tmp_path / "server"
         server_settings = Settings(uri=str(home), predlog=str(predlog))
-        made = local_backend(server_settings)
-        tokens = {}
-        with acting_as("bootstrap"):
-            for name, role in (("vic", "viewer"), ("alice", "member"), ("eve", "member")):
-                made.governance.identity.create_user(name, role)
-                tokens[name] = made.governance.identity.create_token(name, "t")[1]
-        made.close()
+        people = {"vic": "viewer", "alice": "member", "eve": "member"}
+        tokens = issue_tokens(server_settings, people)
         server = ServerProcess(
             home,
             {

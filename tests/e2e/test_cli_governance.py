@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,8 @@ from sklearn.linear_model import LogisticRegression
 
 import shipyard
 from shipyard.core.actor import acting_as
+from shipyard.core.settings import Settings
+from tests.conftest import ServerProcess, issue_tokens
 from tests.e2e.test_cli import cli
 from tests.integration.test_gates import FAIR, make_data
 
@@ -84,7 +87,35 @@ def test_users_tokens_and_audit(env: dict[str, str], tmp_path: Path) -> None:
     assert broken.returncode == 1 and "broken at event 2" in broken.stdout
 
 
-def test_promotion_commands(env: dict[str, str], tmp_path: Path) -> None:
+@pytest.fixture(params=["local", "rest"])
+def people(
+    request: pytest.FixtureRequest, env: dict[str, str], tmp_path: Path
+) -> Iterator[dict[str, dict[str, str]]]:
+    """How alice and bob (approvers both, so separation of duties is what stops alice
+    approving her own request) and an admin reach the store of ``env``: as the local user,
+    or through a token-auth server with their own tokens."""
+    if request.param == "local":
+        yield {
+            "alice": {**env, "SHIPYARD_USER": "alice"},
+            "bob": {**env, "SHIPYARD_USER": "bob"},
+            "admin": env,
+        }
+        return
+    home = Path(env["SHIPYARD_URI"])
+    people = {"alice": "approver", "bob": "approver", "root": "admin"}
+    tokens = issue_tokens(Settings(uri=str(home)), people)
+    server = ServerProcess(home, {"SHIPYARD_AUTH": "tokens"})
+    try:
+        yield {
+            who: {"SHIPYARD_URI": server.url, "SHIPYARD_TOKEN": tokens[name]}
+            for who, name in (("alice", "alice"), ("bob", "bob"), ("admin", "root"))
+        }
+    finally:
+        server.stop()
+
+
+def test_promotion_commands(people: dict[str, dict[str, str]], tmp_path: Path) -> None:
+    env, alice, bob = people["admin"], people["alice"], people["bob"]
     gate = (
         "gate",
         "check",
@@ -96,12 +127,10 @@ def test_promotion_commands(env: dict[str, str], tmp_path: Path) -> None:
         str(tmp_path / "eval.parquet"),
     )
     assert cli(*gate, env=env).returncode == 0
-    alice = {**env, "SHIPYARD_USER": "alice"}
     asked = cli("models", "request-promotion", "credit", "1", "--note", "ready", env=alice)
     assert asked.returncode == 0, asked.stderr
     own = cli("models", "approve", "credit", "1", env=alice)
     assert own.returncode == 2 and "separation of duties" in own.stderr
-    bob = {**env, "SHIPYARD_USER": "bob"}
     done = cli("models", "approve", "credit", "1", "--note", "ok", "--json", env=bob)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "approved"
