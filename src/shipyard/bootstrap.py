@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.monitoring.service import MonitorService
     from shipyard.monitoring.spec import MonitorSpec
     from shipyard.registry.service import RegistryService
+    from shipyard.spec.service import SpecService
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,14 @@ class Backend:
         found = self.monitor_service
         if found is None:
             raise StoreError(f"this backend ({self.uri}) has no monitors")
+        return found
+
+    @property
+    def spec(self) -> SpecService:
+        """Plan, apply, export and drift of a project spec."""
+        found: SpecService | None = self.service("spec")
+        if found is None:
+            raise StoreError(f"this backend ({self.uri}) takes no project spec")
         return found
 
     def close(self) -> None:
@@ -268,6 +277,20 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         )
 
     @_once
+    def spec() -> SpecService:
+        from shipyard.spec.service import SpecService
+        from shipyard.store.spec import SqlSpecObjectStore
+
+        return SpecService(
+            tracking,
+            registry,
+            lambda: governance().identity,
+            parts.schedules,
+            SqlSpecObjectStore(engine),
+            audit,
+        )
+
+    @_once
     def consistency() -> ConsistencyCheck:
         from shipyard.governance.integrity import ConsistencyCheck
         from shipyard.store.maintenance import SqlStoreIntegrity
@@ -287,6 +310,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             "feedback": feedback,
             "monitors": monitors,
             "consistency": consistency,
+            "spec": spec,
         },
         [engine.dispose],
     )

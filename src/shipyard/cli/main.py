@@ -24,6 +24,7 @@ from shipyard.cli import (
     schedules,
     serve,
     server,
+    spec,
 )
 from shipyard.cli.errors import EXIT_INTERNAL, exit_code
 from shipyard.cli.output import error
@@ -78,6 +79,11 @@ app.command("serve")(serve.serve)
 app.add_typer(predlog.app, name="predlog")
 app.add_typer(imports.app, name="import")
 app.command("demo")(demo.demo)
+app.command("plan")(spec.plan)
+app.command("apply")(spec.apply)
+app.command("drift")(spec.drift)
+app.command("export")(spec.export)
+app.add_typer(spec.spec_app, name="spec")
 
 
 def _version(value: bool) -> None:

@@ -22,13 +22,20 @@ def add(
     cron: str = typer.Option(None, "--cron", help="5-field cron; default: the @pipeline's."),
     timezone: str = typer.Option(None, "--timezone", help="IANA zone, e.g. Europe/Paris."),
     param: list[str] = typer.Option(None, "--param", "-p", help="KEY=VALUE (repeatable)."),
+    executor: str = typer.Option("local", "--executor", help="local, processes or ray."),
 ) -> None:
     """Register a pipeline to run on a schedule (replaces one of the same name)."""
     from shipyard.sdk.scheduling import add_schedule
 
     state(ctx).backend  # noqa: B018 - fail early on a bad store
     saved = add_schedule(
-        name, target, cron=cron, timezone=timezone, params=_params(param), from_strings=True
+        name,
+        target,
+        cron=cron,
+        timezone=timezone,
+        params=_params(param),
+        from_strings=True,
+        executor=executor,
     )
     console.print(f"schedule {saved.name}: {saved.cron} ({saved.timezone}) -> {saved.target}")
 

@@ -61,6 +61,23 @@ class IdentityService:
         """Every user."""
         return self.store.list_users()
 
+    def set_role(self, name: str, role: str | Role, *, disabled: bool = False) -> User:
+        """Give a user another role, or disable them (their tokens stop working)."""
+        before = self.store.get_user(name)
+        wanted = parse_role(role)
+        with self.audit.atomic():
+            user = self.store.update_user(before.name, role=wanted, disabled=disabled)
+            self.audit.record(
+                "user.role_changed",
+                f"user:{user.name}",
+                {
+                    "from": before.role.value,
+                    "to": user.role.value,
+                    "disabled": user.disabled,
+                },
+            )
+        return user
+
     def create_token(
         self, user: str, name: str = "default", expires_in: str | None = None
     ) -> tuple[Token, str]:

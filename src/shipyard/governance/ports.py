@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
 from shipyard.core.audit import Anchor, AuditEvent, AuditFilter
-from shipyard.governance.models import Approval, PromotionRequest, Token, User
+from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
 
 
 class AuditStore(Protocol):
@@ -70,6 +70,10 @@ class IdentityStore(Protocol):
 
     def list_users(self) -> list[User]:
         """Every user by name."""
+        ...
+
+    def update_user(self, name: str, *, role: Role, disabled: bool) -> User:
+        """Change a user's role and whether they may sign in; NotFoundError if unknown."""
         ...
 
     def create_token(self, token: Token, secret_hash: str) -> Token:

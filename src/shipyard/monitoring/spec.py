@@ -160,11 +160,10 @@ class NotifierSpec(_Spec):
     to: list[str] = Field(default_factory=list)
 
 
-class MonitorSpec(_Spec):
-    """One monitor of one deployment."""
+class MonitorSettings(_Spec):
+    """What a monitor watches and judges (a project spec's Monitor document declares this;
+    its alert rules and notifiers are documents of their own there)."""
 
-    kind: Literal["Monitor"] = "Monitor"
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
     deployment: str
     model: str | None = None
     features: list[str] | None = None
@@ -174,6 +173,13 @@ class MonitorSpec(_Spec):
     quality: QualitySpec | None = Field(default_factory=QualitySpec)
     performance: PerformanceSpec | None = None
     health: HealthSpec = Field(default_factory=HealthSpec)
+
+
+class MonitorSpec(MonitorSettings):
+    """One monitor of one deployment."""
+
+    kind: Literal["Monitor"] = "Monitor"
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$")
     alerts: list[AlertRule] = Field(default_factory=list)
     notifiers: dict[str, NotifierSpec] = Field(default_factory=dict)
 

@@ -32,6 +32,10 @@ class TickStatus(StrEnum):
     SKIPPED = "SKIPPED"
 
 
+#: Where a scheduled run's steps run: in the scheduler, in worker processes, or on Ray.
+EXECUTORS = ("local", "processes", "ray")
+
+
 @dataclass(frozen=True, slots=True)
 class Schedule:
     """A pipeline to run on a cron schedule with fixed parameters."""
@@ -44,6 +48,7 @@ class Schedule:
     enabled: bool
     created_at: int
     last_tick_at: int | None = None
+    executor: str = "local"  # local, process or ray: where the scheduled run's steps run
 
 
 @dataclass(frozen=True, slots=True)

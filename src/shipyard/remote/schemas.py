@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -685,6 +685,7 @@ class ScheduleWire(DomainWire[Schedule]):
     enabled: bool = True
     created_at: int = _STAMP
     last_tick_at: int | None = _STAMP
+    executor: Literal["local", "processes", "ray"] = "local"
 
 
 class ScheduleList(Wire):

@@ -12,7 +12,7 @@ from shipyard.pipelines.loader import import_target
 from shipyard.pipelines.models import PipelineStatus
 from shipyard.pipelines.ports import ScheduleStore
 from shipyard.pipelines.scheduler import Scheduler
-from shipyard.pipelines.schedules import Schedule, check_cron, check_schedule_name
+from shipyard.pipelines.schedules import EXECUTORS, Schedule, check_cron, check_schedule_name
 from shipyard.sdk import context
 from shipyard.sdk.pipelines import runner
 
@@ -41,6 +41,7 @@ def add_schedule(
     timezone: str | None = None,
     params: dict[str, Any] | None = None,
     from_strings: bool = False,
+    executor: str = "local",
 ) -> Schedule:
     """Register (or update) a schedule; cron and zone default to the @pipeline's own."""
     check_schedule_name(name)
@@ -53,7 +54,9 @@ def add_schedule(
     zone = timezone or definition.timezone
     check_cron(cron, zone)
     checked = definition.validate_params(params or {}, from_strings=from_strings)
-    schedule = Schedule(name, target, cron, zone, checked, True, now_ms())
+    if executor not in EXECUTORS:
+        raise InvalidInputError(f"executor must be one of {', '.join(EXECUTORS)}; got {executor!r}")
+    schedule = Schedule(name, target, cron, zone, checked, True, now_ms(), executor=executor)
     store = schedule_store()
     store.save_schedule(schedule)
     return store.get_schedule(name)
@@ -64,6 +67,7 @@ def _run(schedule: Schedule, nominal: datetime) -> tuple[str, PipelineStatus]:
     record = runner().run(
         definition,
         schedule.params,
+        executor=schedule.executor,
         tags={"shipyard.schedule": schedule.name, "shipyard.nominal_time": nominal.isoformat()},
     )
     return record.id, record.status

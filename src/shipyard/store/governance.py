@@ -149,6 +149,18 @@ class SqlIdentityStore:
         with reading(self.engine) as conn:
             return [_user(r) for r in conn.execute(select(t.users).order_by(t.users.c.name))]
 
+    def update_user(self, name: str, *, role: Role, disabled: bool) -> User:
+        """Change a user's role and whether they may sign in."""
+        with writing(self.engine) as conn:
+            done = conn.execute(
+                update(t.users)
+                .where(t.users.c.name == name)
+                .values(role=role.value, disabled=disabled)
+            )
+        if done.rowcount == 0:
+            raise NotFoundError(f"user {name!r} does not exist", user=name)
+        return self.get_user(name)
+
     def create_token(self, token: Token, secret_hash: str) -> Token:
         """Insert a token record."""
         with writing(self.engine) as conn:

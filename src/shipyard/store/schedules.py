@@ -25,6 +25,7 @@ def _schedule(row: Row[Any]) -> Schedule:
         enabled=bool(row.enabled),
         created_at=row.created_at,
         last_tick_at=row.last_tick_at,
+        executor=row.executor,
     )
 
 
@@ -56,6 +57,7 @@ class SqlScheduleStore:
             "enabled": schedule.enabled,
             "created_at": schedule.created_at,
             "last_tick_at": schedule.last_tick_at,
+            "executor": schedule.executor,
         }
         with writing(self.engine) as conn:
             stmt = upsert(conn, t.schedules).values(values)

@@ -209,6 +209,7 @@ schedules = Table(
     Column("enabled", Boolean, nullable=False),
     Column("created_at", BigInteger, nullable=False),
     Column("last_tick_at", BigInteger, nullable=True),
+    Column("executor", String(32), nullable=False, server_default="local"),
 )
 
 schedule_ticks = Table(
@@ -436,4 +437,35 @@ alerts = Table(
     # The whole alert with its delivery record, as JSON.
     Column("body", Text, nullable=False),
     Index(None, "monitor", "rule", "status"),
+)
+
+# Infrastructure as code: objects only a spec declares (gate policies, deployments, monitors,
+# alert rules, notifiers), and what the last apply wrote for every object it manages.
+spec_objects = Table(
+    "spec_objects",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Column("updated_by", String(250), nullable=False),
+)
+
+spec_applied = Table(
+    "spec_applied",
+    metadata,
+    Column("kind", String(32), primary_key=True),
+    Column("name", String(100), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("applied_at", BigInteger, nullable=False),
+    Column("applied_by", String(250), nullable=False),
+)
+
+# One row, updated at the start of every apply: applies take its lock, so two run one
+# after the other (each plans against what the other wrote).
+spec_lock = Table(
+    "spec_lock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("applies", BigInteger, nullable=False),
 )
