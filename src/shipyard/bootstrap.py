@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.monitoring.service import MonitorService
     from shipyard.monitoring.spec import MonitorSpec
     from shipyard.registry.service import RegistryService
+    from shipyard.spec.ports import SpecOperations
     from shipyard.spec.service import SpecService
 
 
@@ -144,9 +145,9 @@ class Backend:
         return found
 
     @property
-    def spec(self) -> SpecService:
+    def spec(self) -> SpecOperations:
         """Plan, apply, export and drift of a project spec."""
-        found: SpecService | None = self.service("spec")
+        found: SpecOperations | None = self.service("spec")
         if found is None:
             raise StoreError(f"this backend ({self.uri}) takes no project spec")
         return found
@@ -325,6 +326,7 @@ def rest_backend(settings: Settings) -> Backend:
     from shipyard.remote.openlineage import lineage_sink
     from shipyard.remote.pipelines import RestBlobStore, RestPipelineStore, RestScheduleStore
     from shipyard.remote.registry import RestRegistry
+    from shipyard.remote.spec import RestSpec
     from shipyard.remote.tracking import RestRunArtifacts, RestTrackingStore
 
     token = settings.token.get_secret_value() if settings.token else None
@@ -358,6 +360,7 @@ def rest_backend(settings: Settings) -> Backend:
             "governance": lambda: governance,
             "feedback": lambda: RestFeedback(client),
             "monitors": _once(lambda: RestMonitoring(client, parts.blobs)),
+            "spec": lambda: RestSpec(client),
         },
         [client.close],
     )

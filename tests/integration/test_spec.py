@@ -6,17 +6,19 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from shipyard.bootstrap import Backend, local_backend
+from shipyard.bootstrap import Backend, local_backend, rest_backend
 from shipyard.core.actor import acting_as
 from shipyard.core.errors import InvalidInputError, PermissionDeniedError
 from shipyard.core.roles import Role
 from shipyard.core.settings import Settings
 from shipyard.spec.loader import dump_spec, parse_spec
-from tests.conftest import store_env
+from tests.conftest import TokenServer, issue_tokens, store_env
 from tests.e2e.test_cli import cli
 
 HEAD = "apiVersion: shipyard.dev/v1\n"
@@ -56,6 +58,28 @@ SPEC = "---\n".join(
         doc("AlertRule", "drift", "{monitor: fraud-daily, check: drift, for: 2, notify: [ops]}"),
     ]
 )
+
+
+#: SPEC with two fields changed in two objects: a concurrent apply must not mix them.
+OTHER = SPEC.replace("workers: 2", "workers: 5").replace("role: member", "role: viewer")
+
+
+def apply_at_once(jobs: list[tuple[Backend, list[Any]]]) -> list[BaseException]:
+    """Apply each spec through its backend, all at the same time; what failed."""
+    failures: list[BaseException] = []
+
+    def run(backend: Backend, docs: list[Any]) -> None:
+        try:
+            backend.spec.apply(docs)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    return failures
 
 
 def test_apply_then_plan_is_empty_and_the_objects_are_live(store_backend: Backend) -> None:
@@ -192,26 +216,8 @@ def test_export_then_apply_on_an_empty_store_gives_the_same_document(
 def test_two_applies_at_once_leave_one_consistent_state(store_settings: Settings) -> None:
     first = local_backend(store_settings)
     second = local_backend(store_settings)
-    one = parse_spec(SPEC)
-    other = parse_spec(
-        SPEC.replace("workers: 2", "workers: 5").replace("role: member", "role: viewer")
-    )
-    failures: list[BaseException] = []
-
-    def run(backend: Backend, docs: list) -> None:  # type: ignore[type-arg]
-        try:
-            backend.spec.apply(docs)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            failures.append(exc)
-
-    threads = [
-        threading.Thread(target=run, args=(first, one)),
-        threading.Thread(target=run, args=(second, other)),
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    one, other = parse_spec(SPEC), parse_spec(OTHER)
+    failures = apply_at_once([(first, one), (second, other)])
     try:
         assert failures == []
         live = first.spec.live()
@@ -262,3 +268,85 @@ def test_cli_exit_codes_like_terraform(store_settings: Settings, tmp_path: Path)
     schema = cli("spec", "schema", env=env)
     assert schema.returncode == 0 and json.loads(schema.stdout)["oneOf"]
     assert cli("plan", "-f", str(tmp_path / "missing.yaml"), env=env).returncode == 1
+
+
+# --- through a token-auth server ---------------------------------------------------------
+
+
+def test_plan_apply_drift_and_export_through_a_server(tmp_path: Path) -> None:
+    home = tmp_path / "server-home"
+    server = TokenServer(home)
+    member = issue_tokens(Settings(uri=str(home)), {"bob": "member"})["bob"]
+    admin_env = {"SHIPYARD_URI": server.url, "SHIPYARD_TOKEN": server.token}
+    spec = tmp_path / "shipyard.yaml"
+    spec.write_text(SPEC)
+    try:
+        as_bob = {"SHIPYARD_URI": server.url, "SHIPYARD_TOKEN": member}
+        assert cli("plan", "-f", str(spec), env=as_bob).returncode == 2  # a member may plan
+        refused = cli("apply", "-f", str(spec), env=as_bob)
+        assert refused.returncode == 2 and "needs admin" in refused.stderr
+        applied = cli("apply", "-f", str(spec), env=admin_env)
+        assert applied.returncode == 0, applied.stderr
+        assert cli("plan", "-f", str(spec), env=admin_env).returncode == 0
+        # A hand edit through the server, and a role granted on the server's store.
+        assert (
+            cli("spec", "set", "Monitor/fraud-daily", "window.every=12h", env=as_bob).returncode
+            == 0
+        )
+        here = local_backend(Settings(uri=str(home)))
+        try:
+            with acting_as("ops-oncall"):
+                here.governance.identity.set_role("alice", "admin")
+        finally:
+            here.close()
+        drifted = cli("drift", "--json", env=admin_env)
+        assert drifted.returncode == 2, drifted.stderr
+        found = {(d["kind"], d["name"]): d for d in json.loads(drifted.stdout)["drift"]}
+        assert found[("Monitor", "fraud-daily")]["by"] == ["bob"]
+        assert found[("RoleBinding", "alice")]["by"] == ["ops-oncall"]
+        # The server checks documents again: a secret or a bad body sent directly is refused.
+        leaked = {
+            "kind": "Notifier",
+            "name": "x",
+            "body": {"type": "webhook", "url": "https://hooks.slack.com/services/T/B/c"},
+        }
+        answer = httpx.post(
+            f"{server.url}/api/v1/spec/apply",
+            json={"documents": [leaked]},
+            headers={"Authorization": f"Bearer {server.token}"},
+            timeout=30,
+        )
+        assert answer.status_code == 400 and "Slack webhook URL" in answer.json()["error"]
+        assert answer.json()["context"]["errors"]
+        exported = cli("export", env=admin_env)
+        assert exported.returncode == 0, exported.stderr
+        (tmp_path / "exported.yaml").write_text(exported.stdout)
+    finally:
+        server.stop()
+    # export -> apply on an empty server -> export gives the same document.
+    other = TokenServer(tmp_path / "other-home")
+    try:
+        env = {"SHIPYARD_URI": other.url, "SHIPYARD_TOKEN": other.token}
+        done = cli("apply", "-f", str(tmp_path / "exported.yaml"), env=env)
+        assert done.returncode == 0, done.stderr
+        again = cli("export", env=env).stdout
+        # The empty server's own admin (root) is a user there too: the same binding.
+        assert again == (tmp_path / "exported.yaml").read_text()
+    finally:
+        other.stop()
+
+
+def test_two_clients_apply_through_a_server_at_once(tmp_path: Path) -> None:
+    server = TokenServer(tmp_path / "server-home")
+    try:
+        clients = [rest_backend(Settings(uri=server.url, token=server.token)) for _ in range(2)]
+        docs = (parse_spec(SPEC), parse_spec(OTHER))
+        failures = apply_at_once(list(zip(clients, docs, strict=True)))
+        assert failures == []
+        live = clients[0].spec.live()
+        state = (live[("Deployment", "fraud")]["workers"], live[("RoleBinding", "bob")]["role"])
+        assert state in {(2, "member"), (5, "viewer")}
+        for c in clients:
+            c.close()
+    finally:
+        server.stop()

@@ -50,6 +50,11 @@ def _errors_exit(code: int | None = EXIT_ERROR) -> Iterator[None]:
             err_console.print(f"error: {line}", markup=False, highlight=False)
         raise typer.Exit(EXIT_ERROR) from None
     except ShipyardError as exc:
+        listed = getattr(exc, "errors", None)  # a spec error sent back by a server
+        if isinstance(listed, list) and listed:
+            for line in listed:
+                err_console.print(f"error: {line}", markup=False, highlight=False)
+            raise typer.Exit(EXIT_ERROR) from None
         err_console.print(f"error: {exc}", markup=False, highlight=False)
         raise typer.Exit(code if code is not None else exit_code(exc)) from None
 

@@ -797,3 +797,33 @@ class RetrainingLink(Wire):
 
     pipeline: str = Field(min_length=1, max_length=500)
     pipeline_run: str = Field(pattern=_ID)
+
+
+# --- the project spec (plan and apply run on the server, in one transaction) ------------
+
+
+class SpecDocumentWire(Wire):
+    """One checked document: its kind, name and body."""
+
+    kind: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=100)
+    body: dict[str, Any]
+
+
+class SpecRequest(Wire):
+    """Body of ``POST /api/v1/spec/plan`` and ``/apply``."""
+
+    documents: list[SpecDocumentWire] = Field(max_length=100_000)
+    prune: bool = False
+
+
+class SpecDocuments(Wire):
+    """Documents, as ``export`` gives them."""
+
+    documents: list[SpecDocumentWire]
+
+
+class SpecEdit(Wire):
+    """Body of ``PATCH /api/v1/spec/objects/{kind}/{name}``: field path -> new value."""
+
+    changes: dict[str, Any] = Field(min_length=1, max_length=100)

@@ -22,6 +22,7 @@ from shipyard.server import (
     monitoring,
     pipelines,
     registry,
+    spec,
     tracking,
 )
 from shipyard.server.auth import LoginThrottle, authorize
@@ -66,6 +67,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(governance.router)
     app.include_router(pipelines.router)
     app.include_router(monitoring.router)
+    app.include_router(spec.router)
     app.include_router(metrics.router)
     app.include_router(mlflow_api.router)
     app.include_router(pages.router)

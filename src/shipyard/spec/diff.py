@@ -62,9 +62,31 @@ class Plan:
         """How many objects this action touches."""
         return sum(1 for c in self.changes if c.action == action)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        """From ``to_dict``'s form (a plan sent by a server)."""
+        changes = [
+            Change(
+                c["action"],
+                c["kind"],
+                c["name"],
+                tuple(FieldChange(f["path"], f["old"], f["new"]) for f in c["fields"]),
+                problem=c.get("problem"),
+            )
+            for c in data["changes"]
+        ]
+        return cls(
+            changes,
+            int(data["summary"]["unchanged"]),
+            [(k, n) for k, n in data.get("kept", [])],
+            [(k, n) for k, n in data.get("unmanaged", [])],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form, for ``--json``."""
         return {
+            "kept": [list(k) for k in self.kept],
+            "unmanaged": [list(k) for k in self.unmanaged],
             "changes": [
                 {
                     "action": c.action,

@@ -20,7 +20,9 @@ class SpecError(InvalidInputError):
     """The spec is invalid; ``errors`` holds every problem, each with its line."""
 
     def __init__(self, errors: list[str]) -> None:
-        super().__init__(f"the spec has {len(errors)} error(s):\n" + "\n".join(errors))
+        super().__init__(
+            f"the spec has {len(errors)} error(s):\n" + "\n".join(errors), errors=errors
+        )
         self.errors = errors
 
 
@@ -236,6 +238,40 @@ def _references(docs: list[Document], source: str) -> list[str]:
             if name not in notifiers
         ]
     return found
+
+
+def recheck(items: list[dict[str, Any]], source: str = "request") -> list[Document]:
+    """Documents sent as (kind, name, body), checked again as a file would be (a server
+    trusts no client's checking): bodies, secrets and references."""
+    errors: list[str] = []
+    docs: list[Document] = []
+    seen: set[tuple[str, str]] = set()
+    for i, item in enumerate(items):
+        kind, name, body = item.get("kind"), item.get("name"), item.get("body")
+        where = f"{source}: document {i + 1}"
+        if kind not in KINDS or not isinstance(name, str) or not isinstance(body, dict):
+            errors.append(f"{where}: needs a known kind, a name and a body")
+            continue
+        if (kind, name) in seen:
+            errors.append(f"{where}: {kind}/{name} is declared twice")
+            continue
+        seen.add((kind, name))
+        errors += [
+            f"{where}: {problem}"
+            for path, value in _strings(body, f"{kind}/{name}.spec")
+            if (problem := secret_problem(path, value))
+        ]
+        try:
+            docs.append(Document(kind=kind, name=name, body=body_of(kind, name, body), line=i + 1))
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = ".".join(str(p) for p in err.get("loc", ()))
+                msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+                errors.append(f"{where}: {kind}/{name}: {loc + ': ' if loc else ''}{msg}")
+    errors += _references(docs, source)
+    if errors:
+        raise SpecError(errors)
+    return docs
 
 
 def load_spec(path: str | Path, environment: str | None = None) -> list[Document]:

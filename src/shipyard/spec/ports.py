@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from shipyard.spec.diff import Key, Plan
+    from shipyard.spec.documents import Document
+    from shipyard.spec.service import DriftItem
 
 
 @dataclass(frozen=True)
@@ -46,4 +51,32 @@ class SpecObjectStore(Protocol):
 
     def lock(self) -> None:
         """Take the apply lock until the unit of work ends (applies run one at a time)."""
+        ...
+
+
+class SpecOperations(Protocol):
+    """What surfaces ask of the project spec, in this process or through a server."""
+
+    def live(self) -> dict[Key, dict[str, Any]]:
+        """Every live object, in the form a spec document has."""
+        ...
+
+    def plan(self, docs: list[Document], *, prune: bool = False) -> Plan:
+        """What apply would change."""
+        ...
+
+    def apply(self, docs: list[Document], *, prune: bool = False) -> Plan:
+        """Make every change in one transaction, or none."""
+        ...
+
+    def export(self) -> list[Document]:
+        """The live state as documents."""
+        ...
+
+    def drift(self) -> list[DriftItem]:
+        """What changed outside the spec since the last apply, by whom and when."""
+        ...
+
+    def edit(self, kind: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change fields of a declared object by hand (audited; drift until applied)."""
         ...

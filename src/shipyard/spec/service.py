@@ -51,6 +51,20 @@ class DriftItem:
     at: int | None = None  # when, last (ms)
     actions: list[str] = field(default_factory=list)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DriftItem:
+        """From ``to_dict``'s form (drift sent by a server)."""
+        fields = [FieldChange(f["path"], f["applied"], f["live"]) for f in data["fields"]]
+        return cls(
+            data["kind"],
+            data["name"],
+            data["change"],
+            fields,
+            data["by"],
+            data["at"],
+            data["actions"],
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form, for ``--json``."""
         return {
