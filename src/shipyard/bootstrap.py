@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from shipyard.core.actor import set_process_actor
 from shipyard.core.blobs import BlobStore
 from shipyard.core.errors import InvalidInputError, StoreError
+from shipyard.core.names import expand_env
 from shipyard.core.settings import Settings
 from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.tracking.service import TrackingService
@@ -289,6 +290,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             parts.schedules,
             SqlSpecObjectStore(engine),
             audit,
+            monitors,
         )
 
     @_once
@@ -367,12 +369,22 @@ def rest_backend(settings: Settings) -> Backend:
 
 
 def build_notifiers(spec: MonitorSpec, settings: Settings) -> dict[str, Notifier]:
-    """The notifiers a monitor names, with this installation's webhook allow list."""
+    """The notifiers a monitor names, with this installation's webhook allow list; secrets
+    written as ``${NAME}`` are read from this process's environment."""
     from shipyard.remote.notify import EmailNotifier, LogNotifier, WebhookNotifier
 
     allow = [a for a in settings.webhook_allow.split(",") if a.strip()]
     built: dict[str, Notifier] = {}
-    for name, item in spec.notifiers.items():
+    for name, declared in spec.notifiers.items():
+        where = f"notifier {name!r}"
+        item = declared.model_copy(
+            update={
+                "url": expand_env(declared.url, where) if declared.url else None,
+                "host": expand_env(declared.host, where) if declared.host else None,
+                "sender": expand_env(declared.sender, where) if declared.sender else None,
+                "to": [expand_env(t, where) for t in declared.to],
+            }
+        )
         if item.type == "webhook":
             if not item.url:
                 raise InvalidInputError(f"notifier {name!r}: a webhook needs a url")

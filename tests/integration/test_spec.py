@@ -20,6 +20,7 @@ from shipyard.core.settings import Settings
 from shipyard.spec.loader import dump_spec, parse_spec
 from tests.conftest import TokenServer, issue_tokens, store_env
 from tests.e2e.test_cli import cli
+from tests.integration.test_alerts import Receiver
 
 HEAD = "apiVersion: shipyard.dev/v1\n"
 
@@ -304,6 +305,12 @@ def test_plan_apply_drift_and_export_through_a_server(tmp_path: Path) -> None:
         found = {(d["kind"], d["name"]): d for d in json.loads(drifted.stdout)["drift"]}
         assert found[("Monitor", "fraud-daily")]["by"] == ["bob"]
         assert found[("RoleBinding", "alice")]["by"] == ["ops-oncall"]
+        watched = cli("pipeline", "run", "shipyard.sdk.spec_watch:watch_drift", env=admin_env)
+        assert watched.returncode == 0, watched.stderr  # judged and stored on the server
+        listed = json.loads(
+            cli("alerts", "list", "--monitor", "spec-drift", "--json", env=admin_env).stdout
+        )
+        assert [a["rule"] for a in listed["alerts"]] == ["config-drift"]
         # The server checks documents again: a secret or a bad body sent directly is refused.
         leaked = {
             "kind": "Notifier",
@@ -350,3 +357,39 @@ def test_two_clients_apply_through_a_server_at_once(tmp_path: Path) -> None:
             c.close()
     finally:
         server.stop()
+
+
+def test_a_scheduled_drift_watch_raises_an_alert_and_resolves(
+    store_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    receiver = Receiver()
+    monkeypatch.setenv("OPS_WEBHOOK", receiver.url)  # the spec names it; the value is here
+    backend = local_backend(store_settings.model_copy(update={"webhook_allow": "127.0.0.1"}))
+    try:
+        spec = backend.spec
+        spec.apply(parse_spec(SPEC))
+        calm = spec.watch_drift(["ops"])
+        assert calm["status"] == "ok" and calm.get("alerts") == []
+        with acting_as("carol"):
+            spec.edit("Deployment", "fraud", {"threshold": 0.9})
+        fired = spec.watch_drift(["ops"])
+        assert fired["status"] == "alert" and fired["alerts"][0]["status"] == "firing"
+        assert "Deployment/fraud (changed by carol)" in fired["checks"][0]["message"]
+        text = receiver.bodies[-1]["text"]  # the notifier is declared with format: slack
+        assert text.startswith("[warning] firing:") and "spec-drift/config-drift" in text
+        assert spec.watch_drift(["ops"]).get("alerts") == []  # still drifting: the same alert
+        spec.apply(parse_spec(SPEC))
+        resolved = spec.watch_drift(["ops"])
+        assert resolved["alerts"][0]["status"] == "resolved"
+        assert [b["text"].split()[1] for b in receiver.bodies] == ["firing:", "resolved:"]
+        with pytest.raises(InvalidInputError, match="no declared notifier 'pager'"):
+            spec.watch_drift(["pager"])
+    finally:
+        backend.close()
+        receiver.close()
+    # The same check as a pipeline on a schedule, run once by hand here.
+    env = {**store_env(store_settings), "OPS_WEBHOOK": "http://127.0.0.1:9/x"}
+    ran = cli("pipeline", "run", "shipyard.sdk.spec_watch:watch_drift", "-p", "notify=ops", env=env)
+    assert ran.returncode == 0, ran.stderr
+    history = cli("monitor", "history", "spec-drift", "--json", env=env)
+    assert [r["status"] for r in json.loads(history.stdout)["results"]][-1] == "ok"

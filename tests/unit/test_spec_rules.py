@@ -6,8 +6,9 @@ import jsonschema
 import pytest
 import yaml
 
+from shipyard.core.errors import NotFoundError
 from shipyard.spec.diff import FieldChange, field_changes, plan_changes
-from shipyard.spec.documents import document_schema
+from shipyard.spec.documents import compose_monitor, document_schema
 from shipyard.spec.loader import SpecError, dump_spec, parse_spec, secret_problem
 
 HEAD = "apiVersion: shipyard.dev/v1\n"
@@ -197,3 +198,13 @@ def test_dump_and_parse_round_trip() -> None:
     docs = parse_spec(GOOD)
     again = parse_spec(dump_spec(docs))
     assert {d.key: d.body for d in again} == {d.key: d.body for d in docs}
+
+
+def test_a_declared_monitor_is_composed_with_its_rules_and_notifiers() -> None:
+    live = {d.key: d.body for d in parse_spec(GOOD)}
+    monitor = compose_monitor("watch", live)
+    assert monitor.name == "watch" and monitor.deployment == "fraud"
+    assert [(r.name, r.windows, r.notify) for r in monitor.alerts] == [("drift", 2, ["ops"])]
+    assert monitor.notifiers["ops"].url == "${OPS_WEBHOOK}"  # resolved where it sends
+    with pytest.raises(NotFoundError, match="no declared monitor 'nope'"):
+        compose_monitor("nope", live)

@@ -12,7 +12,7 @@ from shipyard.cli.output import console, emit_json, table
 from shipyard.cli.state import state
 from shipyard.core.errors import InvalidInputError
 from shipyard.sdk.gates import read_frame
-from shipyard.sdk.monitoring import feedback_items, retrainer
+from shipyard.sdk.monitoring import feedback_items, resolve_monitor, retrainer
 
 feedback_app = typer.Typer(help="Delayed labels for logged predictions.", no_args_is_help=True)
 
@@ -55,7 +55,7 @@ def _moment(text: str | None) -> datetime:
 @monitor_app.command("run")
 def run(
     ctx: typer.Context,
-    spec: Path = typer.Argument(..., help="Monitor YAML (kind: Monitor)."),
+    spec: str = typer.Argument(..., help="Monitor YAML (kind: Monitor), or a declared monitor."),
     at: str | None = typer.Option(
         None, "--at", help="Evaluate the window holding this time (default: the last full one)."
     ),
@@ -65,10 +65,9 @@ def run(
     """Evaluate windows and store their results (re-running a window replaces its result);
     exit 1 when a window raises an alert."""
     from shipyard.monitoring.service import window_of
-    from shipyard.monitoring.spec import load_monitor
 
-    monitor = load_monitor(spec)
     backend = state(ctx).backend
+    monitor = resolve_monitor(backend, spec)
     service = backend.monitors
     service.retrain = retrainer()
     start, end = window_of(monitor, _moment(at))
@@ -173,12 +172,13 @@ def list_alerts(
 def retry(
     ctx: typer.Context,
     alert_id: str = typer.Argument(..., help="Alert id (alrt_...)."),
-    spec: Path = typer.Option(..., "--monitor-spec", help="The monitor YAML (its notifiers)."),
+    spec: str = typer.Option(
+        ..., "--monitor-spec", help="The monitor YAML, or a declared monitor (its notifiers)."
+    ),
 ) -> None:
     """Send an alert's undelivered notifications again."""
-    from shipyard.monitoring.spec import load_monitor
-
-    alert = state(ctx).backend.monitors.redeliver(alert_id, load_monitor(spec))
+    backend = state(ctx).backend
+    alert = backend.monitors.redeliver(alert_id, resolve_monitor(backend, spec))
     left = [d["notifier"] for d in alert.deliveries if not d.get("delivered")]
     console.print(
         f"alert {alert.id}: "

@@ -107,3 +107,20 @@ def check_step(step: object) -> int:
 def is_finite(value: float) -> bool:
     """Tell whether a metric value is finite (JSON and some stores need special care)."""
     return math.isfinite(value)
+
+
+#: ``${NAME}``: a value read from the environment where it is used (secrets in specs).
+ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
+
+
+def expand_env(value: str, where: str) -> str:
+    """``value`` with each ``${NAME}`` replaced by that environment variable of this process."""
+    import os
+
+    def one(match: re.Match[str]) -> str:
+        found = os.environ.get(match.group(1))
+        if found is None:
+            raise InvalidInputError(f"{where}: environment variable {match.group(1)} is not set")
+        return found
+
+    return ENV_REF.sub(one, value)

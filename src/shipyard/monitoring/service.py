@@ -483,6 +483,13 @@ class MonitorService:
             )
         return result
 
+    def record(
+        self, spec: MonitorSpec, start: datetime, end: datetime, result: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store a result judged elsewhere (configuration drift, say) as a window of
+        ``spec``, so its alert rules fire, notify and resolve as any monitor's do."""
+        return self._save(spec, start, end, result)
+
     def history(self, name: str, limit: int | None = None) -> list[dict[str, Any]]:
         """Stored results of a monitor (the newest ``limit``), oldest window first."""
         found = self.results.history(name, limit)

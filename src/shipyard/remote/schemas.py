@@ -827,3 +827,9 @@ class SpecEdit(Wire):
     """Body of ``PATCH /api/v1/spec/objects/{kind}/{name}``: field path -> new value."""
 
     changes: dict[str, Any] = Field(min_length=1, max_length=100)
+
+
+class DriftWatch(Wire):
+    """Body of ``POST /api/v1/spec/drift/watch``: the declared notifiers to tell."""
+
+    notify: list[str] = Field(default_factory=list, max_length=20)

@@ -6,7 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import SpecDocuments, SpecDocumentWire, SpecEdit, SpecRequest
+from shipyard.remote.schemas import (
+    DriftWatch,
+    SpecDocuments,
+    SpecDocumentWire,
+    SpecEdit,
+    SpecRequest,
+)
 from shipyard.spec.diff import Key, Plan
 from shipyard.spec.documents import Document
 from shipyard.spec.service import DriftItem
@@ -49,6 +55,16 @@ class RestSpec:
         """GET /api/v1/spec/drift."""
         data = self.client.json("GET", "/api/v1/spec/drift")
         return [DriftItem.from_dict(d) for d in data["drift"]]
+
+    def watch_drift(self, notify: list[str]) -> dict[str, Any]:
+        """POST /api/v1/spec/drift/watch: judged and alerted on the server."""
+        data: dict[str, Any] = self.client.json(
+            "POST",
+            "/api/v1/spec/drift/watch",
+            idempotent=False,
+            **json_body(DriftWatch(notify=notify)),
+        )
+        return data
 
     def edit(self, kind: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """PATCH /api/v1/spec/objects/{kind}/{name}."""

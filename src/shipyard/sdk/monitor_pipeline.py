@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shipyard.sdk import context, runs
-from shipyard.sdk.monitoring import retrainer
+from shipyard.sdk.monitoring import resolve_monitor, retrainer
 from shipyard.sdk.pipelines import pipeline, step
 
 
@@ -16,10 +16,9 @@ from shipyard.sdk.pipelines import pipeline, step
 def evaluate_monitor(spec: str, at: str = "") -> dict[str, Any]:
     """Evaluate the last complete window (or the one holding ``at``) of a monitor."""
     from shipyard.monitoring.service import window_of
-    from shipyard.monitoring.spec import load_monitor
 
-    monitor = load_monitor(spec)
     backend = context.current().get_backend()
+    monitor = resolve_monitor(backend, spec)
     service = backend.monitors
     service.retrain = retrainer()
     moment = datetime.fromisoformat(at) if at else datetime.now(UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInputError
@@ -12,6 +13,7 @@ from shipyard.sdk import context
 if TYPE_CHECKING:
     from shipyard.monitoring.alerts import Alert
     from shipyard.monitoring.ports import Retrainer
+    from shipyard.monitoring.spec import MonitorSpec
 
 
 def feedback_items(labels: Any) -> list[dict[str, Any]]:
@@ -60,3 +62,16 @@ def retrainer() -> Retrainer:
         return str(record.id)  # the monitor records it, with the alert's lineage
 
     return retrain
+
+
+def resolve_monitor(backend: Any, spec: str | Path) -> MonitorSpec:
+    """A monitor from a YAML file, or the monitor of that name a project spec declared."""
+    from shipyard.monitoring.spec import load_monitor
+
+    path = Path(spec)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return load_monitor(path)
+    from shipyard.spec.documents import compose_monitor
+
+    monitor: MonitorSpec = compose_monitor(str(spec), backend.spec.live())
+    return monitor

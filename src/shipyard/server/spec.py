@@ -8,7 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from shipyard.remote.schemas import SpecDocuments, SpecDocumentWire, SpecEdit, SpecRequest
+from shipyard.remote.schemas import (
+    DriftWatch,
+    SpecDocuments,
+    SpecDocumentWire,
+    SpecEdit,
+    SpecRequest,
+)
 from shipyard.server.jsonbody import JsonRoute
 from shipyard.spec.loader import recheck
 from shipyard.spec.service import SpecService
@@ -51,6 +57,12 @@ def export(request: Request) -> SpecDocuments:
 def drift(request: Request) -> dict[str, Any]:
     """What changed outside the spec since the last apply, by whom and when."""
     return {"drift": [d.to_dict() for d in _service(request).drift()]}
+
+
+@router.post("/drift/watch")
+async def watch_drift(body: DriftWatch, request: Request) -> dict[str, Any]:
+    """Judge drift as a window of the spec-drift monitor; its alert notifies from here."""
+    return await run_in_threadpool(_service(request).watch_drift, body.notify)
 
 
 @router.patch("/objects/{kind}/{name}")

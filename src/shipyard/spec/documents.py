@@ -19,7 +19,6 @@ Each kind's body is a Pydantic model; their JSON Schemas are published by
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -31,8 +30,6 @@ from shipyard.registry.models import RISK_TIERS
 
 API_VERSION = "shipyard.dev/v1"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,99}$"
-#: ``${NAME}``: a value read from the environment where it is used, never stored.
-ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]{0,127})\}")
 
 
 class _Body(BaseModel):
@@ -252,3 +249,24 @@ def document_schema() -> dict[str, Any]:
         "oneOf": [*variants, environment],
         "$defs": defs,
     }
+
+
+def compose_monitor(name: str, live: dict[tuple[str, str], dict[str, Any]]) -> Any:
+    """The MonitorSpec of declared monitor ``name``: its settings, the alert rules that
+    name it and the notifiers they use (``${VAR}`` references resolved where they send)."""
+    from shipyard.core.errors import NotFoundError
+    from shipyard.monitoring.spec import parse_monitor
+
+    settings = live.get(("Monitor", name))
+    if settings is None:
+        raise NotFoundError(f"no declared monitor {name!r} (shipyard apply declares them)")
+    rules = [
+        {"name": rule, **{k: v for k, v in body.items() if k != "monitor"}}
+        for (kind, rule), body in sorted(live.items())
+        if kind == "AlertRule" and body.get("monitor") == name
+    ]
+    wanted = {n for r in rules for n in r.get("notify", [])}
+    notifiers = {n: live[("Notifier", n)] for n in sorted(wanted) if ("Notifier", n) in live}
+    return parse_monitor(
+        {"kind": "Monitor", "name": name, **settings, "alerts": rules, "notifiers": notifiers}
+    )

@@ -13,7 +13,8 @@ import yaml
 from pydantic import ValidationError
 
 from shipyard.core.errors import InvalidInputError
-from shipyard.spec.documents import API_VERSION, ENV_REF, KINDS, Document, body_of
+from shipyard.core.names import ENV_REF
+from shipyard.spec.documents import API_VERSION, KINDS, Document, body_of
 
 
 class SpecError(InvalidInputError):

@@ -77,6 +77,10 @@ class SpecOperations(Protocol):
         """What changed outside the spec since the last apply, by whom and when."""
         ...
 
+    def watch_drift(self, notify: list[str]) -> dict[str, Any]:
+        """Judge drift as a window of the ``spec-drift`` monitor (its alert notifies)."""
+        ...
+
     def edit(self, kind: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change fields of a declared object by hand (audited; drift until applied)."""
         ...

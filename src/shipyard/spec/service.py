@@ -21,6 +21,7 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.roles import Role
 from shipyard.governance.audit import AuditService
 from shipyard.governance.identity import IdentityService
+from shipyard.monitoring.service import MonitorService
 from shipyard.pipelines.ports import ScheduleStore
 from shipyard.pipelines.schedules import Schedule, check_cron
 from shipyard.registry.service import RegistryService
@@ -35,6 +36,8 @@ DECLARED = ("GatePolicy", "Deployment", "Notifier", "Monitor", "AlertRule")
 STRICT = frozenset({"RoleBinding", "Pipeline", *DECLARED})
 #: The model tag that holds its allowed estimator families.
 ALLOWED_TAG = "shipyard.allowed_estimators"
+#: The monitor whose windows are configuration-drift checks (``watch_drift``).
+DRIFT_MONITOR = "spec-drift"
 #: Audit actions of applies themselves (not drift).
 _APPLY_ACTIONS = ("spec.created", "spec.updated", "spec.deleted", "spec.applied")
 
@@ -105,6 +108,7 @@ class SpecService:
         schedules: ScheduleStore,
         objects: SpecObjectStore,
         audit: AuditService,
+        monitors: Callable[[], MonitorService] | None = None,
     ) -> None:
         self.tracking = tracking
         self._registry = registry
@@ -112,6 +116,7 @@ class SpecService:
         self.schedules = schedules
         self.objects = objects
         self.audit = audit
+        self._monitors = monitors
 
     # live state -------------------------------------------------------------------------
 
@@ -293,6 +298,55 @@ class SpecService:
             item.actions = [e.action for e in mine]
             item.at = max((e.time for e in mine), default=None)
         return found
+
+    def watch_drift(self, notify: list[str]) -> dict[str, Any]:
+        """Judge drift as a monitor window of ``spec-drift``: its ``config-drift`` alert fires
+        (once) while the store differs from the last apply, notifying the declared
+        notifiers named, and resolves when it matches again. For a schedule."""
+        if self._monitors is None:
+            raise InvalidInputError("this store keeps no monitor results")
+        from datetime import UTC, datetime, timedelta
+
+        from shipyard.monitoring.spec import parse_monitor
+
+        live = self.live()
+        missing = [n for n in notify if ("Notifier", n) not in live]
+        if missing:
+            raise InvalidInputError(f"no declared notifier {', '.join(map(repr, missing))}")
+        monitor = parse_monitor(
+            {
+                "name": DRIFT_MONITOR,
+                "deployment": "-",
+                "alerts": [{"name": "config-drift", "check": "config_drift", "notify": notify}],
+                "notifiers": {n: live[("Notifier", n)] for n in notify},
+            }
+        )
+        found = self.drift()
+        names = [
+            f"{d.kind}/{d.name} ({d.change}{' by ' + ', '.join(d.by) if d.by else ''})"
+            for d in found
+        ]
+        end = datetime.now(UTC).replace(microsecond=0)
+        check = {
+            "name": "config_drift",
+            "kind": "drift",
+            "status": "failed" if found else "passed",
+            "value": float(len(found)),
+            "threshold": "0 objects changed outside the spec",
+            "message": f"{len(found)} object(s) changed outside the spec"
+            + (f": {'; '.join(names)}" if names else ""),
+        }
+        result = {
+            "monitor": DRIFT_MONITOR,
+            "deployment": "-",
+            "window_start": (end - timedelta(seconds=1)).isoformat(),
+            "window_end": end.isoformat(),
+            "rows": len(found),
+            "status": "alert" if found else "ok",
+            "checks": [check],
+            "config_drift": [d.to_dict() for d in found],
+        }
+        return self._monitors().record(monitor, end - timedelta(seconds=1), end, result)
 
     def edit(self, kind: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Change fields of a declared object by hand (``path.to.field`` -> value); audited,
