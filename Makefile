@@ -104,6 +104,7 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python overload.py
 	cd bench && ../$(BENCH_VENV)/bin/python ui.py
 	cd bench && ../$(BIN)/python scale.py
+	cd bench && ../$(BIN)/python spec.py
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -35,15 +35,17 @@ def _user_exists(backend: Backend, name: str) -> bool:
 
 
 def crash_on_append(store: Any, monkeypatch: pytest.MonkeyPatch, at: int = 1) -> None:
-    """Make the ``at``-th audit append from now on fail, as a process dying there would."""
+    """Make the append that writes the ``at``-th audit event from now on fail, as a process
+    dying there would (a unit's events are appended together, just before it commits)."""
     real = store.append
     calls = {"n": 0}
 
-    def append(*args: Any, **kwargs: Any) -> Any:
-        calls["n"] += 1
-        if calls["n"] == at:
+    def append(entries: list[Any]) -> Any:
+        before = calls["n"]
+        calls["n"] += len(entries)
+        if before < at <= calls["n"]:
             raise CrashError("the process died before the audit event was written")
-        return real(*args, **kwargs)
+        return real(entries)
 
     monkeypatch.setattr(store, "append", append)
 

@@ -30,6 +30,18 @@ class AuditFilter(TypedDict, total=False):
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """An event to append: what happened, to what, by whom, when (the chain adds the rest)."""
+
+    id: str
+    time: int
+    actor: str
+    action: str
+    object: str
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AuditEvent:
     """One recorded action."""
 

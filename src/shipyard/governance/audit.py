@@ -7,10 +7,20 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Unpack
 
 from shipyard.core.actor import current_actor
-from shipyard.core.audit import AuditEvent, AuditFilter, ChainCheck, check_anchor, verify_chain
+from shipyard.core.audit import (
+    AuditEntry,
+    AuditEvent,
+    AuditFilter,
+    ChainCheck,
+    check_anchor,
+    verify_chain,
+)
 from shipyard.core.clock import now_ms
 from shipyard.core.ids import new_id
 from shipyard.governance.ports import AuditAnchorStore, AuditStore, Transactions
+
+#: Where a unit's scratch state keeps the events recorded in it, until it commits.
+_PENDING = "audit.pending"
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +49,24 @@ class AuditService:
         Inside ``atomic`` the event is appended in the unit's transaction as it commits, and
         the anchor moves only once it has committed.
         """
-        event_id, when, actor = new_id("evt"), now_ms(), current_actor()
+        entry = AuditEntry(new_id("evt"), now_ms(), current_actor(), action, obj, payload or {})
+        tx = self.tx
+        state = tx.unit_state() if tx is not None else None
+        if tx is None or state is None:
+            self._append([entry])
+            return
+        # Inside a unit, events gather and are appended together just before it commits.
+        pending: list[AuditEntry] | None = state.get(_PENDING)
+        if pending is None:
+            pending = state[_PENDING] = []
+            tx.before_commit(lambda: self._append(state.pop(_PENDING)))
+        pending.append(entry)
 
-        def append() -> None:
-            event = self.store.append(event_id, when, actor, action, obj, payload or {})
-            if self.anchor is not None:
-                anchor = self.anchor
-                self._after(lambda: anchor.advance(event.seq, event.hash))
-
-        if self.tx is None:
-            append()
-        else:
-            self.tx.before_commit(append)
+    def _append(self, entries: list[AuditEntry]) -> None:
+        events = self.store.append(entries)
+        if self.anchor is not None and events:
+            anchor, last = self.anchor, events[-1]
+            self._after(lambda: anchor.advance(last.seq, last.hash))
 
     def _after(self, hook: Any) -> None:
         if self.tx is None:

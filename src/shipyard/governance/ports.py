@@ -6,17 +6,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
-from shipyard.core.audit import Anchor, AuditEvent, AuditFilter
+from shipyard.core.audit import Anchor, AuditEntry, AuditEvent, AuditFilter
 from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
 
 
 class AuditStore(Protocol):
     """The append-only chain of audit events."""
 
-    def append(
-        self, event_id: str, time: int, actor: str, action: str, obj: str, payload: dict[str, Any]
-    ) -> AuditEvent:
-        """Add the next event, linking it to the last one, atomically."""
+    def append(self, entries: list[AuditEntry]) -> list[AuditEvent]:
+        """Add the next events in order, each linked to the one before, atomically."""
         ...
 
     def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
@@ -38,6 +36,11 @@ class Transactions(Protocol):
 
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the open unit has committed; at once outside one."""
+        ...
+
+    def unit_state(self) -> dict[str, Any] | None:
+        """A scratch dict that lives as long as the open unit (None outside one): what a
+        service gathers during the unit and writes once, just before it commits."""
         ...
 
 

@@ -180,8 +180,11 @@ class SpecService:
                 )
                 if change.action == "delete":
                     self.objects.forget_applied(change.kind, change.name)
+            kept = {(a.kind, a.name): a.body for a in self.objects.applied()}
             for doc in docs:
-                self.objects.record_applied(doc.kind, doc.name, managed(doc.kind, doc.body), at, by)
+                body = managed(doc.kind, doc.body)
+                if kept.get(doc.key) != body:  # only what this apply changed is rewritten
+                    self.objects.record_applied(doc.kind, doc.name, body, at, by)
             self.audit.record(
                 "spec.applied",
                 "spec:project",

@@ -76,6 +76,7 @@ class _Unit:
     conn: Connection
     before: list[Callable[[], None]] = field(default_factory=list)
     after: list[Callable[[], None]] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 _UNIT: ContextVar[_Unit | None] = ContextVar("shipyard_unit_of_work", default=None)
@@ -152,6 +153,11 @@ class SqlTransactions:
     def after_commit(self, hook: Callable[[], None]) -> None:
         """Run ``hook`` once the open unit has committed; at once outside one."""
         self._hook(hook, before=False)
+
+    def unit_state(self) -> dict[str, Any] | None:
+        """The open unit's scratch dict, or None outside a unit."""
+        unit = _joined(self.engine)
+        return unit.state if unit is not None else None
 
     def _hook(self, hook: Callable[[], None], *, before: bool) -> None:
         unit = _joined(self.engine)

@@ -10,7 +10,7 @@ from typing import Any, Unpack
 from sqlalchemy import Connection, Engine, Row, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
-from shipyard.core.audit import GENESIS, AuditEvent, AuditFilter, event_hash
+from shipyard.core.audit import GENESIS, AuditEntry, AuditEvent, AuditFilter, event_hash
 from shipyard.core.errors import ConflictError, NotFoundError, StoreError
 from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
 from shipyard.store import schema as t
@@ -50,10 +50,11 @@ class SqlAuditStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def append(
-        self, event_id: str, time: int, actor: str, action: str, obj: str, payload: dict[str, Any]
-    ) -> AuditEvent:
-        """Link a new event to the last one inside one write transaction."""
+    def append(self, entries: list[AuditEntry]) -> list[AuditEvent]:
+        """Link new events to the last one inside one write transaction (one lock, one
+        read of the head and one insert for all of them)."""
+        if not entries:
+            return []
         with writing(self.engine) as conn:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _AUDIT_LOCK_KEY})
@@ -63,22 +64,39 @@ class SqlAuditStore:
                 .limit(1)
             ).first()
             seq, prev = (int(last.seq) + 1, last.hash) if last is not None else (1, GENESIS)
-            event = AuditEvent(seq, event_id, time, actor, action, obj, payload, prev)
-            event = AuditEvent(**{**event.__dict__, "hash": event_hash(event)})
-            conn.execute(
-                insert(t.audit_events).values(
-                    seq=event.seq,
-                    id=event.id,
-                    time=event.time,
-                    actor=event.actor,
-                    action=event.action,
-                    object=event.object,
-                    payload=json.dumps(event.payload, sort_keys=True, ensure_ascii=False),
-                    prev_hash=event.prev_hash,
-                    hash=event.hash,
+            events = []
+            for entry in entries:
+                event = AuditEvent(
+                    seq,
+                    entry.id,
+                    entry.time,
+                    entry.actor,
+                    entry.action,
+                    entry.object,
+                    entry.payload,
+                    prev,
                 )
+                event = AuditEvent(**{**event.__dict__, "hash": event_hash(event)})
+                events.append(event)
+                seq, prev = seq + 1, event.hash
+            conn.execute(
+                insert(t.audit_events),
+                [
+                    {
+                        "seq": e.seq,
+                        "id": e.id,
+                        "time": e.time,
+                        "actor": e.actor,
+                        "action": e.action,
+                        "object": e.object,
+                        "payload": json.dumps(e.payload, sort_keys=True, ensure_ascii=False),
+                        "prev_hash": e.prev_hash,
+                        "hash": e.hash,
+                    }
+                    for e in events
+                ],
             )
-        return event
+        return events
 
     def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
         """Events in sequence order (or newest first), filtered in SQL."""
