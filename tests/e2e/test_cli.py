@@ -142,6 +142,13 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     assert "Daily monitor" in done.stdout and "firing -> retraining prun_" in done.stdout
     assert "webhook receiver got 1 alert(s)" in done.stdout
     assert "retrained candidate fraud v3" in done.stdout
+    # The project as code: applied, a hand edit found as drift (by rui), put back, exported.
+    assert "7 added, 1 changed (2 unchanged), in one audited transaction" in done.stdout
+    assert "drift: Monitor/fraud-daily changed by rui: quality.min_rows 500 -> 50" in done.stdout
+    assert "alert spec-drift/config-drift firing" in done.stdout
+    assert "drift gone, drift alert resolved" in done.stdout
+    assert cli("plan", "-f", ".shipyard/shipyard.yaml").returncode == 0
+    assert cli("plan", "-f", ".shipyard/shipyard-export.yaml").returncode == 0
     verify = cli("audit", "verify", "--json")
     assert json.loads(verify.stdout)["ok"] is True
     assert json.loads(cli("models", "show", "fraud", "--json").stdout)["aliases"]["champion"]

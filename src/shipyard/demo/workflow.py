@@ -21,6 +21,8 @@ from rich.table import Table
 from shipyard.core.actor import acting_as
 from shipyard.core.errors import PipelineError
 from shipyard.core.settings import Settings
+from shipyard.demo.data import FEATURES
+from shipyard.demo.project import declare_project
 from shipyard.pipelines.models import StepStatus
 
 
@@ -78,6 +80,7 @@ def run_demo(
     champion = govern(settings, run, console=out)
     serve_champion(settings, champion, seed=seed, console=out)
     watch_production(settings, seed=seed, console=out)
+    declare_project(settings, PEOPLE, POLICY, FRAUD_MONITOR, DRIFT_RULE, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
@@ -391,6 +394,27 @@ def team_rerun(settings: Settings, rows: int, seed: int, *, console: Console) ->
 
 DAYS = 5
 PER_DAY = 2_000
+#: The daily monitor of the fraud deployment (also declared in the demo's shipyard.yaml).
+FRAUD_MONITOR: dict[str, Any] = {
+    "deployment": "fraud",
+    "model": "models:/fraud@champion",
+    "features": FEATURES,
+    "window": {"every": "1d"},
+    "quality": {"min_rows": 500},
+    "performance": {
+        "metrics": {"roc_auc": {"min": 0.7}},
+        "threshold": 0.05,
+        "min_labels": 500,
+        "sensitive": "age_band",
+    },
+}
+DRIFT_RULE: dict[str, Any] = {
+    "check": "drift",
+    "for": 1,
+    "severity": "warning",
+    "notify": ["ops"],
+    "retrain": "shipyard.demo.pipeline:fraud_retraining",
+}
 
 
 class _Receiver:
@@ -477,27 +501,8 @@ def watch_production(settings: Settings, *, seed: int, console: Console) -> None
     spec = parse_monitor(
         {
             "name": "fraud-daily",
-            "deployment": "fraud",
-            "model": "models:/fraud@champion",
-            "features": FEATURES,
-            "window": {"every": "1d"},
-            "quality": {"min_rows": 500},
-            "performance": {
-                "metrics": {"roc_auc": {"min": 0.7}},
-                "threshold": 0.05,
-                "min_labels": 500,
-                "sensitive": "age_band",
-            },
-            "alerts": [
-                {
-                    "name": "drift",
-                    "check": "drift",
-                    "for": 1,
-                    "severity": "warning",
-                    "notify": ["ops"],
-                    "retrain": "shipyard.demo.pipeline:fraud_retraining",
-                }
-            ],
+            **FRAUD_MONITOR,
+            "alerts": [{"name": "drift", **DRIFT_RULE}],
             "notifiers": {"ops": {"type": "webhook", "url": receiver.url, "retries": 1}},
         }
     )
