@@ -393,3 +393,33 @@ def test_a_scheduled_drift_watch_raises_an_alert_and_resolves(
     assert ran.returncode == 0, ran.stderr
     history = cli("monitor", "history", "spec-drift", "--json", env=env)
     assert [r["status"] for r in json.loads(history.stdout)["results"]][-1] == "ok"
+
+
+def test_pinned_aliases_are_applied_and_a_hand_move_is_drift(store_backend: Backend) -> None:
+    X, y = [[0.0], [1.0], [0.5], [0.2]], [0, 1, 1, 0]
+    for _ in range(2):
+        run = store_backend.tracking.create_run("fraud-candidates")
+        store_backend.registry.log_model(
+            run.id, LogisticRegression().fit(X, y), input_example=X[:2], convert_onnx=False
+        )
+        store_backend.registry.register("fraud", run_id=run.id)
+    pinned = SPEC.replace("allowed_estimators:", "aliases: {challenger: 1}, allowed_estimators:")
+    spec = store_backend.spec
+    spec.apply(parse_spec(pinned))
+    assert store_backend.registry.get_model("fraud").aliases == {"challenger": 1}
+    with acting_as("dave", Role.APPROVER):
+        store_backend.registry.set_alias("fraud", "challenger", 2)  # moved by hand
+        store_backend.registry.set_alias("fraud", "shadow", 2)  # not pinned: not drift
+    (item,) = spec.drift()
+    assert (item.kind, item.name, item.by) == ("Model", "fraud", ["dave"])
+    assert [(f.path, f.old, f.new) for f in item.fields] == [("aliases.challenger", 1, 2)]
+    assert "alias.set" in item.actions
+    # champion moves through approvals only: a spec that would move it cannot be applied.
+    crowned = pinned.replace("aliases: {challenger: 1}", "aliases: {champion: 2}")
+    plan = spec.plan(parse_spec(crowned))
+    assert any("champion moves through an approval" in p for p in plan.problems)
+    with pytest.raises(InvalidInputError, match="champion moves through an approval"):
+        spec.apply(parse_spec(crowned))
+    spec.apply(parse_spec(pinned))  # puts challenger back; shadow, not pinned, stays
+    assert store_backend.registry.get_model("fraud").aliases == {"challenger": 1, "shadow": 2}
+    assert spec.drift() == []

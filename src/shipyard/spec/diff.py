@@ -12,10 +12,33 @@ Action = Literal["create", "update", "delete"]
 #: Kinds whose objects apply never deletes: a model's versions and an experiment's runs are
 #: records (the audit trail refers to them).
 KEPT = frozenset({"Model", "Experiment"})
-#: Fields that cannot change once the object exists, with the reason.
-IMMUTABLE = {("Experiment", "tags"): "experiment tags are set when it is created"}
+#: Fields (or field paths) apply cannot change, with the reason.
+IMMUTABLE = {
+    ("Experiment", "tags"): "experiment tags are set when it is created",
+    ("Model", "aliases.champion"): "champion moves through an approval (shipyard models "
+    "request-promotion), never by apply: update the spec to the version approved",
+}
 #: Fields a spec may leave out (null) to leave them as they are.
-OPTIONAL = {"Model": frozenset({"owner", "use_case", "risk_tier", "intended_use"})}
+OPTIONAL = {"Model": frozenset({"owner", "use_case", "risk_tier", "intended_use", "aliases"})}
+
+
+#: Mapping fields a spec manages key by key: keys it leaves out are not its business.
+PARTIAL = {("Model", "aliases")}
+
+
+def comparable(kind: str, have: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
+    """The part of live ``have`` that ``want`` speaks of: its fields, and of a partial
+    mapping only the keys it names."""
+    found = {k: v for k, v in have.items() if k in want}
+    for key in want:
+        if (kind, key) in PARTIAL and isinstance(found.get(key), dict):
+            found[key] = {k: v for k, v in found[key].items() if k in (want[key] or {})}
+    return found
+
+
+def _immutable(kind: str, path: str) -> str | None:
+    """Why apply cannot change this field, if it cannot."""
+    return IMMUTABLE.get((kind, path)) or IMMUTABLE.get((kind, path.split(".")[0]))
 
 
 @dataclass(frozen=True)
@@ -158,18 +181,12 @@ def plan_changes(
                 Change("create", kind, name, tuple(field_changes(None, want)), desired[key])
             )
             continue
-        have = {k: v for k, v in live[key].items() if k in want}
-        changed = field_changes(have, want)
+        changed = field_changes(comparable(kind, live[key], want), want)
         if not changed:
             plan.unchanged += 1
             continue
         problem = next(
-            (
-                f"{f.path}: {IMMUTABLE[(kind, f.path.split('.')[0])]}"
-                for f in changed
-                if (kind, f.path.split(".")[0]) in IMMUTABLE
-            ),
-            None,
+            (f"{f.path}: {why}" for f in changed if (why := _immutable(kind, f.path))), None
         )
         plan.changes.append(Change("update", kind, name, tuple(changed), desired[key], problem))
     extra = sorted((k for k in live if k not in desired), key=lambda k: (-order[k[0]], k[1]))

@@ -54,6 +54,9 @@ class ModelBody(_Body):
     #: Estimator families a version may be (``lightgbm``, ``xgboost``, ``sklearn``...);
     #: empty allows any.
     allowed_estimators: list[str] = Field(default_factory=list)
+    #: Aliases pinned to versions (``{champion: 3}``), so one moved by hand is drift; left
+    #: out, aliases are not managed. ``champion`` moves through approvals, never by apply.
+    aliases: dict[str, int] | None = None
 
     @field_validator("risk_tier")
     @classmethod

@@ -25,7 +25,16 @@ from shipyard.monitoring.service import MonitorService
 from shipyard.pipelines.ports import ScheduleStore
 from shipyard.pipelines.schedules import Schedule, check_cron
 from shipyard.registry.service import RegistryService
-from shipyard.spec.diff import Change, FieldChange, Key, Plan, field_changes, managed, plan_changes
+from shipyard.spec.diff import (
+    Change,
+    FieldChange,
+    Key,
+    Plan,
+    comparable,
+    field_changes,
+    managed,
+    plan_changes,
+)
 from shipyard.spec.documents import KINDS, Document, body_of
 from shipyard.spec.ports import SpecObjectStore
 from shipyard.tracking.service import TrackingService
@@ -135,6 +144,7 @@ class SpecService:
                 "intended_use": model.intended_use,
                 "approvals_required": model.approvals_required,
                 "allowed_estimators": [a for a in allowed.split(",") if a],
+                "aliases": dict(model.aliases),
             }
             found[("Model", model.name)] = body_of("Model", model.name, raw)
         for sched in self.schedules.list_schedules():
@@ -248,6 +258,13 @@ class SpecService:
         if "allowed_estimators" in touched:
             families = ",".join(body.get("allowed_estimators") or [])
             registry.set_tag(name, None, ALLOWED_TAG, families or None)
+        for item in change.fields:
+            if item.path.startswith("aliases."):  # champion never gets here (a plan problem)
+                alias = item.path.removeprefix("aliases.")
+                if item.new is None:
+                    registry.delete_alias(name, alias, reason="shipyard apply")
+                else:
+                    registry.set_alias(name, alias, int(item.new), reason="shipyard apply")
 
     def _binding(self, change: Change, body: dict[str, Any]) -> None:
         identity, name = self._identity(), change.name
@@ -265,7 +282,11 @@ class SpecService:
         """The live state as documents: applied to an empty store, it gives the same."""
         order = {kind: i for i, kind in enumerate(KINDS)}
         docs = [
-            Document(kind=kind, name=name, body=body) for (kind, name), body in self.live().items()
+            # Aliases point at versions, which a spec does not make: pin them by hand.
+            Document(
+                kind=kind, name=name, body={**body, "aliases": None} if kind == "Model" else body
+            )
+            for (kind, name), body in self.live().items()
         ]
         return sorted(docs, key=lambda d: (order[d.kind], d.name))
 
@@ -281,7 +302,7 @@ class SpecService:
             if key not in live:
                 found.append(DriftItem(key[0], key[1], "deleted"))
                 continue
-            have = {k: v for k, v in live[key].items() if k in snapshot.body}
+            have = comparable(key[0], live[key], snapshot.body)
             fields = field_changes(snapshot.body, have)
             if fields:
                 found.append(DriftItem(key[0], key[1], "changed", fields))
