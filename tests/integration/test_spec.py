@@ -423,3 +423,23 @@ def test_pinned_aliases_are_applied_and_a_hand_move_is_drift(store_backend: Back
     spec.apply(parse_spec(pinned))  # puts challenger back; shadow, not pinned, stays
     assert store_backend.registry.get_model("fraud").aliases == {"challenger": 1, "shadow": 2}
     assert spec.drift() == []
+
+
+def test_a_models_allowed_estimators_are_enforced_at_registration(store_backend: Backend) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    store_backend.spec.apply(parse_spec(SPEC))  # fraud allows lightgbm, logistic_regression
+    X, y = [[0.0], [1.0], [0.5], [0.2]], [0, 1, 1, 0]
+
+    def register(model: object) -> int:
+        run = store_backend.tracking.create_run("fraud-candidates")
+        store_backend.registry.log_model(run.id, model, input_example=X[:2], convert_onnx=False)
+        return store_backend.registry.register("fraud", run_id=run.id).version
+
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(X, y)
+    with pytest.raises(PermissionDeniedError, match="allows only lightgbm, logistic_regression"):
+        register(forest)
+    assert register(make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)) == 1
+    assert store_backend.registry.list_versions("fraud")[0].version == 1

@@ -107,6 +107,7 @@ def save_flavor(model: Any, kind: str, folder: Path) -> Flavor:
                 "model_file": path.name,
                 "serialization_format": "skops",
                 "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+                **_final_step(model),
                 "sklearn_version": package_version("scikit-learn"),
                 "skops_version": package_version("skops"),
                 "sha256": digest,
@@ -423,3 +424,12 @@ class OnnxModel:
         if proba is None:
             raise InvalidInputError("this ONNX model has no probability output")
         return proba
+
+
+def _final_step(model: Any) -> dict[str, str]:
+    """A pipeline's final estimator class: what a bank's list of allowed estimators judges."""
+    steps = getattr(model, "steps", None)
+    if not isinstance(steps, list) or not steps:
+        return {}
+    last = steps[-1][1]
+    return {"final_estimator": f"{type(last).__module__}.{type(last).__qualname__}"}

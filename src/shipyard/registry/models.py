@@ -182,3 +182,27 @@ KNOWN_USE_CASES = {
     "other": "see intended use",
 }
 RISK_TIERS = ("low", "medium", "high", "critical")
+
+
+#: The model tag listing the estimator families a version may be (a project spec sets it).
+ALLOWED_ESTIMATORS_TAG = "shipyard.allowed_estimators"
+
+
+def estimator_families(flavor: str, conf: dict[str, Any]) -> set[str]:
+    """What a version is, for an allowed-estimators rule: its flavour, the library and the
+    class (``logistic_regression``, ``lgbm_classifier``, ...), and a pipeline's final step."""
+    found = {flavor}
+    for key in ("model_class", "final_estimator"):
+        value = str(conf.get(key) or "")
+        if not value:
+            continue
+        module, _, cls = value.rpartition(".")
+        found.add(module.split(".")[0])
+        found.add(re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", cls).lower())
+    return {f for f in found if f}
+
+
+def allowed_estimator(families: set[str], allowed: list[str]) -> bool:
+    """Whether a version of these families passes ``allowed`` (a family, or the start of a
+    class name: ``random_forest`` allows ``random_forest_classifier``)."""
+    return any(a in families or any(f.startswith(a + "_") for f in families) for a in allowed)

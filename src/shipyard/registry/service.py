@@ -20,6 +20,7 @@ from shipyard.core.errors import (
     ConflictError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     StateTransitionError,
 )
 from shipyard.core.jsonsafe import INT64_MAX
@@ -29,13 +30,16 @@ from shipyard.core.roles import Role
 from shipyard.registry import card as cards
 from shipyard.registry.guard import check_run_change
 from shipyard.registry.models import (
+    ALLOWED_ESTIMATORS_TAG,
     RISK_TIERS,
     ModelUri,
     ModelVersion,
     RegisteredModel,
     VersionState,
+    allowed_estimator,
     check_alias,
     check_transition,
+    estimator_families,
     parse_model_uri,
     parse_state,
 )
@@ -165,6 +169,7 @@ class RegistryService:
             kind, checked = check_package(Path(tmp), mlmodel)
         flavors = [f for f in mlmodel["flavors"] if f != "python_function"]
         native = mlmodel["flavors"].get(kind, {})
+        self._check_allowed(name, kind, native)
         signature = mlmodel.get("signature") or {}
         lineage = {
             "training_run": run_id,
@@ -213,6 +218,20 @@ class RegistryService:
                 },
             )
             return registered
+
+    def _check_allowed(self, name: str, flavor: str, conf: dict[str, Any]) -> None:
+        """Refuse a version whose estimator the model's governance does not allow."""
+        try:
+            listed = self.store.get_model(name).tags.get(ALLOWED_ESTIMATORS_TAG, "")
+        except NotFoundError:
+            return
+        allowed = [a for a in listed.split(",") if a]
+        families = estimator_families(flavor, conf)
+        if allowed and not allowed_estimator(families, allowed):
+            raise PermissionDeniedError(
+                f"model {name!r} allows only {', '.join(allowed)}; this version is "
+                f"{', '.join(sorted(families))}"
+            )
 
     def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
         """Refuse changes to a run that would break a registered version built from it.

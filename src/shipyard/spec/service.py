@@ -24,6 +24,7 @@ from shipyard.governance.identity import IdentityService
 from shipyard.monitoring.service import MonitorService
 from shipyard.pipelines.ports import ScheduleStore
 from shipyard.pipelines.schedules import Schedule, check_cron
+from shipyard.registry.models import ALLOWED_ESTIMATORS_TAG
 from shipyard.registry.service import RegistryService
 from shipyard.spec.diff import (
     Change,
@@ -43,8 +44,8 @@ from shipyard.tracking.service import TrackingService
 DECLARED = ("GatePolicy", "Deployment", "Notifier", "Monitor", "AlertRule")
 #: Kinds whose objects only a spec should make: one made by hand is drift.
 STRICT = frozenset({"RoleBinding", "Pipeline", *DECLARED})
-#: The model tag that holds its allowed estimator families.
-ALLOWED_TAG = "shipyard.allowed_estimators"
+#: The model tag that holds its allowed estimator families (the registry enforces it).
+ALLOWED_TAG = ALLOWED_ESTIMATORS_TAG
 #: The monitor whose windows are configuration-drift checks (``watch_drift``).
 DRIFT_MONITOR = "spec-drift"
 #: Audit actions of applies themselves (not drift).
