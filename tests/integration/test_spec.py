@@ -252,6 +252,10 @@ def test_cli_exit_codes_like_terraform(store_settings: Settings, tmp_path: Path)
     assert drifted.returncode == 2
     (item,) = json.loads(drifted.stdout)["drift"]
     assert item["fields"] == [{"path": "workers", "applied": 2, "live": 4}]
+    undo = cli("plan", "-f", str(spec), env={**env, "SHIPYARD_USER": "quinn"})
+    assert undo.returncode == 2
+    assert "~ Deployment/fraud (changed outside the spec by" in undo.stdout
+    assert "workers: 4 -> 2" in undo.stdout
     invalid = tmp_path / "invalid.yaml"
     invalid.write_text(
         SPEC.replace("risk_tier: high", "risk_tier: huge").replace("workers: 2", "workers: 0")

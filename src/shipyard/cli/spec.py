@@ -66,7 +66,9 @@ def _value(value: Any) -> str:
 def _print_plan(plan: Any) -> None:
     for change in plan.changes:
         symbol, colour = _SYMBOL[change.action]
-        console.print(f"[{colour}]{symbol} {change.kind}/{change.name}[/{colour}]", highlight=False)
+        key = f"{change.kind}/{change.name}"
+        note = f" [dim]({plan.drifted[key]})[/dim]" if key in plan.drifted else ""
+        console.print(f"[{colour}]{symbol} {key}[/{colour}]{note}", highlight=False)
         for item in change.fields:
             if change.action == "create":
                 line = f"    + {item.path} = {_value(item.new)}"

@@ -75,6 +75,8 @@ class Plan:
     unchanged: int = 0
     kept: list[Key] = field(default_factory=list)  # not declared, but never deleted
     unmanaged: list[Key] = field(default_factory=list)  # made by hand, not by an apply
+    #: Objects changed outside the spec since the last apply: who and when, for the reader.
+    drifted: dict[str, str] = field(default_factory=dict)  # "Kind/name" -> "by rui at ..."
 
     @property
     def problems(self) -> list[str]:
@@ -103,6 +105,7 @@ class Plan:
             int(data["summary"]["unchanged"]),
             [(k, n) for k, n in data.get("kept", [])],
             [(k, n) for k, n in data.get("unmanaged", [])],
+            dict(data.get("drifted", {})),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -110,6 +113,7 @@ class Plan:
         return {
             "kept": [list(k) for k in self.kept],
             "unmanaged": [list(k) for k in self.unmanaged],
+            "drifted": self.drifted,
             "changes": [
                 {
                     "action": c.action,

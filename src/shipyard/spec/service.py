@@ -101,6 +101,14 @@ def audit_object(kind: str, name: str) -> str:
     }.get(kind, f"spec:{kind}/{name}")
 
 
+def _when(at: int | None) -> str:
+    if at is None:
+        return ""
+    from datetime import UTC, datetime
+
+    return " at " + datetime.fromtimestamp(at / 1000, UTC).isoformat(timespec="seconds")
+
+
 def digest(docs: list[Document]) -> str:
     """A short fingerprint of a set of documents (what an apply recorded)."""
     text = json.dumps(sorted((d.kind, d.name, d.body) for d in docs), sort_keys=True)
@@ -168,7 +176,18 @@ class SpecService:
     # plan and apply ---------------------------------------------------------------------
 
     def plan(self, docs: list[Document], *, prune: bool = False) -> Plan:
-        """What apply would change, without changing anything."""
+        """What apply would change, without changing anything; changes that undo a hand
+        edit say who made it and when."""
+        found = self._plan(docs, prune=prune)
+        for item in self.drift():
+            when = _when(item.at)
+            who = ", ".join(item.by) or "someone (not in the audit log)"
+            found.drifted[f"{item.kind}/{item.name}"] = (
+                f"{item.change} outside the spec by {who}{when}"
+            )
+        return found
+
+    def _plan(self, docs: list[Document], *, prune: bool) -> Plan:
         desired = {d.key: d.body for d in docs}
         applied = {(a.kind, a.name) for a in self.objects.applied()}
         return plan_changes(desired, self.live(), prune=prune, applied=applied)
@@ -179,7 +198,7 @@ class SpecService:
         at, by = now_ms(), current_actor()
         with self.audit.atomic():
             self.objects.lock()  # a second apply waits here, then plans on this one's result
-            plan = self.plan(docs, prune=prune)
+            plan = self._plan(docs, prune=prune)
             if plan.problems:
                 raise InvalidInputError("apply cannot make: " + "; ".join(plan.problems))
             for change in plan.changes:
