@@ -91,3 +91,25 @@ def test_bad_gate_input_is_one_line_and_exit_2(
     out = cli("gate", "check", "credit", "1", *full, env=env)
     assert out.returncode == 2, out.stdout + out.stderr
     assert needle in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_policy_a_project_spec_attaches_to_the_model(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    spec = tmp_path / "shipyard.yaml"
+    spec.write_text(
+        "apiVersion: shipyard.dev/v1\nkind: GatePolicy\nmetadata: {name: credit-gates}\n"
+        "spec:\n  models: [credit]\n  label: label\n  checks: [{metric: roc_auc, min: 0.99}]\n"
+    )
+    assert cli("apply", "-f", str(spec), env=env).returncode == 0
+    data = ("--data", str(tmp_path / "eval.parquet"))
+    attached = cli("gate", "check", "credit", "1", *data, env=env)  # no --policy: the spec's
+    assert attached.returncode == 1 and "roc_auc" in attached.stdout  # its 0.99 floor fails
+    named = cli("gate", "check", "credit", "1", "--policy", "credit-gates", *data, env=env)
+    assert named.returncode == 1
+    unknown = cli("gate", "check", "credit", "1", "--policy", "nope", *data, env=env)
+    assert (
+        unknown.returncode == 2 and "no policy file or declared GatePolicy 'nope'" in unknown.stderr
+    )
+    other = cli("gate", "check", "other", "1", *data, env=env)
+    assert other.returncode == 2 and "0 declared GatePolicy documents list model" in other.stderr

@@ -21,6 +21,7 @@ from sklearn.linear_model import LogisticRegression
 
 import shipyard
 from tests.conftest import ServerProcess, free_port
+from tests.e2e.test_cli import cli
 
 COLS = [f"f{i}" for i in range(5)]
 
@@ -520,3 +521,31 @@ def test_replicas_behind_a_balancer_keep_one_prediction_log_without_lost_rows(
     writers = {p.name.split("-")[3] for p in log_files(predictions, "fraud-live")}
     assert len(writers) == 2, writers  # both replicas' files, side by side
     assert read_log(predictions, deployment="fraud-live", failed=True).num_rows == 1
+
+
+def test_a_declared_deployment_is_served_by_name(home: Path) -> None:
+    spec = home.parent / "shipyard.yaml"
+    spec.write_text(
+        "apiVersion: shipyard.dev/v1\nkind: Deployment\nmetadata: {name: fraud-live}\n"
+        'spec: {model: "models:/fraud@champion", canary: "models:/fraud/2", canary_percent: 50,'
+        " workers: 2, threshold: 0.4}\n"
+    )
+    env = {"SHIPYARD_URI": str(home)}
+    assert cli("apply", "-f", str(spec), env=env).returncode == 0
+    srv = ModelServer(home, "fraud-live")
+    try:
+        roles = set()
+        for _ in range(30):
+            reply = httpx.post(f"{srv.url}/invocations", json=named_rows([ROW]))
+            assert reply.status_code == 200
+            roles.add(reply.headers.get("x-model-version"))
+        assert roles == {"fraud/1", "fraud/2"}  # the declared canary takes a share
+        started = " ".join(Path(srv.log.name).read_text().split())  # rich wraps long lines
+        assert "as 'fraud-live'" in started and "(2 workers;" in started
+    finally:
+        srv.stop()
+    missing = cli("serve", "nope", env=env)
+    assert (
+        missing.returncode == 2
+        and "neither a model URI nor a declared Deployment" in missing.stderr
+    )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from shipyard.cli.errors import EXIT_CHECK_FAILED
 from shipyard.cli.output import console, emit_json, table, when
 from shipyard.cli.state import state
-from shipyard.gates.policy import load_policy
+from shipyard.core.errors import InvalidInputError
+from shipyard.gates.policy import GatePolicy, load_policy, parse_policy
 from shipyard.gates.render import to_html, to_junit, to_markdown
 from shipyard.gates.report import GateReport
 from shipyard.sdk.gates import read_frame
@@ -22,12 +24,39 @@ app = typer.Typer(
 _STYLE = {"passed": "green", "failed": "bold red", "skipped": "yellow"}
 
 
+def _policy(backend: Any, model: str, given: str | None) -> GatePolicy:
+    """A policy file, a declared GatePolicy by name, or the declared one that lists the model."""
+    if given is not None and (given.endswith((".yaml", ".yml")) or Path(given).is_file()):
+        return load_policy(given)
+    declared = {
+        name: body for (kind, name), body in backend.spec.live().items() if kind == "GatePolicy"
+    }
+    if given is not None:
+        if given not in declared:
+            raise InvalidInputError(f"no policy file or declared GatePolicy {given!r}")
+        chosen = declared[given]
+    else:
+        found = [b for b in declared.values() if model in b.get("models", [])]
+        if len(found) != 1:
+            raise InvalidInputError(
+                f"give --policy: {len(found)} declared GatePolicy documents list model {model!r}"
+            )
+        chosen = found[0]
+    return parse_policy({k: v for k, v in chosen.items() if k != "models"})
+
+
 @app.command("check")
 def check(
     ctx: typer.Context,
     name: str = typer.Argument(..., help="Model name."),
     version: str = typer.Argument(..., help="Version number."),
-    policy: Path = typer.Option(..., "--policy", "-p", help="Gate policy (YAML)."),
+    policy: str | None = typer.Option(
+        None,
+        "--policy",
+        "-p",
+        help="Gate policy: a YAML file or a declared GatePolicy (default: the one the project "
+        "spec attaches to this model).",
+    ),
     data: Path = typer.Option(..., "--data", "-d", help="Evaluation data (.parquet, .csv)."),
     reference: Path | None = typer.Option(
         None, "--reference", help="Training data (default: the one registered with the model)."
@@ -39,7 +68,7 @@ def check(
 ) -> None:
     """Evaluate, store the report on the version, print it; exit 1 when a check fails."""
     st = state(ctx)
-    rules = load_policy(policy)
+    rules = _policy(st.backend, name, policy)
     frame = read_frame(data, "evaluation data")
     ref = read_frame(reference, "reference data") if reference is not None else None
     with console.status(f"evaluating {len(rules.checks)} checks on {len(frame):,} rows"):

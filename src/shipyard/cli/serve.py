@@ -14,7 +14,9 @@ from shipyard.core.errors import InvalidInputError
 def serve(
     ctx: typer.Context,
     model: str = typer.Argument(
-        None, help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/model."
+        None,
+        help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/model, or the name of "
+        "a Deployment the project spec declares.",
     ),
     config: Path = typer.Option(
         None, "--config", "-f", help="A 'kind: Deployment' YAML file instead of flags."
@@ -60,6 +62,27 @@ def serve(
 
     if config is not None:
         spec = DeploymentSpec.from_yaml(config)
+    elif model is not None and ":/" not in model:  # a declared Deployment
+        declared = state(ctx).backend.spec.live().get(("Deployment", model))
+        if declared is None:
+            raise InvalidInputError(
+                f"{model!r} is neither a model URI nor a declared Deployment (shipyard apply)"
+            )
+        spec = DeploymentSpec(
+            name=model,
+            model=declared["model"],
+            canary=declared.get("canary"),
+            canary_percent=int(declared.get("canary_percent") or 0),
+            shadows=tuple(declared.get("shadows") or ()),
+            poll_interval=poll_interval,
+            max_rows=max_rows,
+            replay=replay,
+            threshold=declared.get("threshold") if threshold is None else threshold,
+            max_queue=max_queue,
+            queue_timeout=queue_timeout,
+        )
+        if workers == 1:
+            workers = int(declared.get("workers") or 1)
     else:
         if model is None:
             raise InvalidInputError("give a model URI (models:/NAME@ALIAS) or --config FILE")
