@@ -67,7 +67,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
     else:
-        shipyard.set_uri(request.getfixturevalue("server").url)
+        server = request.getfixturevalue("token_server")  # token auth, as its admin
+        request.getfixturevalue("monkeypatch").setenv("SHIPYARD_TOKEN", server.token)
+        shipyard.set_uri(server.url)
     yield
     shipyard.set_uri(None)
 

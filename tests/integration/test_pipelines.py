@@ -16,7 +16,7 @@ from shipyard.core.errors import InvalidInputError, PipelineError
 from shipyard.pipelines.lineage import lineage_tree
 from shipyard.pipelines.models import PipelineStatus, StepStatus
 from shipyard.sdk.pipelines import runner
-from tests.conftest import ServerProcess
+from tests.conftest import TokenServer
 
 FLOW = """
 import os, time
@@ -98,7 +98,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
         shipyard.set_uri(request.getfixturevalue("postgres_uri"))
         yield tmp_path / "blobs"
     else:
-        server = ServerProcess(tmp_path / "server-home")
+        server = TokenServer(tmp_path / "server-home")  # token auth, as its admin
+        request.getfixturevalue("monkeypatch").setenv("SHIPYARD_TOKEN", server.token)
         shipyard.set_uri(server.url)
         try:
             yield tmp_path / "server-home" / "artifacts"

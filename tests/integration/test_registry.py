@@ -34,7 +34,9 @@ def store(
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
     elif request.param == "rest":
-        shipyard.set_uri(request.getfixturevalue("server").url)
+        server = request.getfixturevalue("token_server")  # token auth, as its admin
+        monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+        shipyard.set_uri(server.url)
     else:
         uri = request.getfixturevalue("postgres_uri")
         monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "blobs"))  # undone after

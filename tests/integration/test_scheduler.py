@@ -15,7 +15,7 @@ from shipyard.pipelines.models import PipelineStatus
 from shipyard.pipelines.scheduler import Scheduler
 from shipyard.pipelines.schedules import Schedule, TickStatus, to_ms
 from shipyard.sdk.scheduling import add_schedule, schedule_store, scheduler
-from tests.conftest import ServerProcess
+from tests.conftest import TokenServer
 
 TARGET = str(Path(__file__).parents[1] / "resources" / "pipelines" / "scheduled.py")
 
@@ -33,7 +33,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shipyard.set_uri(uri)
         yield uri
     else:
-        server = ServerProcess(tmp_path / "server-home")
+        server = TokenServer(tmp_path / "server-home")  # token auth, as its admin
+        request.getfixturevalue("monkeypatch").setenv("SHIPYARD_TOKEN", server.token)
         shipyard.set_uri(server.url)
         try:
             yield server.url

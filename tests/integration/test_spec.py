@@ -329,6 +329,12 @@ def test_plan_apply_drift_and_export_through_a_server(tmp_path: Path) -> None:
         )
         assert answer.status_code == 400 and "Slack webhook URL" in answer.json()["error"]
         assert answer.json()["context"]["errors"]
+        schema = httpx.get(
+            f"{server.url}/api/v1/spec/schema",
+            headers={"Authorization": f"Bearer {member}"},
+            timeout=30,
+        )
+        assert schema.status_code == 200 and len(schema.json()["oneOf"]) == 10
         exported = cli("export", env=admin_env)
         assert exported.returncode == 0, exported.stderr
         (tmp_path / "exported.yaml").write_text(exported.stdout)

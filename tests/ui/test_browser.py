@@ -9,6 +9,9 @@ from typing import Any
 import httpx
 import pytest
 
+from shipyard.bootstrap import local_backend
+from shipyard.core.actor import acting_as
+from shipyard.core.settings import Settings
 from tests.ui.conftest import AXE, Site
 
 pytestmark = [pytest.mark.xdist_group("ui"), pytest.mark.slow]
@@ -26,6 +29,7 @@ PAGES = [
     ("monitors", "/monitors"),
     ("monitor", "/monitors/fraud-daily"),
     ("lineage", "/lineage?node=models:/fraud@champion"),
+    ("project", "/project"),
     ("audit", "/audit?verify=true"),
 ]
 
@@ -241,6 +245,34 @@ def test_the_audit_log_verifies_its_chain(chromium: Any, site: Site, shots: Path
     actions = page.locator("#audit-events tbody td:nth-child(4)").all_inner_texts()
     assert actions and all(a.startswith("promotion.") for a in actions)
     shoot(page, shots, "audit")
+    context.close()
+
+
+def test_the_project_page_shows_the_applies_and_a_hand_edit_as_drift(
+    chromium: Any, site: Site, shots: Path
+) -> None:
+    context, page = _context(chromium, site, "vic")
+    page.goto("/project")
+    # The demo applied its shipyard.yaml twice (the second put a hand edit back); this
+    # suite then made vic by hand, outside the spec.
+    assert len(page.locator("#apply-history tbody tr").all()) == 2
+
+    def drift_rows() -> dict[str, list[str]]:
+        rows = page.locator("#drift-items tbody tr").all()
+        return {cells[0]: cells for cells in (r.locator("td").all_inner_texts() for r in rows)}
+
+    assert drift_rows()["RoleBinding/vic"][1:4:2] == ["created", "admin"]
+    backend = local_backend(Settings(uri=str(site.home)))
+    try:
+        with acting_as("rui"):
+            backend.spec.edit("Monitor", "fraud-daily", {"window.every": "6h"})
+    finally:
+        backend.close()
+    page.reload()
+    monitor = drift_rows()["Monitor/fraud-daily"]
+    assert monitor[1] == "changed" and monitor[3] == "rui"
+    assert 'window.every: "1d" → "6h"' in monitor[2]
+    shoot(page, shots, "project-drift")
     context.close()
 
 

@@ -30,6 +30,14 @@ def _docs(body: SpecRequest) -> list[Any]:
     return recheck([d.model_dump() for d in body.documents])
 
 
+@router.get("/schema")
+def schema() -> dict[str, Any]:
+    """The JSON Schema of a spec document (``# yaml-language-server: $schema=...``)."""
+    from shipyard.spec.documents import document_schema
+
+    return document_schema()
+
+
 @router.post("/plan")
 async def plan(body: SpecRequest, request: Request) -> dict[str, Any]:
     """What apply would change (nothing is written)."""

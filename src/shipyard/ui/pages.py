@@ -71,6 +71,7 @@ NAV = (
     ("deployments", "/deployments", "Deployments"),
     ("monitors", "/monitors", "Monitors"),
     ("lineage", "/lineage", "Lineage"),
+    ("project", "/project", "Project"),
     ("audit", "/audit", "Audit log"),
 )
 
@@ -857,6 +858,42 @@ def _object_links(node: str) -> list[tuple[str, str]]:
     if kind == "run":
         return [(f"/runs/{rest}", "the run")]
     return []
+
+
+# the project spec -------------------------------------------------------------------------
+
+
+@router.get("/project")
+def project_page(request: Request) -> Response:
+    """The project as code: the last apply, what changed outside the spec since (by whom,
+    when), and every object the spec manages."""
+    backend = _backend(request)
+    spec = backend.spec
+    applies = backend.governance.audit.events(
+        obj="spec:project", action="spec.applied", limit=10, newest_first=True
+    )
+    drift = spec.drift()
+    drifted = {(d.kind, d.name) for d in drift}
+    live = spec.live()
+    managed = sorted(
+        (
+            {"kind": kind, "name": name, "drifted": (kind, name) in drifted}
+            for (kind, name) in live
+            if kind != "Experiment"  # every run's experiment: counted, not listed
+        ),
+        key=lambda o: (o["kind"], o["name"]),
+    )
+    experiments = sum(1 for kind, _ in live if kind == "Experiment")
+    return render(
+        request,
+        "project.html",
+        "project",
+        applies=applies,
+        drift=drift,
+        objects=managed,
+        experiments=experiments,
+        value=lambda v: json.dumps(v, sort_keys=True, default=str)[:200],
+    )
 
 
 # audit ------------------------------------------------------------------------------------
