@@ -69,8 +69,8 @@ def test_promotion_needs_a_passing_report_for_that_version(backend: Backend) -> 
         approvals.request("credit", 1)
     # A newer failing report blocks the approval even with the request open.
     _gate(backend, 1, FAILING)
-    with acting_as("bob"), pytest.raises(PermissionDeniedError, match="failed"):
-        approvals.approve("credit", 1, role=Role.APPROVER)
+    with acting_as("bob", Role.APPROVER), pytest.raises(PermissionDeniedError, match="failed"):
+        approvals.approve("credit", 1)
 
 
 def test_separation_of_duties_and_promotion(backend: Backend) -> None:
@@ -81,23 +81,17 @@ def test_separation_of_duties_and_promotion(backend: Backend) -> None:
     with acting_as("alice"):
         approvals.request("credit", 1)
     with (
-        acting_as("alice"),
+        acting_as("alice", Role.ADMIN),
         pytest.raises(PermissionDeniedError, match=r"registered .* cannot approve"),
     ):
-        approvals.approve("credit", 1, role=Role.ADMIN)  # even an admin cannot approve their own
-    with (
-        acting_as("mallory"),
-        pytest.raises(PermissionDeniedError, match="needs the approver role"),
-    ):
-        approvals.approve("credit", 1, role=Role.MEMBER)
-    # The role comes from the caller's context when no surface passes one.
+        approvals.approve("credit", 1)  # even an admin cannot approve their own
     with (
         acting_as("mallory", Role.MEMBER),
         pytest.raises(PermissionDeniedError, match="needs the approver role"),
     ):
         approvals.approve("credit", 1)
-    with acting_as("bob"):
-        done = approvals.approve("credit", 1, role=Role.APPROVER, note="looks good")
+    with acting_as("bob", Role.APPROVER):
+        done = approvals.approve("credit", 1, note="looks good")
     assert done.status == "approved"
     assert registry.get_version("credit", 1).state.value == "production"
     assert registry.get_model("credit").aliases["champion"] == 1
@@ -105,14 +99,14 @@ def test_separation_of_duties_and_promotion(backend: Backend) -> None:
     # Version 2, trained by carol, registered by alice: neither may approve it.
     with acting_as("alice"):
         approvals.request("credit", 2)
-    with acting_as("bob"):
-        final = approvals.approve("credit", 2, role=Role.APPROVER)
+    with acting_as("bob", Role.APPROVER):
+        final = approvals.approve("credit", 2)
     assert final.status == "approved"
     assert registry.get_model("credit").aliases["champion"] == 2
     assert registry.get_version("credit", 1).state.value == "retired"
 
-    with acting_as("bob"):
-        back = approvals.rollback("credit", role=Role.APPROVER, note="incident 42")
+    with acting_as("bob", Role.APPROVER):
+        back = approvals.rollback("credit", note="incident 42")
     assert back.version == 1 and back.state.value == "production"
     assert registry.get_model("credit").aliases["champion"] == 1
     assert registry.get_version("credit", 2).state.value == "retired"
@@ -142,10 +136,10 @@ def test_the_trainer_cannot_approve_either(backend: Backend) -> None:
     with acting_as("alice"):
         backend.governance.approvals.request("credit", mv.version)
     with (
-        acting_as("carol"),
+        acting_as("carol", Role.APPROVER),
         pytest.raises(PermissionDeniedError, match=r"trained .* cannot approve"),
     ):
-        backend.governance.approvals.approve("credit", mv.version, role=Role.APPROVER)
+        backend.governance.approvals.approve("credit", mv.version)
 
 
 def test_two_approvals_and_concurrent_approvers_promote_once(backend: Backend) -> None:
@@ -161,15 +155,15 @@ def test_two_approvals_and_concurrent_approvers_promote_once(backend: Backend) -
     _gate(backend, 1)
     with acting_as("alice"):
         backend.governance.approvals.request("credit", 1)
-    with acting_as("bob"):
-        first = backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+    with acting_as("bob", Role.APPROVER):
+        first = backend.governance.approvals.approve("credit", 1)
     assert first.status == "open"  # one of two
     errors: list[Exception] = []
 
     def approve(name: str) -> None:
         try:
-            with acting_as(name):
-                backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+            with acting_as(name, Role.APPROVER):
+                backend.governance.approvals.approve("credit", 1)
         except Exception as exc:  # noqa: BLE001 - collected and checked below
             errors.append(exc)
 
@@ -202,16 +196,16 @@ def test_an_approval_that_promotes_is_all_or_nothing(
         backend.governance.approvals.request("credit", 1)
     before = len(backend.governance.audit.events())
     crash_on_append(backend.governance.audit.store, monkeypatch, at=3)
-    with acting_as("bob"), pytest.raises(CrashError):
-        backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+    with acting_as("bob", Role.APPROVER), pytest.raises(CrashError):
+        backend.governance.approvals.approve("credit", 1)
     monkeypatch.undo()
     assert backend.registry.get_version("credit", 1).state.value == "candidate"
     assert "champion" not in backend.registry.get_model("credit").aliases
     request = backend.governance.approvals.requests("credit", 1)[0]
     assert request.status == "open" and not request.approvals
     assert len(backend.governance.audit.events()) == before
-    with acting_as("bob"):  # nothing half-done stands in the way of the real approval
-        done = backend.governance.approvals.approve("credit", 1, role=Role.APPROVER)
+    with acting_as("bob", Role.APPROVER):  # nothing half-done stands in the way of the real approval
+        done = backend.governance.approvals.approve("credit", 1)
     assert done.status == "approved"
     assert backend.registry.get_model("credit").aliases["champion"] == 1
     assert backend.governance.audit.verify().ok

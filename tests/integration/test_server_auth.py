@@ -169,10 +169,10 @@ def test_promotion_through_the_server_keeps_duties_apart(
     gov = shipyard.sdk.context.current().get_backend().governance
     gov.approvals.request("credit", 1, note="please")
     with pytest.raises(PermissionDeniedError, match="needs approver"):
-        gov.approvals.approve("credit", 1, role=Role.ADMIN)  # the role claimed here is ignored
+        gov.approvals.approve("credit", 1)
     as_role("approver")
     gov = shipyard.sdk.context.current().get_backend().governance
-    done = gov.approvals.approve("credit", 1, role=Role.APPROVER, note="ok")
+    done = gov.approvals.approve("credit", 1, note="ok")
     assert done.status == "approved"
     assert shipyard.model_registry().get_model("credit").aliases == {"champion": 1}
     events = gov.audit.events(obj="models:/credit")

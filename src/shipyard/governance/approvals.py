@@ -97,9 +97,9 @@ class ApprovalService:
             )
         return found
 
-    def _check_approver(self, mv: ModelVersion, role: Role | None) -> str:
+    def _check_approver(self, mv: ModelVersion) -> str:
         actor = current_actor()
-        role = role or current_role()
+        role = current_role()
         if not role.allows(Role.APPROVER):
             raise PermissionDeniedError(
                 f"{actor} has role {role.value}; approving needs the approver role", actor=actor
@@ -119,11 +119,11 @@ class ApprovalService:
         return actor
 
     def approve(
-        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
+        self, name: str, version: int | str, *, note: str = ""
     ) -> PromotionRequest:
         """Approve; the last approval needed promotes the version."""
         mv = self.registry.get_version(name, version)
-        actor = self._check_approver(mv, role)
+        actor = self._check_approver(mv)
         request = self._open(mv)
         report = self._passing_report(mv)
         with self.audit.atomic():
@@ -160,11 +160,11 @@ class ApprovalService:
         )
 
     def reject(
-        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
+        self, name: str, version: int | str, *, note: str = ""
     ) -> PromotionRequest:
         """Reject: the request closes and the version stays where it is."""
         mv = self.registry.get_version(name, version)
-        actor = self._check_approver(mv, role)
+        actor = self._check_approver(mv)
         request = self._open(mv)
         with self.audit.atomic():
             self.store.add_decision(
@@ -174,12 +174,12 @@ class ApprovalService:
             self.audit.record("promotion.rejected", mv.uri, {"request": request.id, "note": note})
         return self._by_id(mv, request.id)
 
-    def rollback(self, name: str, *, role: Role | None = None, note: str = "") -> ModelVersion:
+    def rollback(self, name: str, *, note: str = "") -> ModelVersion:
         """Give ``champion`` back to the version it had before the last promotion.
 
-        ``role`` defaults to the acting caller's (the context's); surfaces need not pass it.
+        The caller and their role come from the context (the token, through a server).
         """
-        role = role or current_role()
+        role = current_role()
         if not role.allows(Role.APPROVER):
             raise PermissionDeniedError(
                 f"{current_actor()} has role {role.value}; rollback needs the approver role"

@@ -148,18 +148,18 @@ class RestApprovals(ApprovalService):
         return request_of(data)
 
     def approve(
-        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
+        self, name: str, version: int | str, *, note: str = ""
     ) -> PromotionRequest:
         """POST .../approve (the server checks the caller's role)."""
         return self._decide(name, version, "approve", note)
 
     def reject(
-        self, name: str, version: int | str, *, role: Role | None = None, note: str = ""
+        self, name: str, version: int | str, *, note: str = ""
     ) -> PromotionRequest:
         """POST .../reject."""
         return self._decide(name, version, "reject", note)
 
-    def rollback(self, name: str, *, role: Role | None = None, note: str = "") -> ModelVersion:
+    def rollback(self, name: str, *, note: str = "") -> ModelVersion:
         """POST /api/v1/models/{name}/rollback."""
         data = self.client.json(
             "POST",
