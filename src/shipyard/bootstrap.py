@@ -23,10 +23,8 @@ from shipyard.tracking.service import TrackingService
 
 if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.gates.service import GateService
-    from shipyard.governance.approvals import ApprovalService
-    from shipyard.governance.audit import AuditService
-    from shipyard.governance.identity import IdentityService
     from shipyard.governance.integrity import ConsistencyCheck
+    from shipyard.governance.ports import Approvals, AuditTrail, Identity
     from shipyard.monitoring.alerts import Notifier
     from shipyard.monitoring.feedback import FeedbackService
     from shipyard.monitoring.ports import Monitoring
@@ -53,9 +51,9 @@ class PipelineParts:
 class Governance:
     """Audit log, users and tokens, and approvals of one store."""
 
-    audit: AuditService
-    identity: IdentityService
-    approvals: ApprovalService
+    audit: AuditTrail
+    identity: Identity
+    approvals: Approvals
 
 
 @dataclass
@@ -338,9 +336,7 @@ def rest_backend(settings: Settings) -> Backend:
     tracking = TrackingService(RestTrackingStore(client), RestRunArtifacts(client))
     registry = RestRegistry(client, tracking)
     gates = RestGateService(registry, client)
-    governance = Governance(
-        RestAudit(client), RestIdentity(client), RestApprovals(client, registry, gates)
-    )
+    governance = Governance(RestAudit(client), RestIdentity(client), RestApprovals(client))
     # Pipelines run here; their records and outputs live on the server.
     parts = PipelineParts(
         RestBlobStore(client),

@@ -204,7 +204,9 @@ def test_an_approval_that_promotes_is_all_or_nothing(
     request = backend.governance.approvals.requests("credit", 1)[0]
     assert request.status == "open" and not request.approvals
     assert len(backend.governance.audit.events()) == before
-    with acting_as("bob", Role.APPROVER):  # nothing half-done stands in the way of the real approval
+    with acting_as(
+        "bob", Role.APPROVER
+    ):  # nothing half-done stands in the way of the real approval
         done = backend.governance.approvals.approve("credit", 1)
     assert done.status == "approved"
     assert backend.registry.get_model("credit").aliases["champion"] == 1

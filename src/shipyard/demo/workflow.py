@@ -199,13 +199,13 @@ def govern(settings: Settings, run: Any, *, console: Console) -> int:
     if not passed:
         raise PipelineError("no candidate passed the gates; nothing to promote")
     chosen = passed[0]
-    with acting_as("ana", gov.identity.store.get_user("ana").role):
+    with acting_as("ana", gov.identity.get_user("ana").role):
         gov.approvals.request("fraud", chosen, note="passes every gate; ready for review")
         try:
             gov.approvals.approve("fraud", chosen)
         except PermissionDeniedError as exc:
             console.print(f"ana approves her own model: [red]refused[/] ({exc.message})")
-    rui = gov.identity.store.get_user("rui")
+    rui = gov.identity.get_user("rui")
     with acting_as("rui", rui.role):
         gov.approvals.approve("fraud", chosen, note="reviewed gates and dossier")
     console.print(

@@ -118,9 +118,7 @@ class ApprovalService:
             )
         return actor
 
-    def approve(
-        self, name: str, version: int | str, *, note: str = ""
-    ) -> PromotionRequest:
+    def approve(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
         """Approve; the last approval needed promotes the version."""
         mv = self.registry.get_version(name, version)
         actor = self._check_approver(mv)
@@ -159,9 +157,7 @@ class ApprovalService:
             "model.promoted", mv.uri, {"request": request.id, "previous_champion": previous}
         )
 
-    def reject(
-        self, name: str, version: int | str, *, note: str = ""
-    ) -> PromotionRequest:
+    def reject(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
         """Reject: the request closes and the version stays where it is."""
         mv = self.registry.get_version(name, version)
         actor = self._check_approver(mv)

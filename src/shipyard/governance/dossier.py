@@ -9,9 +9,8 @@ from shipyard.core.actor import current_actor
 from shipyard.core.audit import AuditEvent
 from shipyard.gates.render import environment, iso, num, pct
 from shipyard.gates.service import GateService
-from shipyard.governance.approvals import ApprovalService
-from shipyard.governance.audit import AuditService
 from shipyard.governance.lineage import model_lineage
+from shipyard.governance.ports import Approvals, AuditTrail
 from shipyard.pipelines.ports import PipelineStore
 from shipyard.registry.models import KNOWN_USE_CASES
 from shipyard.registry.service import RegistryService
@@ -31,8 +30,8 @@ def _concerns(event: AuditEvent, name: str, version: int) -> bool:
 def render_dossier(
     registry: RegistryService,
     gates: GateService,
-    approvals: ApprovalService,
-    audit: AuditService,
+    approvals: Approvals,
+    audit: AuditTrail,
     pipelines: PipelineStore | None,
     name: str,
     version: int | str,

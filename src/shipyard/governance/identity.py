@@ -61,6 +61,10 @@ class IdentityService:
         """Every user."""
         return self.store.list_users()
 
+    def get_user(self, name: str) -> User:
+        """A user; NotFoundError if unknown."""
+        return self.store.get_user(name)
+
     def set_role(self, name: str, role: str | Role, *, disabled: bool = False) -> User:
         """Give a user another role, or disable them (their tokens stop working)."""
         before = self.store.get_user(name)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shipyard.gates.service import TRAINING_DATA, GateService
-from shipyard.governance.approvals import ApprovalService
+from shipyard.governance.ports import Approvals
 from shipyard.pipelines.lineage import LineageNode, lineage_tree
 from shipyard.pipelines.ports import PipelineStore
 from shipyard.registry.models import ModelVersion
@@ -56,7 +56,7 @@ class ModelLineage:
 def model_lineage(
     registry: RegistryService,
     gates: GateService,
-    approvals: ApprovalService,
+    approvals: Approvals,
     pipelines: PipelineStore | None,
     uri: str,
 ) -> ModelLineage:

@@ -6,8 +6,9 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, Unpack
 
-from shipyard.core.audit import Anchor, AuditEntry, AuditEvent, AuditFilter
+from shipyard.core.audit import Anchor, AuditEntry, AuditEvent, AuditFilter, ChainCheck
 from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
+from shipyard.registry.models import ModelVersion
 
 
 class AuditStore(Protocol):
@@ -119,4 +120,92 @@ class ApprovalStore(Protocol):
         self, request_id: str, status: str, when: int, previous_champion: int | None
     ) -> bool:
         """Move an open request to ``status``; False if another caller closed it first."""
+        ...
+
+
+# What surfaces ask of governance: served by the services here, or by a Shipyard server
+# through the REST adapters (which implement these by composition).
+
+
+class AuditTrail(Protocol):
+    """The audit log as surfaces use it."""
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """A unit of work: a change and its events commit together."""
+        ...
+
+    def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
+        """Record an event for the current actor."""
+        ...
+
+    def events(self, **filters: Unpack[AuditFilter]) -> list[AuditEvent]:
+        """Events in order, filtered."""
+        ...
+
+    def verify(self) -> ChainCheck:
+        """Walk the chain and hold it against the anchor."""
+        ...
+
+
+class Identity(Protocol):
+    """Users and tokens as surfaces use them."""
+
+    def create_user(self, name: str, role: str | Role) -> User:
+        """Add a user with a role."""
+        ...
+
+    def get_user(self, name: str) -> User:
+        """A user; NotFoundError if unknown."""
+        ...
+
+    def list_users(self) -> list[User]:
+        """Every user."""
+        ...
+
+    def set_role(self, name: str, role: str | Role, *, disabled: bool = False) -> User:
+        """Give a user another role, or disable them."""
+        ...
+
+    def create_token(
+        self, user: str, name: str = "default", expires_in: str | None = None
+    ) -> tuple[Token, str]:
+        """A new token: its record and, shown once, its secret."""
+        ...
+
+    def list_tokens(self, user: str | None = None) -> list[Token]:
+        """Token records (never secrets)."""
+        ...
+
+    def revoke_token(self, token_id: str) -> Token:
+        """Revoke a token."""
+        ...
+
+    def authenticate(self, secret: str) -> User:
+        """The user a token secret belongs to."""
+        ...
+
+
+class Approvals(Protocol):
+    """Promotion requests and decisions as surfaces use them."""
+
+    def request(
+        self, name: str, version: int | str, *, to: str = "production", note: str = ""
+    ) -> PromotionRequest:
+        """Ask for a version's promotion."""
+        ...
+
+    def approve(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
+        """Approve the open request (the caller from the context)."""
+        ...
+
+    def reject(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
+        """Reject the open request."""
+        ...
+
+    def rollback(self, name: str, *, note: str = "") -> ModelVersion:
+        """Give champion back to the version before the last promotion."""
+        ...
+
+    def requests(self, name: str, version: int | None = None) -> list[PromotionRequest]:
+        """A model's requests, newest first."""
         ...

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Unpack
 
 from shipyard.core.audit import AuditEvent, AuditFilter, ChainCheck
-from shipyard.gates.service import GateService
-from shipyard.governance.approvals import ApprovalService
-from shipyard.governance.audit import AuditService
-from shipyard.governance.identity import IdentityService
 from shipyard.governance.models import Approval, PromotionRequest, Role, Token, User
 from shipyard.registry.models import ModelVersion
-from shipyard.registry.service import RegistryService, check_version
+from shipyard.registry.service import check_version
 from shipyard.remote.client import RestClient, json_body, seg
 from shipyard.remote.schemas import (
     AuditEventCreate,
@@ -20,6 +17,7 @@ from shipyard.remote.schemas import (
     PromotionCreate,
     TokenCreate,
     UserCreate,
+    UserUpdate,
     VersionRead,
 )
 
@@ -45,12 +43,16 @@ def plain(value: Any) -> Any:
     return value
 
 
-class RestAudit(AuditService):
-    """The server's audit log over HTTP; clients report only what happens where they run."""
+class RestAudit:
+    """The server's audit log over HTTP (AuditTrail); clients report only what happens
+    where they run."""
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
-        self.tx = None  # the server makes each change and its event in one transaction
+
+    def atomic(self) -> AbstractContextManager[Any]:
+        """Nothing to join here: the server makes each change and its event in one unit."""
+        return nullcontext()
 
     def record(self, action: str, obj: str, payload: dict[str, Any] | None = None) -> None:
         """POST /api/v1/audit/events: the server records it as the caller, at its time."""
@@ -71,8 +73,8 @@ class RestAudit(AuditService):
         return ChainCheck(**self.client.json("GET", "/api/v1/audit/verify"))
 
 
-class RestIdentity(IdentityService):
-    """Users and tokens managed through the server (admin role)."""
+class RestIdentity:
+    """Users and tokens managed through the server (Identity; the admin role)."""
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
@@ -87,6 +89,17 @@ class RestIdentity(IdentityService):
         """GET /api/v1/users."""
         data = self.client.json("GET", "/api/v1/users")
         return [User(**{**u, "role": Role(u["role"])}) for u in data["users"]]
+
+    def get_user(self, name: str) -> User:
+        """GET /api/v1/users/{name}."""
+        data = self.client.json("GET", f"/api/v1/users/{seg(name)}")
+        return User(**{**data, "role": Role(data["role"])})
+
+    def set_role(self, name: str, role: str | Role, *, disabled: bool = False) -> User:
+        """PUT /api/v1/users/{name}."""
+        body = UserUpdate(role=str(role), disabled=disabled)
+        data = self.client.json("PUT", f"/api/v1/users/{seg(name)}", **json_body(body))
+        return User(**{**data, "role": Role(data["role"])})
 
     def create_token(
         self, user: str, name: str = "default", expires_in: str | None = None
@@ -114,13 +127,11 @@ class RestIdentity(IdentityService):
         return User(**{**data, "role": Role(data["role"])})
 
 
-class RestApprovals(ApprovalService):
-    """Promotion requests and decisions, decided by the server."""
+class RestApprovals:
+    """Promotion requests and decisions (Approvals), decided by the server."""
 
-    def __init__(self, client: RestClient, registry: RegistryService, gates: GateService) -> None:
+    def __init__(self, client: RestClient) -> None:
         self.client = client
-        self.registry = registry
-        self.gates = gates
 
     def _version(self, name: str, version: int | str) -> str:
         return f"/api/v1/models/{seg(name)}/versions/{check_version(version)}"
@@ -147,15 +158,11 @@ class RestApprovals(ApprovalService):
         )
         return request_of(data)
 
-    def approve(
-        self, name: str, version: int | str, *, note: str = ""
-    ) -> PromotionRequest:
+    def approve(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
         """POST .../approve (the server checks the caller's role)."""
         return self._decide(name, version, "approve", note)
 
-    def reject(
-        self, name: str, version: int | str, *, note: str = ""
-    ) -> PromotionRequest:
+    def reject(self, name: str, version: int | str, *, note: str = "") -> PromotionRequest:
         """POST .../reject."""
         return self._decide(name, version, "reject", note)
 

@@ -487,6 +487,13 @@ class UserCreate(Wire):
     role: str
 
 
+class UserUpdate(Wire):
+    """Body of ``PUT /api/v1/users/{name}``: a new role, or disabled."""
+
+    role: str
+    disabled: bool = False
+
+
 class TokenCreate(Wire):
     """Body of ``POST /api/v1/tokens``."""
 

@@ -99,6 +99,8 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("POST", "/api/v1/spec/apply"): Role.ADMIN,
     ("GET", "/api/v1/users"): Role.ADMIN,
     ("POST", "/api/v1/users"): Role.ADMIN,
+    ("GET", "/api/v1/users/{name}"): Role.ADMIN,
+    ("PUT", "/api/v1/users/{name}"): Role.ADMIN,
     ("GET", "/api/v1/tokens"): Role.ADMIN,
     ("POST", "/api/v1/tokens"): Role.ADMIN,
     ("DELETE", "/api/v1/tokens/{token_id}"): Role.ADMIN,

@@ -20,6 +20,7 @@ from shipyard.remote.schemas import (
     PromotionCreate,
     TokenCreate,
     UserCreate,
+    UserUpdate,
     VersionRead,
 )
 from shipyard.server.auth import Actor, current_actor
@@ -41,7 +42,7 @@ def _registry(request: Request) -> RegistryService:
 def whoami(actor: CallerDep, request: Request) -> dict[str, Any]:
     """The calling user (with token auth) or the local user."""
     if actor.authenticated:
-        return plain(_gov(request).identity.store.get_user(actor.name))  # type: ignore[no-any-return]
+        return plain(_gov(request).identity.get_user(actor.name))  # type: ignore[no-any-return]
     return {
         "name": actor.name,
         "role": actor.role.value,
@@ -61,6 +62,19 @@ def list_users(request: Request) -> dict[str, Any]:
 def create_user(body: UserCreate, request: Request) -> dict[str, Any]:
     """Add a user with a role (admin)."""
     return plain(_gov(request).identity.create_user(body.name, body.role))  # type: ignore[no-any-return]
+
+
+@router.get("/users/{name}", tags=["auth"])
+def get_user(name: str, request: Request) -> dict[str, Any]:
+    """One user (admin)."""
+    return plain(_gov(request).identity.get_user(name))  # type: ignore[no-any-return]
+
+
+@router.put("/users/{name}", tags=["auth"])
+def update_user(name: str, body: UserUpdate, request: Request) -> dict[str, Any]:
+    """Give a user another role, or disable them (admin; audited)."""
+    done = _gov(request).identity.set_role(name, body.role, disabled=body.disabled)
+    return plain(done)  # type: ignore[no-any-return]
 
 
 @router.get("/tokens", tags=["auth"])

@@ -36,6 +36,7 @@ from shipyard.core.errors import (
     ShipyardError,
 )
 from shipyard.gates.render import num, pct
+from shipyard.governance.identity import IdentityService
 from shipyard.governance.lineage import model_lineage
 from shipyard.governance.models import Role
 from shipyard.monitoring.report import bars_svg
@@ -266,8 +267,11 @@ async def login(
 def logout(request: Request) -> Response:
     """End the session: its token is revoked, not just forgotten by the browser."""
     secret = session_secret(request)
-    if secret is not None and request.app.state.settings.auth == "tokens":
-        _backend(request).governance.identity.sign_out(secret)
+    identity = _backend(request).governance.identity
+    # The UI serves the server's own store: its identity service, which signs sessions out.
+    tokens = request.app.state.settings.auth == "tokens"
+    if isinstance(identity, IdentityService) and secret is not None and tokens:
+        identity.sign_out(secret)
     response = RedirectResponse("/login", status_code=303)
     clear_session(response)
     return response
