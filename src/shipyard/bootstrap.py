@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.governance.ports import Approvals, AuditTrail, Identity
     from shipyard.monitoring.alerts import Notifier
     from shipyard.monitoring.feedback import FeedbackService
-    from shipyard.monitoring.ports import Monitoring
+    from shipyard.monitoring.ports import Feedback, Monitoring
     from shipyard.monitoring.service import MonitorService
     from shipyard.monitoring.spec import MonitorSpec
     from shipyard.registry.service import RegistryService
@@ -128,9 +128,9 @@ class Backend:
         return found
 
     @property
-    def feedback(self) -> FeedbackService:
+    def feedback(self) -> Feedback:
         """Ground-truth labels for logged predictions."""
-        found: FeedbackService | None = self.service("feedback")
+        found: Feedback | None = self.service("feedback")
         if found is None:
             raise StoreError(f"this backend ({self.uri}) takes no feedback")
         return found

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from shipyard.monitoring.models import Label
+from shipyard.monitoring.models import FeedbackResult, Label
 
 if TYPE_CHECKING:
     from shipyard.monitoring.alerts import Alert
@@ -106,4 +106,12 @@ class Monitoring(Protocol):
 
     def redeliver(self, alert_id: str, spec: MonitorSpec) -> Alert:
         """Send an alert's undelivered notifications again, through ``spec``'s notifiers."""
+        ...
+
+
+class Feedback(Protocol):
+    """Delayed labels as surfaces send them, to this store or through a server."""
+
+    def submit(self, deployment: str, items: Iterable[Mapping[str, Any]]) -> FeedbackResult:
+        """Store labels keyed by request id (and row); say what was refused and why."""
         ...

@@ -11,7 +11,7 @@ from typing import Any
 from shipyard.core.blobs import BlobStore
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.alerts import Alert
-from shipyard.monitoring.feedback import FeedbackService, parse_items
+from shipyard.monitoring.feedback import parse_items
 from shipyard.monitoring.models import FeedbackResult, Rejected
 from shipyard.monitoring.ports import Retrainer
 from shipyard.monitoring.spec import BLOB, MonitorSpec, ReferenceSpec
@@ -26,8 +26,9 @@ from shipyard.remote.schemas import (
 )
 
 
-class RestFeedback(FeedbackService):
-    """POST /api/v1/deployments/{name}/feedback; the server checks and stores."""
+class RestFeedback:
+    """Feedback over HTTP: POST /api/v1/deployments/{name}/feedback; the server checks and
+    stores."""
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
