@@ -22,6 +22,7 @@ from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.tracking.service import TrackingService
 
 if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
+    from shipyard.gates.ports import Gates
     from shipyard.gates.service import GateService
     from shipyard.governance.integrity import ConsistencyCheck
     from shipyard.governance.ports import Approvals, AuditTrail, Identity
@@ -101,9 +102,9 @@ class Backend:
         return found
 
     @property
-    def gates(self) -> GateService:
+    def gates(self) -> Gates:
         """Quality gates over this store's registry."""
-        found: GateService | None = self.service("gates")
+        found: Gates | None = self.service("gates")
         if found is None:
             raise StoreError(f"this backend ({self.uri}) has no quality gates")
         return found

@@ -15,11 +15,11 @@ import pandas as pd
 from shipyard.core.actor import current_actor
 from shipyard.core.audit import NULL_AUDIT, AuditLog
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import InvalidInputError, NotFoundError
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.ids import new_id
 from shipyard.gates.checks import GateContext, model_outputs, run_check
 from shipyard.gates.policy import ChampionChallengerCheck, GatePolicy, parse_policy
-from shipyard.gates.ports import GateReportStore
+from shipyard.gates.ports import GateReportStore, newest_report
 from shipyard.gates.report import CheckResult, GateReport
 from shipyard.registry.models import check_alias
 from shipyard.registry.service import RegistryService
@@ -177,15 +177,9 @@ class GateService:
         Raises:
             NotFoundError: the version was never gated (or never by the store).
         """
-        found = [r for r in self.store.list_reports(name, version) if r.verified or not verified]
-        if not found:
-            kind = " the store computed (posted reports do not count)" if verified else ""
-            raise NotFoundError(
-                f"version {version} of {name!r} has no gate report{kind}; run shipyard gate check",
-                model=name,
-                version=version,
-            )
-        return found[0]
+        return newest_report(
+            self.store.list_reports(name, version), name, version, verified=verified
+        )
 
 
 def _needs_reference(rules: GatePolicy) -> bool:

@@ -7,8 +7,8 @@ from typing import Any
 
 from shipyard.core.actor import current_actor
 from shipyard.core.audit import AuditEvent
+from shipyard.gates.ports import Gates
 from shipyard.gates.render import environment, iso, num, pct
-from shipyard.gates.service import GateService
 from shipyard.governance.lineage import model_lineage
 from shipyard.governance.ports import Approvals, AuditTrail
 from shipyard.pipelines.ports import PipelineStore
@@ -29,7 +29,7 @@ def _concerns(event: AuditEvent, name: str, version: int) -> bool:
 
 def render_dossier(
     registry: RegistryService,
-    gates: GateService,
+    gates: Gates,
     approvals: Approvals,
     audit: AuditTrail,
     pipelines: PipelineStore | None,
@@ -42,7 +42,7 @@ def render_dossier(
     lineage and the audit events with the chain's verification."""
     mv = registry.get_version(name, version)
     model = registry.get_model(mv.name)
-    reports = gates.store.list_reports(mv.name, mv.version)
+    reports = gates.reports(mv.name, mv.version)
     events = [
         e for e in audit.events(obj=f"models:/{mv.name}") if _concerns(e, mv.name, mv.version)
     ]

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shipyard.gates.service import TRAINING_DATA, GateService
+from shipyard.gates.ports import Gates
+from shipyard.gates.service import TRAINING_DATA
 from shipyard.governance.ports import Approvals
 from shipyard.pipelines.lineage import LineageNode, lineage_tree
 from shipyard.pipelines.ports import PipelineStore
@@ -55,7 +56,7 @@ class ModelLineage:
 
 def model_lineage(
     registry: RegistryService,
-    gates: GateService,
+    gates: Gates,
     approvals: Approvals,
     pipelines: PipelineStore | None,
     uri: str,
@@ -100,7 +101,7 @@ def model_lineage(
     downstream = (
         lineage_tree(pipelines, root, "downstream") if pipelines is not None else LineageNode(root)
     )
-    for report in gates.store.list_reports(mv.name, mv.version):
+    for report in gates.reports(mv.name, mv.version):
         node = f"gate:{report.id}"
         downstream.children.append(LineageNode(node, "gated_by"))
         details[node] = {

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from shipyard.gates.policy import GatePolicy, parse_policy
+from shipyard.gates.ports import newest_report
 from shipyard.gates.report import GateReport
-from shipyard.gates.service import GateService
 from shipyard.registry.service import RegistryService
 from shipyard.remote.client import RestClient
 
@@ -53,16 +53,29 @@ class RestGateStore:
         return GateReport.from_dict(data)
 
 
-class RestGateService(GateService):
-    """Gates through a server: the server evaluates, so its report is the verified one.
+class RestGateService:
+    """Gates through a server (the Gates protocol, by composition): the server evaluates,
+    so its report is the verified one.
 
     The data travel as Parquet artifacts of a short run the caller owns ("gate-checks"
     experiment); the server loads the version from its own files and computes every check.
     """
 
     def __init__(self, registry: RegistryService, client: RestClient) -> None:
-        super().__init__(registry, RestGateStore(client))
+        self.registry = registry
+        self.store = RestGateStore(client)
         self.client = client
+
+    def reports(self, name: str, version: int | None = None) -> list[GateReport]:
+        """Stored reports, newest first."""
+        self.registry.get_model(name)
+        return self.store.list_reports(name, version)
+
+    def latest(self, name: str, version: int, *, verified: bool = False) -> GateReport:
+        """The newest report of one version (``verified``: one the server computed)."""
+        return newest_report(
+            self.store.list_reports(name, version), name, version, verified=verified
+        )
 
     def evaluate(
         self,
