@@ -19,7 +19,11 @@ from tests.integration.test_scheduler import TARGET, backdate
 def test_the_server_runs_due_schedules_and_a_standalone_scheduler_takes_no_tick_twice(
     tmp_path: Path,
 ) -> None:
-    server = ServerProcess(tmp_path / "home", {"SHIPYARD_SCHEDULER_INTERVAL": "0.5"})
+    allowed = str(Path(TARGET).parent)  # the tests' pipelines folder
+    server = ServerProcess(
+        tmp_path / "home",
+        {"SHIPYARD_SCHEDULER_INTERVAL": "0.5", "SHIPYARD_SCHEDULE_TARGETS": allowed},
+    )
     shipyard.set_uri(server.url)
     try:
         add_schedule("h", f"{TARGET}:hourly")
@@ -47,6 +51,27 @@ def test_the_server_runs_due_schedules_and_a_standalone_scheduler_takes_no_tick_
         assert len(tracked) == 1
         time.sleep(1.5)  # more passes of the server's scheduler: nothing new is due
         assert len(schedule_store().list_ticks("h", 10)) == 2
+    finally:
+        shipyard.set_uri(None)
+        server.stop()
+
+
+def test_the_servers_scheduler_runs_only_the_targets_it_is_allowed(tmp_path: Path) -> None:
+    """A member can add a schedule; the server imports only what its operator allows."""
+    server = ServerProcess(tmp_path / "home", {"SHIPYARD_SCHEDULER_INTERVAL": "0.5"})
+    shipyard.set_uri(server.url)
+    try:
+        add_schedule("planted", f"{TARGET}:hourly")
+        backdate("planted", 1)
+        deadline = time.monotonic() + 60
+        ticks = schedule_store().list_ticks("planted", 10)
+        while time.monotonic() < deadline and not ticks:
+            time.sleep(0.5)
+            ticks = schedule_store().list_ticks("planted", 10)
+        assert [t.status for t in ticks] == [TickStatus.FAILED]
+        assert ticks[0].pipeline_run_id is None
+        assert "not among the targets this scheduler may run" in (ticks[0].note or "")
+        assert shipyard.sdk.pipelines.runner().store.list_pipeline_runs(None, 10) == []
     finally:
         shipyard.set_uri(None)
         server.stop()

@@ -119,6 +119,13 @@ class Settings(BaseSettings):
         description="Seconds between scheduler passes inside `shipyard server` (0: no "
         "scheduler in the server; `shipyard server --scheduler` sets 30).",
     )
+    schedule_targets: str = Field(
+        default="shipyard.",
+        description="The pipelines the scheduler inside `shipyard server` may import and "
+        "run: comma-separated prefixes of targets (modules such as `flows.`, or folders); "
+        "`*` allows any. A member can add a schedule, so this keeps them from running code "
+        "of their choosing in the server process.",
+    )
 
     @classmethod
     def settings_customise_sources(

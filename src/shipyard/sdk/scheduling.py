@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from shipyard.core.clock import now_ms
-from shipyard.core.errors import InvalidInputError
+from shipyard.core.errors import InvalidInputError, PermissionDeniedError
 from shipyard.pipelines.graph import PipelineDefinition
 from shipyard.pipelines.loader import import_target
 from shipyard.pipelines.models import PipelineStatus
@@ -73,6 +73,18 @@ def _run(schedule: Schedule, nominal: datetime) -> tuple[str, PipelineStatus]:
     return record.id, record.status
 
 
-def scheduler() -> Scheduler:
-    """A scheduler over the current store that runs pipelines in this process."""
-    return Scheduler(schedule_store(), _run)
+def scheduler(allowed: list[str] | None = None) -> Scheduler:
+    """A scheduler over the current store that runs pipelines in this process; with
+    ``allowed``, only targets starting with one of those prefixes (``*``: any)."""
+    if allowed is None or "*" in allowed:
+        return Scheduler(schedule_store(), _run)
+
+    def guarded(schedule: Schedule, nominal: datetime) -> tuple[str, PipelineStatus]:
+        if not any(schedule.target.startswith(prefix) for prefix in allowed):
+            raise PermissionDeniedError(
+                f"target {schedule.target!r} is not among the targets this scheduler may run "
+                f"(SHIPYARD_SCHEDULE_TARGETS: {', '.join(allowed) or 'none'})"
+            )
+        return _run(schedule, nominal)
+
+    return Scheduler(schedule_store(), guarded)

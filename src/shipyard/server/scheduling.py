@@ -2,7 +2,9 @@
 
 Ticks are claimed in the database, so this thread may run beside standalone
 ``shipyard scheduler`` processes or in every worker: each tick still runs once. The due
-pipelines run in this process, as ``shipyard-scheduler``.
+pipelines run in this process, as ``shipyard-scheduler``, and only those whose target
+``SHIPYARD_SCHEDULE_TARGETS`` allows (default: Shipyard's own, such as the monitor and drift
+watches): anyone who may add a schedule could otherwise run code of their choosing here.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class SchedulerThread:
 
         shipyard.set_uri(self.settings.store_uri)
         with acting_as("shipyard-scheduler"):
-            active = scheduler()
+            allowed = [p.strip() for p in self.settings.schedule_targets.split(",") if p.strip()]
+            active = scheduler(allowed)
             while True:
                 try:
                     for tick in active.run_pending():
