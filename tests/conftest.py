@@ -11,6 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -142,14 +143,21 @@ class ServerProcess:
         self.log.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[ServerProcess]:
-    """A live server on a fresh embedded store."""
-    proc = ServerProcess(tmp_path / "server-home")
+P = TypeVar("P", bound="ServerProcess")
+
+
+def running(proc: P) -> Iterator[P]:
+    """Hand out a started server process; stop it by its PID after."""
     try:
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ServerProcess]:
+    """A live server on a fresh embedded store."""
+    yield from running(ServerProcess(tmp_path / "server-home"))
 
 
 @pytest.fixture(params=["sqlite", "postgres", "rest"])
@@ -199,11 +207,7 @@ class TokenServer(ServerProcess):
 @pytest.fixture
 def token_server(tmp_path: Path) -> Iterator[TokenServer]:
     """A live server with token auth on a fresh embedded store; its admin's token."""
-    proc = TokenServer(tmp_path / "server-home")
-    try:
-        yield proc
-    finally:
-        proc.stop()
+    yield from running(TokenServer(tmp_path / "server-home"))
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -439,27 +439,24 @@ alerts = Table(
     Index(None, "monitor", "rule", "status"),
 )
 
+
 # Infrastructure as code: objects only a spec declares (gate policies, deployments, monitors,
 # alert rules, notifiers), and what the last apply wrote for every object it manages.
-spec_objects = Table(
-    "spec_objects",
-    metadata,
-    Column("kind", String(32), primary_key=True),
-    Column("name", String(100), primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("updated_at", BigInteger, nullable=False),
-    Column("updated_by", String(250), nullable=False),
-)
+def _spec_rows(name: str, stamp: str) -> Table:
+    """A (kind, name) -> body table with when (``{stamp}_at``) and by whom it was written."""
+    return Table(
+        name,
+        metadata,
+        Column("kind", String(32), primary_key=True),
+        Column("name", String(100), primary_key=True),
+        Column("body", Text, nullable=False),
+        Column(f"{stamp}_at", BigInteger, nullable=False),
+        Column(f"{stamp}_by", String(250), nullable=False),
+    )
 
-spec_applied = Table(
-    "spec_applied",
-    metadata,
-    Column("kind", String(32), primary_key=True),
-    Column("name", String(100), primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("applied_at", BigInteger, nullable=False),
-    Column("applied_by", String(250), nullable=False),
-)
+
+spec_objects = _spec_rows("spec_objects", "updated")
+spec_applied = _spec_rows("spec_applied", "applied")
 
 # One row, updated at the start of every apply: applies take its lock, so two run one
 # after the other (each plans against what the other wrote).

@@ -17,26 +17,23 @@ branch_labels = None
 depends_on = None
 
 
+def _spec_rows(name: str, stamp: str) -> None:
+    """A (kind, name) -> body table with when and by whom each row was written."""
+    op.create_table(
+        name,
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("name", sa.String(100), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(f"{stamp}_at", sa.BigInteger(), nullable=False),
+        sa.Column(f"{stamp}_by", sa.String(250), nullable=False),
+        sa.PrimaryKeyConstraint("kind", "name", name=f"pk_{name}"),
+    )
+
+
 def upgrade() -> None:
     """Add spec_objects, spec_applied, spec_lock (one row) and schedules.executor."""
-    op.create_table(
-        "spec_objects",
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("name", sa.String(100), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("updated_at", sa.BigInteger(), nullable=False),
-        sa.Column("updated_by", sa.String(250), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "name", name="pk_spec_objects"),
-    )
-    op.create_table(
-        "spec_applied",
-        sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("name", sa.String(100), nullable=False),
-        sa.Column("body", sa.Text(), nullable=False),
-        sa.Column("applied_at", sa.BigInteger(), nullable=False),
-        sa.Column("applied_by", sa.String(250), nullable=False),
-        sa.PrimaryKeyConstraint("kind", "name", name="pk_spec_applied"),
-    )
+    _spec_rows("spec_objects", "updated")
+    _spec_rows("spec_applied", "applied")
     lock = op.create_table(
         "spec_lock",
         sa.Column("id", sa.Integer(), nullable=False),
