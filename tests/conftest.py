@@ -84,7 +84,22 @@ def postgres_uri(postgres_reason: str | None) -> Iterator[str]:
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            # AutoML's Optuna studies live in a schema beside the store's own.
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}_optuna" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A private local Ray (num_cpus=2, 127.0.0.1, no usage statistics) for one module."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    from shipyard.sdk.ray_executor import start_ray
+
+    os.environ.pop("RAY_ADDRESS", None)
+    start_ray(num_cpus=2)
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+    yield
+    ray.shutdown()
 
 
 def free_port() -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,17 +15,6 @@ ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 RESOURCES = Path(__file__).parents[1] / "resources" / "pipelines" / "parallel.py"
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    from shipyard.sdk.ray_executor import start_ray
-
-    os.environ.pop("RAY_ADDRESS", None)
-    start_ray(num_cpus=2)
-    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli import (
     artifacts,
+    automl,
     db,
     demo,
     experiments,
@@ -84,6 +85,7 @@ app.command("apply")(spec.apply)
 app.command("drift")(spec.drift)
 app.command("export")(spec.export)
 app.add_typer(spec.spec_app, name="spec")
+app.add_typer(automl.app, name="automl")
 
 
 def _version(value: bool) -> None:

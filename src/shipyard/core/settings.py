@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         "of their choosing in the server process.",
     )
 
+    automl_storage: str | None = Field(
+        default=None,
+        description="Optuna storage URL for AutoML studies (default: the store's own "
+        "database: an 'optuna' schema on PostgreSQL, optuna.db beside a SQLite file; in "
+        "memory through a server).",
+    )
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -23,6 +23,9 @@ from shipyard.core.errors import InvalidInputError
 SCHEMA_VERSION = "0.0.2"
 #: The stored card's own layout (it is not an MCT document: see :func:`to_mct`).
 CARD_FORMAT = "shipyard.card/1"
+#: Where an AutoML search keeps its report in the search's run; registration copies it into
+#: the card (``model_parameters.search``), so a reviewer sees how the model was chosen.
+SEARCH_REPORT = "automl/search.json"
 SECTIONS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
 EDITABLE = {
     "model_details": {"overview", "owners", "documentation", "licenses", "references"},
@@ -44,9 +47,10 @@ def new_card(
     lineage: Mapping[str, Any],
     data_profile: Mapping[str, Any] | None,
     onnx: Mapping[str, Any] | None,
+    search: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card a version starts with: what the registry knows, with blanks for people."""
-    return {
+    card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "model_details": {
             "name": name,
@@ -73,6 +77,41 @@ def new_card(
             "ethical_considerations": [],
         },
     }
+    if search:
+        card["model_parameters"]["search"] = dict(search)
+    return card
+
+
+def search_lines(search: Mapping[str, Any]) -> list[str]:
+    """The Markdown section of an AutoML search: budget, trials, leaderboard, space."""
+    budget = search.get("budget") or {}
+    trials = search.get("trials") or {}
+    metric = search.get("metric")
+    lines = [
+        "",
+        "## Model search (AutoML)",
+        "",
+        f"- Task: {search.get('task')}, metric {metric} ({search.get('direction')}), "
+        f"{search.get('folds')}-fold cross-validation on {search.get('rows')} rows",
+        f"- Budget: {budget.get('used_seconds')} s used of {budget.get('seconds')} s",
+        f"- Trials: {trials.get('total')} ({trials.get('complete')} complete, "
+        f"{trials.get('pruned')} pruned, {trials.get('interrupted')} cut by the budget)",
+        f"- Study: {(search.get('study') or {}).get('name')}",
+        "",
+        f"| trial | estimator | {metric} | ± | folds |",
+        "|---|---|---|---|---|",
+    ]
+    for row in search.get("leaderboard") or []:
+        lines.append(
+            f"| {row.get('trial')} | {row.get('estimator')} | {row.get('cv_score'):.6g} | "
+            f"{row.get('cv_std'):.3g} | {row.get('folds')} |"
+        )
+    lines += ["", "Search space:", ""]
+    for family, params in (search.get("search_space") or {}).items():
+        lines.append(f"- {family}: " + "; ".join(f"{k} {v}" for k, v in params.items()))
+    for note in search.get("skipped") or []:
+        lines.append(f"- not searched: {note}")
+    return lines
 
 
 def edit_card(card: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,6 +188,8 @@ def to_markdown(card: Mapping[str, Any]) -> str:
         for col, info in (profile.get("columns") or {}).items():
             summary = {k: v for k, v in info.items() if k not in ("dtype", "nulls")}
             lines.append(f"| {col} | {info.get('dtype')} | {info.get('nulls')} | {summary} |")
+    if params.get("search"):
+        lines += search_lines(params["search"])
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     for m in quant.get("performance_metrics", []):
         lines.append(
@@ -275,6 +316,19 @@ table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.25rem .5rem;
 <h2>Training data</h2><ul>
 {% for k, v in (card.model_parameters.data.training.lineage or {}).items() %}
 <li>{{ k }}: {{ v }}</li>{% endfor %}</ul>
+{% set search = card.model_parameters.get("search") %}{% if search %}
+<h2>Model search (AutoML)</h2>
+<p>{{ search.task }}, {{ search.metric }} ({{ search.direction }}), {{ search.folds }}-fold
+cross-validation on {{ search.rows }} rows; {{ search.budget.used_seconds }} s used of
+{{ search.budget.seconds }} s; {{ search.trials.total }} trials ({{ search.trials.complete }}
+complete, {{ search.trials.pruned }} pruned).</p>
+<table><tr><th>trial</th><th>estimator</th><th>{{ search.metric }}</th><th>±</th><th>folds</th></tr>
+{% for r in search.leaderboard %}<tr><td>{{ r.trial }}</td><td>{{ r.estimator }}</td>
+<td>{{ "%.6g"|format(r.cv_score) }}</td><td>{{ "%.3g"|format(r.cv_std) }}</td>
+<td>{{ r.folds }}</td></tr>{% endfor %}</table>
+<ul>{% for family, params in search.search_space.items() %}<li>{{ family }}:
+{% for k, v in params.items() %}{{ k }} {{ v }}; {% endfor %}</li>{% endfor %}</ul>
+{% endif %}
 <h2>Metrics</h2><table><tr><th>metric</th><th>value</th></tr>
 {% for m in card.quantitative_analysis.performance_metrics %}
 <tr><td>{{ m.type }}</td><td>{{ m.value }}</td></tr>{% endfor %}</table>

@@ -7,6 +7,7 @@ record keeps each file's sha256 and loading refuses any file that no longer matc
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import tempfile
@@ -205,6 +206,7 @@ class RegistryService:
                 lineage={k: v for k, v in lineage.items() if v},
                 data_profile=data_profile,
                 onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
+                search=self._search_report(run_id),
             )
             registered = self.store.update_version(name, version.version, {"card": card})
             self.audit.record(
@@ -218,6 +220,20 @@ class RegistryService:
                 },
             )
             return registered
+
+    def _search_report(self, run_id: str) -> dict[str, Any] | None:
+        """The AutoML search report kept in the training run, if it has one."""
+        if not any(a.name == cards.SEARCH_REPORT for a in self.tracking.list_artifacts(run_id)):
+            return None
+        try:
+            report = json.loads(self.tracking.read_artifact_bytes(run_id, cards.SEARCH_REPORT))
+        except ValueError as exc:
+            raise InvalidInputError(
+                f"run {run_id}'s {cards.SEARCH_REPORT} is not JSON: {exc}", run_id=run_id
+            ) from exc
+        if not isinstance(report, dict):
+            raise InvalidInputError(f"run {run_id}'s {cards.SEARCH_REPORT} is not an object")
+        return report
 
     def _check_allowed(self, name: str, flavor: str, conf: dict[str, Any]) -> None:
         """Refuse a version whose estimator the model's governance does not allow."""

@@ -47,7 +47,7 @@ def start_ray(num_cpus: int | None = None) -> Any:
     return ray
 
 
-def _check_reachable(settings: Settings) -> None:
+def check_reachable(settings: Settings) -> None:
     """Workers of a cluster beyond this machine must reach the store and the blobs too:
     refuse local paths there (a server URI, or PostgreSQL with S3, works from anywhere)."""
     address = os.environ.get("RAY_ADDRESS") or ""
@@ -82,7 +82,7 @@ class RayExecutor:
 
     def __init__(self, settings: Settings, num_cpus: int | None = None) -> None:
         self.settings = settings
-        _check_reachable(settings)
+        check_reachable(settings)
         self.ray = start_ray(num_cpus)
         self._token = settings.token.get_secret_value() if settings.token else None
         self._remote = self.ray.remote(max_retries=0)(run_in_worker)
