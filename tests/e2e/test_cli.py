@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_the_demo_lifecycle_on_postgresql_and_s3(
         "SHIPYARD_ARTIFACTS": s3_bucket,
         "SHIPYARD_AUDIT_ANCHOR": str(tmp_path / "anchor" / "audit-anchor.json"),
     }
-    done = cli("demo", "--rows", "20000", env=env)
+    done = cli("demo", "--rows", "20000", "--automl-budget", "6", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "7/7 steps from cache" in done.stdout and "holds champion" in done.stdout
     assert "retrained candidate fraud v3" in done.stdout
@@ -127,7 +128,7 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
-    done = cli("demo", "--rows", "20000")
+    done = cli("demo", "--rows", "20000", "--automl-budget", "8")
     assert done.returncode == 0, done.stderr
     assert "Candidates" in done.stdout
     assert "7/7 steps from cache" in done.stdout
@@ -147,6 +148,13 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     assert "drift: Monitor/fraud-daily changed by rui: quality.min_rows 500 -> 50" in done.stdout
     assert "alert spec-drift/config-drift firing" in done.stdout
     assert "drift gone, drift alert resolved" in done.stdout
+    # AutoML within the model's governance: the spec's allowed estimators leave xgboost out.
+    assert "AutoML leaderboard" in done.stdout
+    assert "not searched: xgboost: not in the model's allowed estimators" in done.stdout
+    assert re.search(r"AutoML candidate fraud v4 \(\w+, CV ROC AUC 0\.\d+", done.stdout)
+    automl = json.loads(cli("models", "show", "models:/fraud/4", "--json").stdout)
+    assert automl["tags"]["shipyard.automl.study"].startswith("automl-")
+    assert "## Model search (AutoML)" in cli("models", "card", "fraud", "4").stdout
     assert cli("plan", "-f", ".shipyard/shipyard.yaml").returncode == 0
     assert cli("plan", "-f", ".shipyard/shipyard-export.yaml").returncode == 0
     verify = cli("audit", "verify", "--json")

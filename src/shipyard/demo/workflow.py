@@ -21,13 +21,19 @@ from rich.table import Table
 from shipyard.core.actor import acting_as
 from shipyard.core.errors import PipelineError
 from shipyard.core.settings import Settings
+from shipyard.demo.automl import search_challenger
 from shipyard.demo.data import FEATURES
 from shipyard.demo.project import declare_project
 from shipyard.pipelines.models import StepStatus
 
 
 def run_demo(
-    settings: Settings, *, rows: int = 50_000, seed: int = 7, console: Console | None = None
+    settings: Settings,
+    *,
+    rows: int = 50_000,
+    seed: int = 7,
+    automl_budget: float = 30.0,
+    console: Console | None = None,
 ) -> str:
     """Run the pipeline, show its steps and the candidates, then rerun it from cache."""
     import shipyard
@@ -81,6 +87,7 @@ def run_demo(
     serve_champion(settings, champion, seed=seed, console=out)
     watch_production(settings, seed=seed, console=out)
     declare_project(settings, PEOPLE, POLICY, FRAUD_MONITOR, DRIFT_RULE, console=out)
+    search_challenger(run, POLICY, budget=automl_budget, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
