@@ -93,7 +93,15 @@ $(BENCH_VENV)/.installed: $(STAMP)
 	.venv-evidently/bin/pip install --quiet "evidently>=0.7,<0.8" "pandas<3" pyarrow
 	touch $@
 
-bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
+# FLAML (the AutoML a user would otherwise pick) lives in its own environment; bench/automl.py
+# runs it from there on the same splits.
+FLAML_VERSION := 2.8.0
+.venv-flaml/.installed: $(STAMP)
+	$(BIN)/uv venv --quiet --python $(PYTHON) .venv-flaml
+	$(BIN)/uv pip install --quiet --python .venv-flaml/bin/python "flaml[automl]==$(FLAML_VERSION)" pyarrow
+	touch $@
+
+bench: $(BENCH_VENV)/.installed .venv-evidently/.installed .venv-flaml/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python tracking_ingest.py
 	cd bench && ../$(BENCH_VENV)/bin/python mlflow_client.py
 	cd bench && ../$(BENCH_VENV)/bin/python search_runs.py
@@ -105,6 +113,7 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed
 	cd bench && ../$(BENCH_VENV)/bin/python ui.py
 	cd bench && ../$(BIN)/python scale.py
 	cd bench && ../$(BIN)/python spec.py
+	cd bench && ../$(BIN)/python automl.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .venv-flaml .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -155,6 +155,9 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     automl = json.loads(cli("models", "show", "models:/fraud/4", "--json").stdout)
     assert automl["tags"]["shipyard.automl.study"].startswith("automl-")
     assert "## Model search (AutoML)" in cli("models", "card", "fraud", "4").stdout
+    # Lineage: the version, its search run, the split it searched on, the pipeline behind it.
+    lineage = cli("lineage", "models:/fraud/4").stdout
+    assert "(searched_on)" in lineage and "pipeline_run:prun_" in lineage
     assert cli("plan", "-f", ".shipyard/shipyard.yaml").returncode == 0
     assert cli("plan", "-f", ".shipyard/shipyard-export.yaml").returncode == 0
     verify = cli("audit", "verify", "--json")

@@ -56,6 +56,7 @@ class Site:
     tokens: dict[str, str]
     pipeline_run: str
     candidate: int
+    search_run: str
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +90,16 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser_ready: None) -> Itera
             for v in backend.registry.list_versions("fraud")
             if "shipyard.automl.study" not in v.tags
         )
+        search_run = next(
+            r.id
+            for r in backend.tracking.search_runs(["fraud-training"], max_results=500)
+            if r.parent_id is None and "shipyard.automl.study" in r.tags
+        )
     finally:
         backend.close()
     server = ServerProcess(store, {"SHIPYARD_AUTH": "tokens"})
     try:
-        yield Site(server.url, store, tokens, runs[-1].id, candidate)
+        yield Site(server.url, store, tokens, runs[-1].id, candidate, search_run)
     finally:
         server.stop()
 

@@ -276,6 +276,36 @@ def test_the_project_page_shows_the_applies_and_a_hand_edit_as_drift(
     context.close()
 
 
+def test_an_automl_search_shows_each_trial_and_the_best_so_far(
+    chromium: Any, site: Site, shots: Path
+) -> None:
+    context, page = _context(chromium, site, "vic", bypass_csp=True)
+    page.goto(f"/runs/{site.search_run}")
+    chart = page.locator("[data-chart=search-trials]")
+    chart.locator("canvas").wait_for()
+    children = httpx.post(
+        f"{site.url}/api/v1/runs/search",
+        json={"experiment_ids": ["fraud-training"], "max_results": 1000},
+        headers={"Authorization": f"Bearer {site.tokens['vic']}"},
+    )
+    trials = [r for r in children.json()["runs"] if r.get("parent_id") == site.search_run]
+    assert int(chart.get_attribute("data-drawn") or 0) == len(trials) > 1
+    leaders = page.locator("#search-leaders tbody tr")
+    assert leaders.count() >= 1
+    # The leader links to its trial's own run, whose parent is the search.
+    leaders.first.locator("a").click()
+    assert site.search_run in page.locator("dl.kv").inner_text()
+    page.go_back()
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(
+        "async () => (await axe.run(document)).violations.filter("
+        "v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)"
+    )
+    assert not found, found
+    shoot(page, shots, "automl-search")
+    context.close()
+
+
 def test_every_page_passes_axe_and_stays_under_the_script_budget(
     chromium: Any, site: Site, shots: Path
 ) -> None:

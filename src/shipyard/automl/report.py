@@ -14,6 +14,8 @@ from shipyard.automl.metrics import Metric
 from shipyard.automl.trials import constraint_values
 
 REPORT_FORMAT = "shipyard.automl/1"
+#: Families stored in their library's own format, always sized exactly.
+_NATIVE = ("lgbm", "xgboost")
 #: Rows of the leaderboard kept in the report.
 LEADERBOARD_ROWS = 10
 
@@ -119,6 +121,11 @@ def search_report(
         "candidate": {
             "predict_ms": round(figures["predict_ms"], 4),
             "model_mb": round(figures["model_mb"], 4),
+            # scikit-learn models are sized exactly (skops, as stored) under a size limit,
+            # else by their pickle: skops takes seconds on a large forest.
+            "model_mb_measured_as": "stored"
+            if limits.max_model_mb is not None or best.params["estimator"] in _NATIVE
+            else "pickle estimate",
             "constraints": limits.to_dict(),
             "constraints_met": all(v <= 0 for v in violations.values()),
         },

@@ -7,6 +7,7 @@ lineage edges). Downstream: gate reports, promotion requests, aliases and deploy
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +16,7 @@ from shipyard.gates.service import TRAINING_DATA
 from shipyard.governance.ports import Approvals
 from shipyard.pipelines.lineage import LineageNode, lineage_tree
 from shipyard.pipelines.ports import PipelineStore
+from shipyard.registry.card import DATA_SOURCE_TAG
 from shipyard.registry.models import ModelVersion
 from shipyard.registry.service import RegistryService
 
@@ -52,6 +54,20 @@ class ModelLineage:
             "nodes": [{"id": k, **v} for k, v in nodes.items()],
             "edges": edges,
         }
+
+
+def _searched_on(
+    source: str, pipelines: PipelineStore | None, details: dict[str, dict[str, Any]]
+) -> LineageNode | None:
+    """The stored data an AutoML search ran on, and what made it (a pipeline's step)."""
+    digest = source.rpartition("sha256:")[2]
+    if not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    node = f"artifact:{digest}"
+    tree = lineage_tree(pipelines, node, "upstream") if pipelines is not None else LineageNode(node)
+    tree.relation = "searched_on"
+    details[node] = {"kind": "dataset", "source": source.rpartition(" sha256:")[0] or source}
+    return tree
 
 
 def model_lineage(
@@ -96,6 +112,9 @@ def model_lineage(
             data = f"artifact:{artifact.digest}"
             run_tree.children.append(LineageNode(data, "training_data"))
             details[data] = {"kind": "dataset", "name": artifact.name, "size": artifact.size}
+    searched = _searched_on(run.tags.get(DATA_SOURCE_TAG, ""), pipelines, details)
+    if searched is not None:
+        run_tree.children.append(searched)
     upstream = LineageNode(root, None, [run_tree])
 
     downstream = (

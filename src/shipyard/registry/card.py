@@ -26,6 +26,9 @@ CARD_FORMAT = "shipyard.card/1"
 #: Where an AutoML search keeps its report in the search's run; registration copies it into
 #: the card (``model_parameters.search``), so a reviewer sees how the model was chosen.
 SEARCH_REPORT = "automl/search.json"
+#: The search run's tag naming the data it searched on (``… sha256:<digest>`` when the data
+#: is a stored blob, such as a pipeline output): lineage follows it upstream.
+DATA_SOURCE_TAG = "shipyard.automl.source"
 SECTIONS = ("model_details", "model_parameters", "quantitative_analysis", "considerations")
 EDITABLE = {
     "model_details": {"overview", "owners", "documentation", "licenses", "references"},

@@ -44,6 +44,7 @@ from shipyard.pipelines.capture import LOG_ARTIFACT
 from shipyard.pipelines.lineage import lineage_tree
 from shipyard.server.auth import Actor, LoginThrottle, current_actor
 from shipyard.tracking.models import Run
+from shipyard.tracking.service import TrackingService
 from shipyard.ui.graph import NODE_H, NODE_W, Box, layout
 from shipyard.ui.session import (
     SESSION_LIFETIME,
@@ -426,7 +427,67 @@ def run_page(request: Request, run_id: str) -> Response:
         experiment=tracking.get_experiment(run.experiment_id),
         charts=charts,
         artifacts=artifacts,
+        search=_search(tracking, run),
     )
+
+
+def _search(tracking: TrackingService, run: Run) -> dict[str, Any] | None:
+    """An AutoML search run's trials: the score of each and the best so far, by trial."""
+    from shipyard.automl.trials import STATE_TAG, STUDY_TAG, TRIAL_TAG
+
+    study = run.tags.get(STUDY_TAG)
+    if not study or run.parent_id is not None or not re.fullmatch(r"[\w.-]+", study):
+        return None
+    metric = run.params.get("metric", "")
+    key = "cv_" + metric.replace(":", "_at_")
+    found = tracking.search_runs(
+        [run.experiment_id], filter=f"tags.`{STUDY_TAG}` = '{study}'", max_results=1000
+    )
+    trials = sorted(
+        (r for r in found if r.parent_id == run.id and TRIAL_TAG in r.tags),
+        key=lambda r: int(r.tags[TRIAL_TAG]),
+    )
+    higher = not metric.startswith(("log_loss", "rmse", "mae"))
+    xs: list[float] = []
+    scores: list[float | None] = []
+    best: list[float | None] = []
+    leader: float | None = None
+    for trial in trials:
+        score = trial.metrics.get(key) if trial.tags.get(STATE_TAG) == "COMPLETE" else None
+        if (
+            score is not None
+            and _feasible(trial)
+            and (leader is None or (score > leader) == higher)
+        ):
+            leader = score
+        xs.append(float(trial.tags[TRIAL_TAG]))
+        scores.append(score)
+        best.append(leader)
+    ranked = sorted(
+        (
+            t
+            for t in trials
+            if key in t.metrics and t.tags.get(STATE_TAG) == "COMPLETE" and _feasible(t)
+        ),
+        key=lambda t: t.metrics[key],
+        reverse=higher,
+    )
+    return {
+        "metric": metric,
+        "key": key,
+        "trials": len(trials),
+        "states": {s: sum(t.tags.get(STATE_TAG) == s for t in trials) for s in _TRIAL_STATES},
+        "chart": _chart(xs, {f"trial {metric}": scores, "best so far": best}, "trial"),
+        "leaders": ranked[:10],
+    }
+
+
+_TRIAL_STATES = ("COMPLETE", "PRUNED", "INTERRUPTED", "FAILED")
+
+
+def _feasible(trial: Run) -> bool:
+    """Whether a trial met the search's constraints (the best and the leaders must)."""
+    return trial.tags.get("shipyard.automl.feasible", "True") == "True"
 
 
 @router.get("/compare")
