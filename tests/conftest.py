@@ -96,6 +96,10 @@ def local_ray() -> Iterator[None]:
     from shipyard.sdk.ray_executor import start_ray
 
     os.environ.pop("RAY_ADDRESS", None)
+    # Ray sets RAY_AUTH_MODE=token in this process when it starts a local cluster, and the
+    # cluster test sets it to disabled for a while: left set, a later start keeps Ray's
+    # cached mode from the other setting and its own GCS refuses this driver.
+    os.environ.pop("RAY_AUTH_MODE", None)
     start_ray(num_cpus=2)
     assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
     yield
