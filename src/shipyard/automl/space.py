@@ -10,6 +10,7 @@ between rounds, forests and scikit-learn's histogram boosting between chunks of 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,10 +66,21 @@ class Family:
     needs: tuple[str, str] | None = None
     #: The flavour the registry stores it with.
     flavor: str = "sklearn"
+    #: The module holding the family's estimators, and their classifier and regressor.
+    module: str = "sklearn.ensemble"
+    classes: tuple[str, str] = ("", "")
+
+    def class_name(self, task: Task) -> str:
+        """The estimator class for ``task``."""
+        return self.classes[1] if task == "regression" else self.classes[0]
+
+    def estimator_class(self, task: Task) -> Any:
+        """The estimator class itself (its library imported now, not before)."""
+        return getattr(importlib.import_module(self.module), self.class_name(task))
 
     def model_class(self, task: Task) -> str:
         """The class the registry will see (what an allowed-estimators rule judges)."""
-        raise NotImplementedError
+        return f"{self.module}.{self.class_name(task)}"
 
     def final_estimator(self, task: Task) -> str | None:
         """The final step's class when the model is a scikit-learn pipeline."""
@@ -138,6 +150,29 @@ def _weight_space(trial: Any, p: str, weighted: bool) -> dict[str, Any]:
     return {"class_weight": trial.suggest_categorical(p + "class_weight", ["none", "balanced"])}
 
 
+#: The untuned values of what every boosting family searches (rounds, sampling, L1).
+_BOOSTING_DEFAULTS: dict[str, Any] = {
+    "n_estimators": 100,
+    "subsample": 1.0,
+    "colsample_bytree": 1.0,
+    "reg_alpha": 1e-8,
+}
+
+
+def _boosting_args(params: dict[str, Any], ctx: FitContext, rounds: int) -> dict[str, Any]:
+    """The estimator arguments every boosting family shares (scikit-learn API names)."""
+    return {
+        "n_estimators": rounds,
+        "learning_rate": params["learning_rate"],
+        "subsample": params["subsample"],
+        "colsample_bytree": params["colsample_bytree"],
+        "reg_alpha": params["reg_alpha"],
+        "reg_lambda": params["reg_lambda"],
+        "random_state": ctx.seed,
+        "n_jobs": ctx.n_jobs,
+    }
+
+
 def _weight(params: dict[str, Any]) -> str | None:
     value = params.get("class_weight", "none")
     return None if value in (None, "none") else str(value)
@@ -165,9 +200,8 @@ class LightGBMFamily(Family):
     name = "lgbm"
     needs = ("lightgbm", "automl")
     flavor = "lightgbm"
-
-    def model_class(self, task: Task) -> str:
-        return "lightgbm.sklearn." + ("LGBMRegressor" if task == "regression" else "LGBMClassifier")
+    module = "lightgbm"
+    classes = ("LGBMClassifier", "LGBMRegressor")
 
     def suggest(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
         p = f"{self.name}."
@@ -181,13 +215,10 @@ class LightGBMFamily(Family):
     def starts(self, ctx: FitContext) -> list[dict[str, Any]]:
         weight = {} if ctx.task == "regression" else {"class_weight": "none"}
         default = {
-            "n_estimators": 100,
+            **_BOOSTING_DEFAULTS,
             "learning_rate": 0.1,
             "num_leaves": 31,
             "min_child_samples": 20,
-            "subsample": 1.0,
-            "colsample_bytree": 1.0,
-            "reg_alpha": 1e-8,
             "reg_lambda": 1e-8,
             **weight,
         }
@@ -204,24 +235,14 @@ class LightGBMFamily(Family):
         return [default, slow]
 
     def _estimator(self, params: dict[str, Any], ctx: FitContext, rounds: int) -> Any:
-        import lightgbm
-
-        cls = lightgbm.LGBMRegressor if ctx.task == "regression" else lightgbm.LGBMClassifier
         extra: dict[str, Any] = (
             {} if ctx.task == "regression" else {"class_weight": _weight(params)}
         )
-        return cls(
-            n_estimators=rounds,
-            learning_rate=params["learning_rate"],
+        return self.estimator_class(ctx.task)(
+            **_boosting_args(params, ctx, rounds),
             num_leaves=params["num_leaves"],
             min_child_samples=params["min_child_samples"],
-            subsample=params["subsample"],
             subsample_freq=1 if params["subsample"] < 1.0 else 0,
-            colsample_bytree=params["colsample_bytree"],
-            reg_alpha=params["reg_alpha"],
-            reg_lambda=params["reg_lambda"],
-            random_state=ctx.seed,
-            n_jobs=ctx.n_jobs,
             verbose=-1,
             **extra,
         )
@@ -285,9 +306,8 @@ class XGBoostFamily(Family):
     name = "xgboost"
     needs = ("xgboost", "automl")
     flavor = "xgboost"
-
-    def model_class(self, task: Task) -> str:
-        return "xgboost.sklearn." + ("XGBRegressor" if task == "regression" else "XGBClassifier")
+    module = "xgboost"
+    classes = ("XGBClassifier", "XGBRegressor")
 
     def suggest(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
         p = f"{self.name}."
@@ -301,13 +321,10 @@ class XGBoostFamily(Family):
 
     def starts(self, ctx: FitContext) -> list[dict[str, Any]]:
         default: dict[str, Any] = {
-            "n_estimators": 100,
+            **_BOOSTING_DEFAULTS,
             "learning_rate": 0.3,
             "max_depth": 6,
             "min_child_weight": 1.0,
-            "subsample": 1.0,
-            "colsample_bytree": 1.0,
-            "reg_alpha": 1e-8,
             "reg_lambda": 1.0,
         }
         if ctx.task == "binary":
@@ -315,27 +332,17 @@ class XGBoostFamily(Family):
         return [default]
 
     def _estimator(self, params: dict[str, Any], ctx: FitContext, rounds: int, early: bool) -> Any:
-        import xgboost
-
-        cls = xgboost.XGBRegressor if ctx.task == "regression" else xgboost.XGBClassifier
         extra: dict[str, Any] = {}
         if _weight(params) == "balanced":
             extra["scale_pos_weight"] = ctx.positive_ratio
         if early:
             extra["early_stopping_rounds"] = PATIENCE
             extra["eval_metric"] = _objective_metric(ctx, "xgb")
-        return cls(
-            n_estimators=rounds,
-            learning_rate=params["learning_rate"],
+        return self.estimator_class(ctx.task)(
+            **_boosting_args(params, ctx, rounds),
             max_depth=params["max_depth"],
             min_child_weight=params["min_child_weight"],
-            subsample=params["subsample"],
-            colsample_bytree=params["colsample_bytree"],
-            reg_alpha=params["reg_alpha"],
-            reg_lambda=params["reg_lambda"],
             tree_method="hist",
-            random_state=ctx.seed,
-            n_jobs=ctx.n_jobs,
             callbacks=[_xgb_stopper(ctx.stop)],
             **extra,
         )
@@ -381,13 +388,7 @@ class HistGradientBoostingFamily(Family):
     """scikit-learn's histogram gradient boosting."""
 
     name = "hist_gb"
-
-    def model_class(self, task: Task) -> str:
-        return "sklearn.ensemble._hist_gradient_boosting.gradient_boosting." + (
-            "HistGradientBoostingRegressor"
-            if task == "regression"
-            else "HistGradientBoostingClassifier"
-        )
+    classes = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
 
     def suggest(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
         p = f"{self.name}."
@@ -415,18 +416,11 @@ class HistGradientBoostingFamily(Family):
         return [default]
 
     def _estimator(self, params: dict[str, Any], ctx: FitContext, frame: bool = False) -> Any:
-        from sklearn import ensemble
-
         extra: dict[str, Any] = {}
         if ctx.categorical:
             # Codes during the search; the refit sees the frame's category dtype.
             extra["categorical_features"] = "from_dtype" if frame else list(ctx.categorical)
-        cls = (
-            ensemble.HistGradientBoostingRegressor
-            if ctx.task == "regression"
-            else ensemble.HistGradientBoostingClassifier
-        )
-        return cls(
+        return self.estimator_class(ctx.task)(
             max_iter=CHUNK,
             learning_rate=params["learning_rate"],
             max_leaf_nodes=params["max_leaf_nodes"],
@@ -484,14 +478,7 @@ class RandomForestFamily(Family):
     """scikit-learn's random forest."""
 
     name = "random_forest"
-    #: The scikit-learn classes: ``<stem>Classifier`` and ``<stem>Regressor``.
-    stem = "RandomForest"
-
-    def model_class(self, task: Task) -> str:
-        return f"sklearn.ensemble._forest.{self._class_name(task)}"
-
-    def _class_name(self, task: Task) -> str:
-        return self.stem + ("Regressor" if task == "regression" else "Classifier")
+    classes = ("RandomForestClassifier", "RandomForestRegressor")
 
     def suggest(self, trial: Any, ctx: FitContext) -> dict[str, Any]:
         p = f"{self.name}."
@@ -515,9 +502,7 @@ class RandomForestFamily(Family):
     def _grow(
         self, params: dict[str, Any], ctx: FitContext, X: Any, y: Any, graceful: bool
     ) -> Fitted:
-        from sklearn import ensemble
-
-        cls = getattr(ensemble, self._class_name(ctx.task))
+        cls = self.estimator_class(ctx.task)
         extra: dict[str, Any] = {}
         if ctx.task != "regression" and _weight(params) == "balanced":
             # Weights from the whole target: a warm-started forest must not recompute them.
@@ -572,7 +557,7 @@ class ExtraTreesFamily(RandomForestFamily):
     the best on small tables)."""
 
     name = "extra_trees"
-    stem = "ExtraTrees"
+    classes = ("ExtraTreesClassifier", "ExtraTreesRegressor")
 
 
 class LinearFamily(Family):
