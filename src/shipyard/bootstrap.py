@@ -22,6 +22,7 @@ from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.tracking.service import TrackingService
 
 if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
+    from shipyard.edge.service import EdgeService
     from shipyard.gates.ports import Gates
     from shipyard.gates.service import GateService
     from shipyard.governance.integrity import ConsistencyCheck
@@ -142,6 +143,18 @@ class Backend:
         found = self.monitor_service
         if found is None:
             raise StoreError(f"this backend ({self.uri}) has no monitors")
+        return found
+
+    @property
+    def edge(self) -> EdgeService:
+        """Edge bundles, rollouts, devices and their telemetry."""
+        found: EdgeService | None = self.service("edge")
+        if found is None:
+            raise StoreError(
+                f"edge export and rollouts run against the database and blob store, not "
+                f"through {self.uri}: point SHIPYARD_URI at the database (devices talk to "
+                "the server's /api/v1/edge endpoints)"
+            )
         return found
 
     @property
@@ -293,13 +306,30 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         )
 
     @_once
+    def edge() -> EdgeService:
+        from shipyard.edge.service import EdgeService
+        from shipyard.predlog.writer import ParquetPredictionLog
+        from shipyard.store.edge import SqlEdgeStore
+
+        return EdgeService(
+            SqlEdgeStore(engine),
+            blobs,
+            registry(),
+            audit=audit,
+            lineage=parts.store,
+            sink=lambda: ParquetPredictionLog(
+                settings.predlog_root, max_queue=settings.predlog_queue
+            ),
+        )
+
+    @_once
     def consistency() -> ConsistencyCheck:
         from shipyard.governance.integrity import ConsistencyCheck
         from shipyard.store.maintenance import SqlStoreIntegrity
 
         return ConsistencyCheck(SqlStoreIntegrity(engine), blobs, audit)
 
-    return Backend(
+    backend = Backend(
         "local",
         settings.store_uri,
         tracking,
@@ -313,9 +343,18 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
             "monitors": monitors,
             "consistency": consistency,
             "spec": spec,
+            "edge": edge,
         },
         [engine.dispose],
     )
+
+    def close_edge() -> None:
+        built = backend._built.get("edge")
+        if built is not None:
+            built.close()
+
+    backend._closers.insert(0, close_edge)
+    return backend
 
 
 def rest_backend(settings: Settings) -> Backend:

@@ -47,8 +47,8 @@ def run(
 ) -> None:
     """Search for the best model of TARGET within the time budget."""
     from shipyard.automl import search
-    from shipyard.automl.data import load_source, split_target
     from shipyard.sdk import context
+    from shipyard.sdk.data import load_source, split_target
 
     context.replace(state(ctx).settings)
     source = load_source(data)

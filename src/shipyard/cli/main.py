@@ -13,6 +13,7 @@ from shipyard.cli import (
     automl,
     db,
     demo,
+    edge,
     experiments,
     gate,
     governance,
@@ -86,6 +87,7 @@ app.command("drift")(spec.drift)
 app.command("export")(spec.export)
 app.add_typer(spec.spec_app, name="spec")
 app.add_typer(automl.app, name="automl")
+app.add_typer(edge.app, name="edge")
 
 
 def _version(value: bool) -> None:

@@ -127,6 +127,14 @@ class Settings(BaseSettings):
         "of their choosing in the server process.",
     )
 
+    edge_keys: str | None = Field(
+        default=None,
+        description="Folder of the Ed25519 keys that sign edge bundles (default: edge-keys "
+        "beside the SQLite file, or ./.shipyard/edge-keys).",
+    )
+    edge_key_passphrase: SecretStr | None = Field(
+        default=None, description="Encrypts new edge signing keys and opens existing ones."
+    )
     automl_storage: str | None = Field(
         default=None,
         description="Optuna storage URL for AutoML studies (default: the store's own "
@@ -215,6 +223,17 @@ class Settings(BaseSettings):
             if db_path is not None:
                 return db_path.parent / "predictions"
         return (DEFAULT_HOME / "predictions").resolve()
+
+    @property
+    def edge_keys_path(self) -> Path:
+        """Where edge signing keys live."""
+        if self.edge_keys:
+            return Path(self.edge_keys).expanduser()
+        if self.backend_kind == "sqlite":
+            db_path = sqlite_path(self.store_uri)
+            if db_path is not None:
+                return db_path.parent / "edge-keys"
+        return (DEFAULT_HOME / "edge-keys").resolve()
 
     @property
     def audit_anchor_path(self) -> Path:

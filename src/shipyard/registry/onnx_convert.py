@@ -61,7 +61,7 @@ def convert(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            proto = _convert(model, flavor, n_features)
+            proto = to_onnx_proto(model, flavor, n_features)
     except Exception as exc:  # noqa: BLE001 - converters raise anything; conversion is optional
         logger.info("ONNX conversion of %s skipped: %s", type(model).__name__, exc)
         return Conversion(False, f"{type(exc).__name__}: {exc}"[:500], {})
@@ -109,7 +109,9 @@ def _patch_hist_gradient_boosting() -> None:
     rf.add_tree_to_attribute_pairs_hist_gradient_boosting = cast_missing_flags
 
 
-def _convert(model: Any, flavor: str, n_features: int) -> Any:
+def to_onnx_proto(model: Any, flavor: str, n_features: int) -> Any:
+    """The ONNX ``ModelProto`` of a scikit-learn, LightGBM or XGBoost model (float32 input
+    named ``input``, probabilities without a ZipMap), at the pinned opsets."""
     if flavor == "sklearn":
         _patch_hist_gradient_boosting()
         from skl2onnx import to_onnx

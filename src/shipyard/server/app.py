@@ -14,6 +14,7 @@ from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
 from shipyard.remote.schemas import Health
 from shipyard.server import (
+    edge,
     errors,
     gates,
     governance,
@@ -68,6 +69,7 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(pipelines.router)
     app.include_router(monitoring.router)
     app.include_router(spec.router)
+    app.include_router(edge.router)
     app.include_router(metrics.router)
     app.include_router(mlflow_api.router)
     app.include_router(pages.router)

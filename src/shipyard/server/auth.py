@@ -109,6 +109,10 @@ ELEVATED: dict[tuple[str, str], Role] = {
     ("DELETE", _MLFLOW + "/registered-models/alias"): Role.APPROVER,
     ("DELETE", _MLFLOW + "/model-versions/delete"): Role.APPROVER,
     ("POST", _MLFLOW + "/model-versions/transition-stage"): Role.APPROVER,
+    # Moving a device group to a bundle is a production change, like moving the champion.
+    ("POST", "/api/v1/edge/rollouts"): Role.APPROVER,
+    ("PUT", "/api/v1/edge/rollouts/{group}"): Role.APPROVER,
+    ("POST", "/api/v1/edge/rollouts/{group}/rollback"): Role.APPROVER,
     # The web UI's own actions (the same rules as the API routes they stand for).
     ("POST", "/models/{name}/versions/{version}/approve"): Role.APPROVER,
     ("POST", "/models/{name}/versions/{version}/reject"): Role.APPROVER,

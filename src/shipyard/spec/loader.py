@@ -121,6 +121,11 @@ def _merge(base: Any, patch: Any) -> Any:
     return copy.deepcopy(patch)
 
 
+#: Kinds a spec file may hold that are read where they are used, never applied to the store:
+#: edge targets (``shipyard edge export --target``).
+FILE_ONLY = ("EdgeTarget",)
+
+
 def parse_spec(
     text: str, source: str = "shipyard.yaml", environment: str | None = None
 ) -> list[Document]:
@@ -155,10 +160,12 @@ def parse_spec(
                 continue
             environments[name] = patches
             continue
+        if kind in FILE_ONLY:
+            continue
         if kind not in KINDS:
             errors.append(
                 f"{source}:{_line_of(node, ('kind',))}: unknown kind {kind!r}; "
-                f"use one of {', '.join(KINDS)} or Environment"
+                f"use one of {', '.join(KINDS)}, {', '.join(FILE_ONLY)} or Environment"
             )
             continue
         raw.append((data, node))

@@ -35,7 +35,8 @@ class SqlStoreIntegrity:
 
     def referenced_digests(self) -> set[str]:
         """Every blob a record names: run artifacts (deleted runs' too, kept for the audit),
-        step outputs, cached outputs and monitors' reference files sent through a server."""
+        step outputs, cached outputs, monitors' reference files sent through a server and
+        signed edge bundles."""
         with reading(self.engine) as conn:
             rows = conn.execute(select(t.run_artifacts.c.digest).distinct()).all()
             found: set[str] = {str(r[0]) for r in rows}
@@ -47,4 +48,5 @@ class SqlStoreIntegrity:
                 blob = json.loads(str(body)).get("reference_blob")
                 if blob:
                     found.add(str(blob))
+            found.update(str(r[0]) for r in conn.execute(select(t.edge_bundles.c.blob_key)))
         return found

@@ -466,3 +466,54 @@ spec_lock = Table(
     Column("id", Integer, primary_key=True),
     Column("applies", BigInteger, nullable=False),
 )
+
+# --- edge (revision 0012) -------------------------------------------------------------------
+
+# Signed bundles exported for a device class; the file itself is a blob (blob_key).
+edge_bundles = Table(
+    "edge_bundles",
+    metadata,
+    Column("id", String(160), primary_key=True),
+    Column("model", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("variant", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("blob_key", String(300), nullable=False),
+    Column("report", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", KEY, nullable=False),
+    Index(None, "model", "version"),
+)
+
+# Staged rollouts: a share of a device group moves to a bundle; rollback sends it back.
+edge_rollouts = Table(
+    "edge_rollouts",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("device_group", String(64), nullable=False),
+    Column("bundle_id", String(160), ForeignKey("edge_bundles.id"), nullable=False),
+    Column("previous_bundle_id", String(160), nullable=True),
+    Column("percent", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("created_by", KEY, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+    Index(None, "device_group"),
+)
+
+# What each device last reported: its group, the bundle it runs, the telemetry it sent.
+edge_devices = Table(
+    "edge_devices",
+    metadata,
+    Column("device", String(100), primary_key=True),
+    Column("device_group", String(64), nullable=False),
+    Column("bundle_id", String(160), nullable=True),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("telemetry_seq", BigInteger, nullable=False),
+    Column("telemetry_rows", BigInteger, nullable=False),
+    Column("dropped_rows", BigInteger, nullable=False),
+    Index(None, "device_group"),
+)

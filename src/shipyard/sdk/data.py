@@ -1,7 +1,8 @@
-"""Where ``shipyard automl run`` reads its data: a file, a pipeline output or a run artifact.
+"""Tables the CLI reads by reference: a file, a pipeline output or a run artifact.
 
-Each source names itself for lineage: the search's run records it, and the registered
-version's card lists it with the data's sha256.
+``shipyard automl run`` searches on one, ``shipyard edge export`` measures on one. Each
+source names itself for lineage: an AutoML run records it, and the registered version's
+card lists it with the data's sha256.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from shipyard.core.errors import InvalidInputError, NotFoundError
 
 @dataclass
 class Source:
-    """A table to search on, and what it was."""
+    """A table, and what it was."""
 
     frame: Any
     name: str
@@ -81,7 +82,7 @@ def load_source(ref: str) -> Source:
         )
         if digest is None:
             raise NotFoundError(f"run {run_id} has no artifact {artifact!r}")
-        with tempfile.TemporaryDirectory(prefix="shipyard-automl-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="shipyard-data-") as tmp:
             path = Path(tmp) / Path(artifact).name
             tracking.download_artifact(run_id, artifact, path)
             frame = _read_table(path)

@@ -1,0 +1,295 @@
+"""The variants an export tries: the ONNX conversion, then smaller or faster versions of it.
+
+- ``onnx``: the faithful conversion (histogram boosting by :mod:`shipyard.edge.trees` in
+  float64, so it equals the native model; other models by skl2onnx or onnxmltools).
+- ``onnx-f32``: tree thresholds and leaves in 4 bytes (histogram boosting).
+- ``pruned-<k>``: a boosting model's first ``k`` iterations, the fewest whose held-out metric
+  (computed on the native model's staged predictions) stays within the target's drop.
+- ``optimised``: ONNX Runtime's basic graph optimisations, saved offline (portable).
+- ``int8-dynamic`` / ``int8-static``: onnxruntime.quantization on MatMul, Gemm and Conv
+  weights (static: activations calibrated on reference rows too).
+- ``fp16``: float weights in half precision (onnxconverter-common), inputs and outputs
+  kept float32.
+
+A variant that cannot apply says why (tree ensembles have no weights int8 or float16 act on:
+ONNX Runtime's TreeEnsemble takes float and double thresholds only) instead of shipping a
+copy under a new name.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import tempfile
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.errors import InvalidInputError
+from shipyard.edge import trees
+from shipyard.edge.targets import EdgeTarget
+
+logger = logging.getLogger(__name__)
+
+QUANTISABLE = frozenset({"MatMul", "Gemm", "Conv"})
+#: Float weights below this many bytes are not worth a float16 variant.
+MIN_FP16_BYTES = 1024
+
+
+@dataclass
+class Variant:
+    """One candidate: its ONNX bytes, or why there is none."""
+
+    name: str
+    description: str
+    onnx: bytes | None = None
+    dtype: str = "float32"
+    reason: str | None = None  # why it was not built (not applicable, not allowed, failed)
+    iterations: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def built(self) -> bool:
+        """Whether there is a model to measure."""
+        return self.onnx is not None
+
+
+def _ops(proto: Any) -> set[str]:
+    return {n.op_type for n in proto.graph.node}
+
+
+def base_variants(model: Any, flavor: str, n_features: int, target: EdgeTarget) -> list[Variant]:
+    """The faithful conversion, and for histogram boosting its float32 twin."""
+    if flavor == "sklearn" and trees.is_hist_gradient_boosting(model):
+        out = []
+        precision: trees.Precision
+        for precision, name, what in (
+            ("float64", "onnx", "TreeEnsemble (ai.onnx.ml 5), float64: equals the native model"),
+            ("float32", "onnx-f32", "TreeEnsemble, thresholds and leaves in float32"),
+        ):
+            variant = Variant(name, what, dtype=precision)
+            try:
+                proto = trees.to_onnx(model, n_features, precision=precision, opset=target.opset)
+                variant.onnx = proto.SerializeToString()
+            except InvalidInputError as exc:
+                variant.reason = str(exc)
+            out.append(variant)
+        return out
+    variant = Variant("onnx", f"{flavor} converted by skl2onnx/onnxmltools, float32 input")
+    if target.opset < 17:
+        variant.reason = f"the converters write opset 17; the target allows {target.opset}"
+        return [variant]
+    try:
+        from shipyard.registry.onnx_convert import to_onnx_proto
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            variant.onnx = to_onnx_proto(model, flavor, n_features).SerializeToString()
+    except Exception as exc:  # noqa: BLE001 - converters raise anything; the report says so
+        variant.reason = f"conversion failed: {type(exc).__name__}: {exc}"[:300]
+    return [variant]
+
+
+def boosting_iterations(model: Any, flavor: str) -> int | None:
+    """Iterations a boosting model has, or None for a model that is not pruned by stages."""
+    if flavor == "sklearn" and trees.is_hist_gradient_boosting(model):
+        return trees.iterations_of(model)
+    if flavor == "lightgbm":
+        booster = getattr(model, "booster_", model)
+        return int(booster.current_iteration())
+    return None
+
+
+def staged_scores(model: Any, flavor: str, X: Any, k: int) -> np.ndarray[Any, Any]:
+    """The native model's scores using its first ``k`` iterations."""
+    if flavor == "lightgbm":
+        if hasattr(model, "predict_proba"):
+            return np.asarray(model.predict_proba(X, num_iteration=k))
+        return np.asarray(model.predict(X, num_iteration=k))
+    truncated = copy.copy(model)
+    truncated._predictors = model._predictors[:k]
+    if hasattr(model, "predict_proba"):
+        return np.asarray(truncated.predict_proba(X))
+    return np.asarray(truncated.predict(X))
+
+
+def fewest_iterations(total: int, good_enough: Callable[[int], bool]) -> int | None:
+    """The smallest ``k`` below ``total`` for which ``good_enough(k)`` holds (binary search:
+    boosting's held-out metric rises with k until it flattens), or None."""
+    if total < 2 or not good_enough(total - 1):
+        return None
+    low, high = 1, total - 1
+    while low < high:
+        middle = (low + high) // 2
+        if good_enough(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+def pruned_variant(model: Any, flavor: str, n_features: int, k: int, target: EdgeTarget) -> Variant:
+    """A boosting model cut to its first ``k`` iterations, converted."""
+    total = boosting_iterations(model, flavor)
+    name = f"pruned-{k}"
+    what = f"first {k} of {total} boosting iterations"
+    if flavor == "sklearn":
+        variant = Variant(name, what + ", float32", dtype="float32", iterations=k)
+        try:
+            proto = trees.to_onnx(
+                model, n_features, iterations=k, precision="float32", opset=target.opset
+            )
+            variant.onnx = proto.SerializeToString()
+        except InvalidInputError as exc:
+            variant.reason = str(exc)
+        return variant
+    variant = Variant(name, what, iterations=k)
+    try:
+        import lightgbm
+
+        from shipyard.registry.onnx_convert import to_onnx_proto
+
+        cut = copy.copy(model)
+        booster = getattr(model, "booster_", model)
+        cut._Booster = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=k))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            variant.onnx = to_onnx_proto(cut, flavor, n_features).SerializeToString()
+    except Exception as exc:  # noqa: BLE001 - converters raise anything; the report says so
+        variant.reason = f"conversion failed: {type(exc).__name__}: {exc}"[:300]
+    return variant
+
+
+def derived_variants(
+    base: Variant, target: EdgeTarget, calibration: np.ndarray[Any, Any]
+) -> list[Variant]:
+    """Graph-optimised, int8 and float16 versions of ``base``."""
+    import onnx
+
+    proto = onnx.load_from_string(base.onnx) if base.onnx is not None else None
+    out = [_optimised(base)]
+    ops = _ops(proto) if proto is not None else set()
+    quantisable = ops & QUANTISABLE
+    for name, what, static in (
+        ("int8-dynamic", "int8 weights, activations quantised per batch", False),
+        ("int8-static", "int8 weights and activations, calibrated on reference rows", True),
+    ):
+        variant = Variant(name, what, dtype=base.dtype)
+        if not target.int8:
+            variant.reason = "the target does not allow int8"
+        elif proto is None:
+            variant.reason = f"no {base.name} model to quantise"
+        elif not quantisable:
+            variant.reason = (
+                "not applicable: int8 acts on MatMul, Gemm and Conv weights; this graph has "
+                f"none ({', '.join(sorted(ops))})"
+            )
+        else:
+            _quantise(base, variant, static, calibration)
+        out.append(variant)
+    out.append(_fp16(base, proto, target))
+    return out
+
+
+def _optimised(base: Variant) -> Variant:
+    import onnxruntime as ort
+
+    variant = Variant("optimised", "ONNX Runtime basic graph optimisations, saved offline")
+    variant.dtype = base.dtype
+    if base.onnx is None:
+        variant.reason = f"no {base.name} model to optimise"
+        return variant
+    with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
+        path = Path(tmp) / "optimised.onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        options.optimized_model_filepath = str(path)
+        options.log_severity_level = 3
+        try:
+            ort.InferenceSession(base.onnx, options, providers=["CPUExecutionProvider"])
+            variant.onnx = path.read_bytes()
+        except Exception as exc:  # noqa: BLE001 - the runtime's refusal is the report's reason
+            variant.reason = f"ONNX Runtime could not optimise it: {exc}"[:300]
+    return variant
+
+
+def _calibration_reader(name: str, rows: np.ndarray[Any, Any], batch: int = 64) -> Any:
+    """onnxruntime.quantization's CalibrationDataReader over reference rows."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self._batches = iter([{name: rows[i : i + batch]} for i in range(0, len(rows), batch)])
+
+        def get_next(self) -> dict[str, np.ndarray[Any, Any]] | None:
+            return next(self._batches, None)
+
+    return Reader()
+
+
+def _quantise(
+    base: Variant, variant: Variant, static: bool, calibration: np.ndarray[Any, Any]
+) -> None:
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if base.onnx is None:
+        return
+    with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
+        source, dest = Path(tmp) / "in.onnx", Path(tmp) / "out.onnx"
+        source.write_bytes(base.onnx)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                if static:
+                    name = onnx.load_from_string(base.onnx).graph.input[0].name
+                    rows = calibration.astype(base.dtype)
+                    quantize_static(
+                        source,
+                        dest,
+                        _calibration_reader(name, rows),
+                        quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8,
+                    )
+                    variant.details["calibration_rows"] = len(rows)
+                else:
+                    quantize_dynamic(source, dest, weight_type=QuantType.QInt8)
+            variant.onnx = dest.read_bytes()
+        except Exception as exc:  # noqa: BLE001 - the quantiser's refusal is the reason given
+            variant.reason = f"quantisation failed: {type(exc).__name__}: {exc}"[:300]
+
+
+def _fp16(base: Variant, proto: Any, target: EdgeTarget) -> Variant:
+    variant = Variant("fp16", "float weights in float16, float32 inputs and outputs")
+    variant.dtype = base.dtype
+    if not target.fp16:
+        variant.reason = "the target does not allow float16"
+        return variant
+    if proto is None:
+        variant.reason = f"no {base.name} model to convert"
+        return variant
+    weights = sum(int(np.prod(t.dims)) * 4 for t in proto.graph.initializer if t.data_type == 1)
+    if weights < MIN_FP16_BYTES:
+        variant.reason = (
+            "not applicable: float16 acts on float weights; this graph has "
+            f"{weights} bytes of them (tree thresholds live in TreeEnsemble attributes, "
+            "which ONNX Runtime runs in float or double only)"
+        )
+        return variant
+    try:
+        from onnxconverter_common import float16
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            half = float16.convert_float_to_float16(proto, keep_io_types=True)
+        variant.onnx = half.SerializeToString()
+    except ImportError:
+        variant.reason = "onnxconverter-common is not installed (pip install 'shipyard[edge]')"
+    except Exception as exc:  # noqa: BLE001 - the converter's refusal is the reason given
+        variant.reason = f"float16 conversion failed: {type(exc).__name__}: {exc}"[:300]
+    return variant
