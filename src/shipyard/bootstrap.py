@@ -165,6 +165,13 @@ class Backend:
             raise StoreError(f"this backend ({self.uri}) takes no project spec")
         return found
 
+    def release(self, name: str) -> None:
+        """Close what a built service holds open (the edge service's prediction log files),
+        keeping the store's connections; a service never built holds nothing."""
+        built = self._built.get(name)
+        if built is not None and hasattr(built, "close"):
+            built.close()
+
     def close(self) -> None:
         """Release connections and pools."""
         for closer in self._closers:
@@ -348,12 +355,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
         [engine.dispose],
     )
 
-    def close_edge() -> None:
-        built = backend._built.get("edge")
-        if built is not None:
-            built.close()
-
-    backend._closers.insert(0, close_edge)
+    backend._closers.insert(0, partial(backend.release, "edge"))
     return backend
 
 

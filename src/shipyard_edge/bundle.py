@@ -15,6 +15,7 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,18 @@ MODEL = "model.onnx"
 COLUMNS = "signature.json"
 #: Largest bundle and largest member a device reads (a zip bomb is refused before inflating).
 MAX_BUNDLE_BYTES = 512 * 1024 * 1024
+
+
+#: What reading a damaged or hostile zip member raises (a flipped byte is a zlib error).
+_CORRUPT = (
+    zipfile.BadZipFile,
+    OSError,
+    zlib.error,
+    EOFError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+)
 
 
 class BundleError(ValueError):
@@ -102,7 +115,7 @@ def _members(data: bytes) -> dict[str, bytes]:
         raise BundleError(f"the bundle is larger than {MAX_BUNDLE_BYTES} bytes")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, ValueError, EOFError) as exc:
         raise BundleError(f"not a bundle (not a zip file): {exc}") from None
     out: dict[str, bytes] = {}
     total = 0
@@ -118,8 +131,8 @@ def _members(data: bytes) -> dict[str, bytes]:
                 raise BundleError("the bundle inflates past its size limit")
             try:
                 out[name] = archive.read(info)
-            except (zipfile.BadZipFile, OSError) as exc:
-                raise BundleError(f"{name} cannot be read: {exc}") from None
+            except _CORRUPT as exc:
+                raise BundleError(f"{name} cannot be read (the bundle is damaged): {exc}") from None
     return out
 
 

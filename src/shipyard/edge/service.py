@@ -106,10 +106,25 @@ class EdgeService:
         chosen = report.chosen_result()
         if variant is None or variant.onnx is None or chosen is None or chosen.measured is None:
             return report, None
-        outputs = OnnxRunner(variant.onnx, 1).outputs
-        files = {MODEL: variant.onnx, COLUMNS: signature_file(prepared, outputs, variant.dtype)}
         digest = hashlib.sha256(variant.onnx).hexdigest()
         bundle_id = f"{mv.name}-v{mv.version}-{target.name}-{digest[:10]}"
+        kept = self._existing(bundle_id)
+        if kept is not None:  # the same model bytes for the same target: one bundle
+            data_bytes = self.bundle_bytes(bundle_id)
+            if dest is not None:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data_bytes)
+            report.bundle = {
+                "id": kept.id,
+                "size_bytes": kept.size_bytes,
+                "sha256": kept.sha256,
+                "key_id": kept.key_id,
+                "path": str(dest) if dest else None,
+                "kept_since": kept.created_at,
+            }
+            return report, kept
+        outputs = OnnxRunner(variant.onnx, 1).outputs
+        files = {MODEL: variant.onnx, COLUMNS: signature_file(prepared, outputs, variant.dtype)}
         manifest: dict[str, Any] = {
             "bundle_id": bundle_id,
             "model": {
@@ -179,6 +194,12 @@ class EdgeService:
             )
         self._edges([(f"model:{mv.name}/{mv.version}", f"edge-bundle:{bundle_id}", "exported_to")])
         return report, record
+
+    def _existing(self, bundle_id: str) -> BundleRecord | None:
+        try:
+            return self.store.get_bundle(bundle_id)
+        except NotFoundError:
+            return None
 
     def bundle_bytes(self, bundle_id: str) -> bytes:
         """The signed bundle file."""

@@ -8,8 +8,7 @@
 - ``optimised``: ONNX Runtime's basic graph optimisations, saved offline (portable).
 - ``int8-dynamic`` / ``int8-static``: onnxruntime.quantization on MatMul, Gemm and Conv
   weights (static: activations calibrated on reference rows too).
-- ``fp16``: float weights in half precision (onnxconverter-common), inputs and outputs
-  kept float32.
+- ``fp16``: float weights stored in half precision, cast back to float32 where read.
 
 A variant that cannot apply says why (tree ensembles have no weights int8 or float16 act on:
 ONNX Runtime's TreeEnsemble takes float and double thresholds only) instead of shipping a
@@ -36,6 +35,7 @@ from shipyard.edge.targets import EdgeTarget
 logger = logging.getLogger(__name__)
 
 QUANTISABLE = frozenset({"MatMul", "Gemm", "Conv"})
+FLOAT = 1  # onnx.TensorProto.FLOAT
 #: Float weights below this many bytes are not worth a float16 variant.
 MIN_FP16_BYTES = 1024
 
@@ -265,7 +265,7 @@ def _quantise(
 
 
 def _fp16(base: Variant, proto: Any, target: EdgeTarget) -> Variant:
-    variant = Variant("fp16", "float weights in float16, float32 inputs and outputs")
+    variant = Variant("fp16", "float weights stored in float16, computed in float32")
     variant.dtype = base.dtype
     if not target.fp16:
         variant.reason = "the target does not allow float16"
@@ -273,7 +273,7 @@ def _fp16(base: Variant, proto: Any, target: EdgeTarget) -> Variant:
     if proto is None:
         variant.reason = f"no {base.name} model to convert"
         return variant
-    weights = sum(int(np.prod(t.dims)) * 4 for t in proto.graph.initializer if t.data_type == 1)
+    weights = sum(int(np.prod(t.dims)) * 4 for t in proto.graph.initializer if t.data_type == FLOAT)
     if weights < MIN_FP16_BYTES:
         variant.reason = (
             "not applicable: float16 acts on float weights; this graph has "
@@ -281,15 +281,35 @@ def _fp16(base: Variant, proto: Any, target: EdgeTarget) -> Variant:
             "which ONNX Runtime runs in float or double only)"
         )
         return variant
-    try:
-        from onnxconverter_common import float16
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            half = float16.convert_float_to_float16(proto, keep_io_types=True)
-        variant.onnx = half.SerializeToString()
-    except ImportError:
-        variant.reason = "onnxconverter-common is not installed (pip install 'shipyard[edge]')"
-    except Exception as exc:  # noqa: BLE001 - the converter's refusal is the reason given
-        variant.reason = f"float16 conversion failed: {type(exc).__name__}: {exc}"[:300]
+    variant.onnx = half_weights(proto).SerializeToString()
     return variant
+
+
+def half_weights(proto: Any) -> Any:
+    """The model with each float weight stored in float16 and cast back to float32 where it
+    is read: half the bytes on the device, the same arithmetic (ONNX Runtime folds the casts
+    once at load). onnxconverter-common's full float16 conversion was tried first: it left
+    skl2onnx's own Cast nodes producing float beside float16 weights, which ONNX Runtime
+    refuses, and with Cast blocked it did not finish."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    half = onnx.ModelProto()
+    half.CopyFrom(proto)
+    graph = half.graph
+    casts = []
+    kept = []
+    for tensor in graph.initializer:
+        if tensor.data_type == FLOAT and int(np.prod(tensor.dims)) >= 16:
+            values = numpy_helper.to_array(tensor).astype(np.float16)
+            stored = f"{tensor.name}__fp16"
+            kept.append(numpy_helper.from_array(values, stored))
+            casts.append(helper.make_node("Cast", [stored], [tensor.name], to=FLOAT))
+        else:
+            kept.append(tensor)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = [*casts, *graph.node]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return half

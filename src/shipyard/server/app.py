@@ -45,6 +45,8 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
         yield
         schedules.stop()
         sweeper.stop()
+        # Devices' telemetry queued for the prediction log is written before the process ends.
+        backend.release("edge")
 
     app = FastAPI(
         lifespan=lifespan,

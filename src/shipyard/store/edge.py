@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
 from shipyard.core.errors import ConflictError, NotFoundError
 from shipyard.edge.ports import ACTIVE, SUPERSEDED, BundleRecord, Device, Rollout
@@ -79,26 +78,26 @@ class SqlEdgeStore:
 
     def add_bundle(self, record: BundleRecord) -> None:
         """Keep a bundle's record; ConflictError if its id exists."""
-        try:
-            with writing(self.engine) as conn:
-                conn.execute(
-                    insert(t.edge_bundles).values(
-                        id=record.id,
-                        model=record.model,
-                        version=record.version,
-                        target=record.target,
-                        variant=record.variant,
-                        sha256=record.sha256,
-                        size_bytes=record.size_bytes,
-                        key_id=record.key_id,
-                        blob_key=record.blob_key,
-                        report=json.dumps(record.report, allow_nan=False, default=str),
-                        created_at=record.created_at,
-                        created_by=record.created_by,
-                    )
+        b = t.edge_bundles
+        with writing(self.engine) as conn:
+            if conn.execute(select(b.c.id).where(b.c.id == record.id)).first() is not None:
+                raise ConflictError(f"bundle {record.id} exists already", bundle=record.id)
+            conn.execute(
+                insert(b).values(
+                    id=record.id,
+                    model=record.model,
+                    version=record.version,
+                    target=record.target,
+                    variant=record.variant,
+                    sha256=record.sha256,
+                    size_bytes=record.size_bytes,
+                    key_id=record.key_id,
+                    blob_key=record.blob_key,
+                    report=json.dumps(record.report, allow_nan=False, default=str),
+                    created_at=record.created_at,
+                    created_by=record.created_by,
                 )
-        except IntegrityError:
-            raise ConflictError(f"bundle {record.id} exists already", bundle=record.id) from None
+            )
 
     def get_bundle(self, bundle_id: str) -> BundleRecord:
         """A bundle's record; NotFoundError if unknown."""
