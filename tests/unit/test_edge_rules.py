@@ -236,3 +236,27 @@ def test_the_telemetry_buffer_is_bounded_and_counts_what_it_dropped(tmp_path: Pa
     again = TelemetryBuffer(tmp_path, max_bytes=1000)  # survives a restart
     assert again.pending().records == after.records
     again.close()
+
+
+def test_lightgbm_converts_exactly_with_categories_and_missing_values() -> None:
+    import lightgbm
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(4000, 4)), columns=list("abcd"))
+    frame.loc[:300, "a"] = np.nan
+    frame["shop"] = pd.Categorical(rng.integers(0, 8, 4000))
+    y = (frame["b"] + frame["shop"].cat.codes.isin([1, 5]) + rng.normal(0, 0.5, 4000)) > 0.8
+    model = lightgbm.LGBMClassifier(
+        n_estimators=60, verbose=-1, min_data_per_group=5, cat_smooth=1
+    ).fit(frame, y)
+    X = frame.assign(shop=frame["shop"].cat.codes.astype(float)).to_numpy()
+    label, proba = _run(trees.lightgbm_to_onnx(model, 5), X)
+    assert np.abs(proba - model.predict_proba(frame)).max() < 1e-12
+    assert (label == model.predict(frame)).all()
+    _, cut = _run(trees.lightgbm_to_onnx(model, 5, iterations=10), X)
+    assert np.abs(cut - model.predict_proba(frame, num_iteration=10)).max() < 1e-12
+    zeros = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1, zero_as_missing=True).fit(
+        frame[list("bcd")], y
+    )
+    with pytest.raises(InvalidInputError, match="zero_as_missing"):
+        trees.lightgbm_to_onnx(zeros, 3)

@@ -21,6 +21,7 @@ from shipyard.edge.targets import EdgeTarget
 from shipyard.edge.variants import (
     Variant,
     base_variants,
+    booster,
     boosting_iterations,
     derived_variants,
     fewest_iterations,
@@ -142,6 +143,8 @@ def prepare(loaded: Any, data: Any, label: str, target: EdgeTarget) -> Prepared:
     native = loaded.native
     if loaded.flavor == "sklearn" and trees.is_hist_gradient_boosting(native):
         columns = trees.input_of(native, names).columns
+    elif loaded.flavor == "lightgbm":
+        columns = trees.lightgbm_input(native, names, data).columns
     else:
         text = [n for n in names if data[n].dtype.kind not in "fiub"]
         if text:
@@ -195,9 +198,12 @@ def native_figures(loaded: Any, data: Any, prepared: Prepared) -> dict[str, Any]
     """The native model as served in process: its stored size and one-row latency."""
     from shipyard.registry.flavors import save_flavor
 
-    with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
-        save_flavor(loaded.native, loaded.flavor, Path(tmp))
-        size = sum(p.stat().st_size for p in Path(tmp).iterdir() if p.is_file())
+    if loaded.flavor == "lightgbm":  # the registry keeps LightGBM's own text format
+        size = len(booster(loaded.native).model_to_string().encode())
+    else:
+        with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
+            save_flavor(loaded.native, loaded.flavor, Path(tmp))
+            size = sum(p.stat().st_size for p in Path(tmp).iterdir() if p.is_file())
     frame = data[loaded.signature.input_names]
     one_row = [frame.iloc[i : i + 1] for i in range(min(len(frame), 500))]
     predict = loaded.predict_proba if prepared.task != "regression" else loaded.predict

@@ -63,9 +63,14 @@ def _ops(proto: Any) -> set[str]:
 
 
 def base_variants(model: Any, flavor: str, n_features: int, target: EdgeTarget) -> list[Variant]:
-    """The faithful conversion, and for histogram boosting its float32 twin."""
+    """The faithful conversion, and for boosted trees their float32 twin (and, for LightGBM,
+    onnxmltools' conversion beside ours)."""
+    writers = {"lightgbm": trees.lightgbm_to_onnx}
     if flavor == "sklearn" and trees.is_hist_gradient_boosting(model):
-        out = []
+        writers["sklearn"] = trees.to_onnx
+    out: list[Variant] = []
+    writer = writers.get(flavor)
+    if writer is not None:
         precision: trees.Precision
         for precision, name, what in (
             ("float64", "onnx", "TreeEnsemble (ai.onnx.ml 5), float64: equals the native model"),
@@ -73,25 +78,35 @@ def base_variants(model: Any, flavor: str, n_features: int, target: EdgeTarget) 
         ):
             variant = Variant(name, what, dtype=precision)
             try:
-                proto = trees.to_onnx(model, n_features, precision=precision, opset=target.opset)
+                proto = writer(model, n_features, precision=precision, opset=target.opset)
                 variant.onnx = proto.SerializeToString()
             except InvalidInputError as exc:
                 variant.reason = str(exc)
             out.append(variant)
-        return out
-    variant = Variant("onnx", f"{flavor} converted by skl2onnx/onnxmltools, float32 input")
+        if flavor == "sklearn" or out[0].built:
+            return out
+    name = "onnx" if not out else "onnxmltools"
+    variant = Variant(name, f"{flavor} converted by skl2onnx/onnxmltools, float32 input")
+    out.insert(0, variant)
     if target.opset < 17:
         variant.reason = f"the converters write opset 17; the target allows {target.opset}"
-        return [variant]
+        return out
     try:
         from shipyard.registry.onnx_convert import to_onnx_proto
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            variant.onnx = to_onnx_proto(model, flavor, n_features).SerializeToString()
+            source = booster(model) if flavor == "lightgbm" else model
+            variant.onnx = to_onnx_proto(source, flavor, n_features).SerializeToString()
     except Exception as exc:  # noqa: BLE001 - converters raise anything; the report says so
         variant.reason = f"conversion failed: {type(exc).__name__}: {exc}"[:300]
-    return [variant]
+    return out
+
+
+def booster(model: Any) -> Any:
+    """The LightGBM booster of a fitted estimator or of a loaded registry model."""
+    found = getattr(model, "booster", None) or getattr(model, "booster_", None)
+    return model if found is None else found
 
 
 def boosting_iterations(model: Any, flavor: str) -> int | None:
@@ -99,17 +114,17 @@ def boosting_iterations(model: Any, flavor: str) -> int | None:
     if flavor == "sklearn" and trees.is_hist_gradient_boosting(model):
         return trees.iterations_of(model)
     if flavor == "lightgbm":
-        booster = getattr(model, "booster_", model)
-        return int(booster.current_iteration())
+        return int(booster(model).current_iteration())
     return None
 
 
 def staged_scores(model: Any, flavor: str, X: Any, k: int) -> np.ndarray[Any, Any]:
     """The native model's scores using its first ``k`` iterations."""
     if flavor == "lightgbm":
-        if hasattr(model, "predict_proba"):
-            return np.asarray(model.predict_proba(X, num_iteration=k))
-        return np.asarray(model.predict(X, num_iteration=k))
+        raw = np.asarray(booster(model).predict(X, num_iteration=k))
+        if getattr(model, "classes_", None) is None:
+            return raw
+        return np.column_stack([1 - raw, raw]) if raw.ndim == 1 else raw
     truncated = copy.copy(model)
     truncated._predictors = model._predictors[:k]
     if hasattr(model, "predict_proba"):
@@ -147,20 +162,14 @@ def pruned_variant(model: Any, flavor: str, n_features: int, k: int, target: Edg
         except InvalidInputError as exc:
             variant.reason = str(exc)
         return variant
-    variant = Variant(name, what, iterations=k)
+    variant = Variant(name, what + ", float32", dtype="float32", iterations=k)
     try:
-        import lightgbm
-
-        from shipyard.registry.onnx_convert import to_onnx_proto
-
-        cut = copy.copy(model)
-        booster = getattr(model, "booster_", model)
-        cut._Booster = lightgbm.Booster(model_str=booster.model_to_string(num_iteration=k))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            variant.onnx = to_onnx_proto(cut, flavor, n_features).SerializeToString()
-    except Exception as exc:  # noqa: BLE001 - converters raise anything; the report says so
-        variant.reason = f"conversion failed: {type(exc).__name__}: {exc}"[:300]
+        proto = trees.lightgbm_to_onnx(
+            model, n_features, iterations=k, precision="float32", opset=target.opset
+        )
+        variant.onnx = proto.SerializeToString()
+    except InvalidInputError as exc:
+        variant.reason = str(exc)
     return variant
 
 
