@@ -56,14 +56,16 @@ class TelemetryBuffer:
         """Keep one prediction call: its rows (as given), outputs and latency."""
         name, version = model.model
         if isinstance(rows, np.ndarray):
-            inputs = {n: rows[:, j].tolist() for j, n in enumerate(model.names)}
+            inputs = {n: _finite(rows[:, j].tolist()) for j, n in enumerate(model.names)}
         elif isinstance(rows, dict):
             inputs = {n: list(rows[n]) for n in model.names}
         else:
             inputs = {n: [r[n] for r in rows] for n in model.names}
+        # The names the model server logs under (predict, predict_proba): the platform
+        # flattens them the same way, so monitors read a device group like a deployment.
         outputs: dict[str, Any] = {"predict": prediction.label.tolist()}
         if prediction.probabilities is not None:
-            outputs["score"] = prediction.score.tolist()
+            outputs["predict_proba"] = np.round(prediction.probabilities, 6).tolist()
         body = json.dumps(
             {
                 "ts_ms": int(time.time() * 1000),
@@ -150,6 +152,11 @@ class TelemetryBuffer:
         """Close the file."""
         with self._lock:
             self._db.close()
+
+
+def _finite(values: list[Any]) -> list[Any]:
+    """NaN (a missing value in a matrix) as null: the batch stays strict JSON."""
+    return [None if isinstance(v, float) and v != v else v for v in values]
 
 
 def _plain(value: Any) -> Any:

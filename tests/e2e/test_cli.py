@@ -108,6 +108,9 @@ def test_the_demo_lifecycle_on_postgresql_and_s3(
     }
     done = cli("demo", "--rows", "20000", "--automl-budget", "6", env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    # On 20,000 rows the champion is the logistic pipeline (a log1p FunctionTransformer on
+    # one-hot text): edge export says why it cannot run on a terminal and ships nothing.
+    assert "stays off the terminals: edge export takes numeric inputs" in done.stdout
     assert "7/7 steps from cache" in done.stdout and "holds champion" in done.stdout
     assert "retrained candidate fraud v3" in done.stdout
     blobs = s3fs.S3FileSystem(skip_instance_cache=True).find(s3_bucket.removeprefix("s3://"))
@@ -128,7 +131,8 @@ def test_db_upgrade_reports_the_revision(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
-    done = cli("demo", "--rows", "20000", "--automl-budget", "8")
+    # 50,000 rows (the default): the boosting candidate becomes champion and goes to terminals.
+    done = cli("demo", "--automl-budget", "8")
     assert done.returncode == 0, done.stderr
     assert "Candidates" in done.stdout
     assert "7/7 steps from cache" in done.stdout
@@ -155,6 +159,17 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     automl = json.loads(cli("models", "show", "models:/fraud/4", "--json").stdout)
     assert automl["tags"]["shipyard.automl.study"].startswith("automl-")
     assert "## Model search (AutoML)" in cli("models", "card", "fraud", "4").stdout
+    # Edge: the champion exported under the spec's card-terminal budgets, signed, rolled out
+    # in two stages to 24 terminals whose telemetry the platform logged.
+    assert "Staged rollout to lisbon-terminals (24 terminals)" in done.stdout
+    assert re.search(r"logged 960 terminal predictions as deployment edge-lisbon-terminals",
+                     done.stdout.replace("\n", " "))
+    status = json.loads(cli("edge", "rollout", "status", "lisbon-terminals", "--json").stdout)
+    assert [r["percent"] for r in status["rollouts"]] == [100]
+    assert len(status["devices"]) == 24
+    assert {d["bundle_id"] for d in status["devices"]} == {status["rollouts"][0]["bundle_id"]}
+    assert cli("edge", "verify", ".shipyard/edge/fraud-card-terminal.zip").returncode == 0
+    assert "(exported_to)" in cli("lineage", "models:/fraud@champion").stdout
     # Lineage: the version, its search run, the split it searched on, the pipeline behind it.
     lineage = cli("lineage", "models:/fraud/4").stdout
     assert "(searched_on)" in lineage and "pipeline_run:prun_" in lineage

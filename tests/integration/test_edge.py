@@ -370,7 +370,7 @@ def test_staged_rollout_telemetry_and_rollback_through_a_server(tmp_path: Path) 
     # The server wrote the telemetry where monitors read deployments (closed at shutdown).
     logged = ParquetPredictionSource(settings.predlog_root).predictions(deployment_of("lisbon"))
     assert len(logged) == 200 and set(logged["version"]) == {"2"}
-    assert {"input.amount", "input.country", "output.predict", "output.score"} <= set(logged)
+    assert {"input.amount", "input.country", "output.prediction", "output.proba_1"} <= set(logged)
     backend = local_backend(settings)
     try:
         actions = [e.action for e in backend.governance.audit.events(action="edge.")]

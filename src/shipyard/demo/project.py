@@ -6,6 +6,7 @@ drift watch raising its alert, apply putting it back, and the live state exporte
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -77,6 +78,20 @@ def project_spec(
             "spec": {**rule, "monitor": "fraud-daily"},
         },
         {
+            # Budgets of the branches' card terminals, read by `shipyard edge export`.
+            **_HEAD,
+            "kind": "EdgeTarget",
+            "metadata": {"name": "card-terminal"},
+            "spec": {
+                "max_size_mb": 0.1,
+                "max_p99_ms": 1.0,
+                "threads": 1,
+                "max_metric_drop": 0.005,
+                "max_score_diff": 0.05,
+                "int8": True,
+            },
+        },
+        {
             **_HEAD,
             "kind": "Environment",
             "metadata": {"name": "staging"},
@@ -94,8 +109,9 @@ def declare_project(
     rule: dict[str, Any],
     *,
     console: Console,
-) -> None:
-    """Plan and apply the project spec, find a hand edit as drift, put it back, export."""
+) -> Path:
+    """Plan and apply the project spec, find a hand edit as drift, put it back, export;
+    return the spec file's path."""
     import shipyard
     from shipyard.spec.loader import dump_spec, load_spec
 
@@ -146,3 +162,4 @@ def declare_project(
     exported = home / "shipyard-export.yaml"
     exported.write_text(dump_spec(spec.export()), encoding="utf-8")
     console.print(f"live state exported to {exported} - try: shipyard plan -f {path} -e staging")
+    return path

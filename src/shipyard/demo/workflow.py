@@ -23,6 +23,7 @@ from shipyard.core.errors import PipelineError
 from shipyard.core.settings import Settings
 from shipyard.demo.automl import search_challenger
 from shipyard.demo.data import FEATURES
+from shipyard.demo.edge import ship_to_terminals
 from shipyard.demo.project import declare_project
 from shipyard.pipelines.models import StepStatus
 
@@ -86,12 +87,14 @@ def run_demo(
     champion = govern(settings, run, console=out)
     serve_champion(settings, champion, seed=seed, console=out)
     watch_production(settings, seed=seed, console=out)
-    declare_project(settings, PEOPLE, POLICY, FRAUD_MONITOR, DRIFT_RULE, console=out)
+    spec = declare_project(settings, PEOPLE, POLICY, FRAUD_MONITOR, DRIFT_RULE, console=out)
+    ship_to_terminals(settings, run, spec, seed=seed, console=out)
     search_challenger(run, POLICY, budget=automl_budget, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "
-        "shipyard lineage models:/fraud@champion, shipyard predlog tail"
+        "shipyard lineage models:/fraud@champion, shipyard predlog tail, "
+        "shipyard edge rollout status"
     )
     show_ui_tour(run.id, champion, console=out)
     return str(run.id)
@@ -321,7 +324,7 @@ def _model_server(
 
 
 @contextlib.contextmanager
-def _platform_server(settings: Settings) -> Iterator[str]:
+def platform_server(settings: Settings) -> Iterator[str]:
     """`shipyard server` over the demo's store on a free loopback port, stopped by PID."""
     with _shipyard_process(settings, ["server"], "/health", "the platform server") as url:
         yield url
@@ -376,7 +379,7 @@ def team_rerun(settings: Settings, rows: int, seed: int, *, console: Console) ->
     import shipyard
     from shipyard.demo.pipeline import fraud_training
 
-    with _platform_server(settings) as url:
+    with platform_server(settings) as url:
         shipyard.set_uri(url)
         try:
             started = time.perf_counter()

@@ -40,6 +40,7 @@ from shipyard.edge.ports import (
 from shipyard.edge.targets import EdgeTarget
 from shipyard.registry.flavors import package_version
 from shipyard.registry.service import RegistryService
+from shipyard.serving.deployment import row_outputs
 from shipyard.serving.ports import PredictionRecord, PredictionSink
 from shipyard_edge.bundle import COLUMNS, MODEL, write_bundle
 
@@ -457,7 +458,16 @@ def _record(device: str, group: str, last_seq: int, i: int, body: Any) -> Predic
     if not isinstance(inputs_raw, dict) or not isinstance(outputs_raw, dict) or n == 0:
         raise InvalidInputError("a telemetry record's inputs and outputs are columns of rows")
     inputs = {str(k): _column(v, n, str(k)) for k, v in inputs_raw.items()}
-    outputs = {str(k): _column(v, n, str(k)) for k, v in outputs_raw.items()}
+    outputs: dict[str, Any] = {"predict": _column(outputs_raw["predict"], n, "predict")}
+    proba = outputs_raw.get("predict_proba")
+    if proba is not None:
+        try:
+            matrix = np.asarray(proba, dtype="float64")
+        except (TypeError, ValueError):
+            raise InvalidInputError("predict_proba must be rows of numbers") from None
+        if matrix.ndim != 2 or len(matrix) != n:
+            raise InvalidInputError(f"predict_proba must be {n} rows of class probabilities")
+        outputs["predict_proba"] = matrix
     return PredictionRecord(
         deployment=deployment_of(group),
         model=str(body.get("model") or "unknown"),
@@ -467,6 +477,6 @@ def _record(device: str, group: str, last_seq: int, i: int, body: Any) -> Predic
         timestamp_ms=ts,
         latency_seconds=latency,
         inputs=inputs,
-        outputs=outputs,
+        outputs=row_outputs(outputs),
         rows=n,
     )
