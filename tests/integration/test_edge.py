@@ -371,6 +371,9 @@ def test_staged_rollout_telemetry_and_rollback_through_a_server(tmp_path: Path) 
     logged = ParquetPredictionSource(settings.predlog_root).predictions(deployment_of("lisbon"))
     assert len(logged) == 200 and set(logged["version"]) == {"2"}
     assert {"input.amount", "input.country", "output.prediction", "output.proba_1"} <= set(logged)
+    # Typed as the model server logs them (a bool as text read as drift in the demo).
+    assert logged["input.card_present"].dtype == bool
+    assert logged["input.amount"].dtype.kind == "f" and logged["input.country"].iloc[0] == "FR"
     backend = local_backend(settings)
     try:
         actions = [e.action for e in backend.governance.audit.events(action="edge.")]

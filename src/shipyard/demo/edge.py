@@ -87,14 +87,41 @@ def ship_to_terminals(
             table.add_row(f"{percent}%", *_fleet_day(url, record.id, ring, fleet_rows))
         console.print(table)
     logged = read_log(settings.predlog_root, deployment=deployment_of(GROUP))
-    score = logged.column("output.proba_1").to_numpy()
     console.print(
         f"bundle {record.id} ({record.size_bytes / 1000:.1f} KB signed zip, key "
         f"{record.key_id}); the platform logged {logged.num_rows} terminal predictions as "
-        f"deployment {deployment_of(GROUP)} (mean score {score.mean():.4f}), where monitors "
-        f"read them; shipyard edge rollout status {GROUP}"
+        f"deployment {deployment_of(GROUP)}; shipyard edge rollout status {GROUP}"
     )
+    _monitor_terminals(backend, console)
     return record.id
+
+
+def _monitor_terminals(backend: Any, console: Console) -> None:
+    """The terminals' telemetry, judged by a monitor as any deployment's traffic is."""
+    from datetime import UTC, datetime, timedelta
+
+    from shipyard.edge.service import deployment_of
+    from shipyard.monitoring.spec import parse_monitor
+
+    spec = parse_monitor(
+        {
+            "name": "terminals-daily",
+            "deployment": deployment_of(GROUP),
+            "model": "models:/fraud@champion",
+            "features": FEATURES,
+            "window": {"every": "1d"},
+            "quality": {"min_rows": 100},
+        }
+    )
+    end = datetime.now(UTC) + timedelta(minutes=1)
+    result = backend.monitors.run(spec, end - timedelta(days=1), end)
+    drift = result.get("drift") or {}
+    psi = (drift.get("score") or {}).get("psi")
+    console.print(
+        f"monitor terminals-daily on {result['rows']} terminal rows: {result['status']}; "
+        f"drifted columns: {', '.join(drift.get('drifted_columns', [])) or 'none'}"
+        + (f"; score PSI {psi:.3f}" if psi is not None else "")
+    )
 
 
 def _fleet_day(url: str, bundle: str, ring: Any, rows: Any) -> tuple[str, str, str, str, str]:

@@ -437,6 +437,8 @@ def _check_percent(percent: int) -> None:
 def _column(values: Any, n: int, name: str) -> np.ndarray[Any, Any]:
     if not isinstance(values, list) or len(values) != n:
         raise InvalidInputError(f"telemetry column {name} must be a list of {n} values")
+    if values and all(isinstance(v, bool) for v in values):  # as the model server logs them
+        return np.array(values, dtype=bool)
     if all((isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values):
         return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
     return np.array([None if v is None else str(v) for v in values], dtype=object)
