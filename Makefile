@@ -114,6 +114,7 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed .venv-flaml/.installe
 	cd bench && ../$(BIN)/python scale.py
 	cd bench && ../$(BIN)/python spec.py
 	cd bench && ../$(BIN)/python automl.py
+	cd bench && ../$(BIN)/python edge.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .venv-flaml .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .venv-flaml .venv-edge .shipyard .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,7 @@ from shipyard.pipelines.ports import LineageSink, PipelineStore, ScheduleStore
 from shipyard.tracking.service import TrackingService
 
 if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
+    from shipyard.edge.ports import EdgeOperations
     from shipyard.edge.service import EdgeService
     from shipyard.gates.ports import Gates
     from shipyard.gates.service import GateService
@@ -146,15 +147,11 @@ class Backend:
         return found
 
     @property
-    def edge(self) -> EdgeService:
-        """Edge bundles, rollouts, devices and their telemetry."""
-        found: EdgeService | None = self.service("edge")
+    def edge(self) -> EdgeOperations:
+        """Edge bundles, rollouts and devices."""
+        found: EdgeOperations | None = self.service("edge")
         if found is None:
-            raise StoreError(
-                f"edge export and rollouts run against the database and blob store, not "
-                f"through {self.uri}: point SHIPYARD_URI at the database (devices talk to "
-                "the server's /api/v1/edge endpoints)"
-            )
+            raise StoreError(f"this backend ({self.uri}) has no edge service")
         return found
 
     @property
@@ -362,6 +359,7 @@ def local_backend(settings: Settings, *, migrate: bool = True) -> Backend:
 def rest_backend(settings: Settings) -> Backend:
     """Client backend: every call goes to a Shipyard server over HTTP."""
     from shipyard.remote.client import RestClient
+    from shipyard.remote.edge import RestEdge
     from shipyard.remote.gates import RestGateService
     from shipyard.remote.governance import RestApprovals, RestAudit, RestIdentity
     from shipyard.remote.monitoring import RestFeedback, RestMonitoring
@@ -401,6 +399,7 @@ def rest_backend(settings: Settings) -> Backend:
             "feedback": lambda: RestFeedback(client),
             "monitors": _once(lambda: RestMonitoring(client, parts.blobs)),
             "spec": lambda: RestSpec(client),
+            "edge": _once(lambda: RestEdge(client, registry, parts.blobs)),
         },
         [client.close],
     )

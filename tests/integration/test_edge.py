@@ -4,6 +4,7 @@ runtime, and staged rollouts with telemetry through a real server on 127.0.0.1."
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import subprocess
 import sys
@@ -20,8 +21,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import shipyard
-from shipyard.bootstrap import local_backend
+from shipyard.bootstrap import local_backend, rest_backend
 from shipyard.core.actor import acting_as
+from shipyard.core.errors import InvalidInputError
 from shipyard.core.settings import Settings
 from shipyard.demo.data import FEATURES, LABEL, make_transactions
 from shipyard.edge.keys import KeyRing
@@ -266,9 +268,39 @@ def test_staged_rollout_telemetry_and_rollback_through_a_server(tmp_path: Path) 
     info = ring.create("release")
     trusted = load_public_keys(Path(info.public_path))
     first = _export_in_process(settings, ring.private("release"), 1, 1)
-    second = _export_in_process(settings, ring.private("release"), 2, 2)
     server = TokenServer(home)
     try:
+        # Team mode: measured and signed in the client, verified and kept by the server.
+        client = rest_backend(Settings(uri=server.url, token=tokens["ana"]))
+        try:
+            target = EdgeTarget(name="terminal", max_size_mb=0.5, max_score_diff=0.05)
+            _, kept = client.edge.export(
+                "models:/fraud/2",
+                target,
+                make_transactions(3000, seed=52),
+                LABEL,
+                ring.private("release"),
+            )
+            assert kept is not None
+            second = kept.id
+            assert [b.id for b in client.edge.bundles()] == [second, first]
+            assert client.edge.get_bundle(second).report["chosen"] == kept.variant
+            stranger = KeyRing(tmp_path / "other").create("x")
+            forged = client.edge.bundle_bytes(second)
+            client.pipelines.blobs.put_chunks([forged])  # type: ignore[union-attr]
+            with pytest.raises(InvalidInputError, match="not trusted here"):
+                client.edge.client.json(  # type: ignore[attr-defined]
+                    "POST",
+                    "/api/v1/edge/bundles",
+                    idempotent=False,
+                    json={
+                        "blob": hashlib.sha256(forged).hexdigest(),
+                        "public_key": Path(stranger.public_path).read_text(),
+                        "report": {},
+                    },
+                )
+        finally:
+            client.close()
         approver = {"Authorization": f"Bearer {tokens['ana']}", "Content-Type": "application/json"}
 
         def call(method: str, path: str, body: dict, headers: dict) -> tuple[int, dict]:

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +48,40 @@ def browser_ready() -> None:
         pytest.skip(reason)
 
 
+def _ship_to_terminals(backend: Any, store: Path) -> str:
+    """On 20,000 rows the demo's champion is the logistic pipeline, which stays off terminals:
+    export the boosting candidate instead, roll it out to half of eight Porto terminals."""
+    from shipyard.core.errors import InvalidInputError
+    from shipyard.demo.data import LABEL, make_transactions
+    from shipyard.edge.keys import KeyRing
+    from shipyard.edge.targets import EdgeTarget
+
+    ring = KeyRing(Settings(uri=str(store)).edge_keys_path)
+    if "release" not in {k.name for k in ring.list()}:
+        ring.create("release")
+    target = EdgeTarget(name="terminal", max_score_diff=0.05)
+    holdout = make_transactions(3000, seed=5)
+    record = None
+    with acting_as("ana"):
+        for version in backend.registry.list_versions("fraud"):
+            try:
+                _, record = backend.edge.export(
+                    version.uri, target, holdout, LABEL, ring.private("release")
+                )
+            except InvalidInputError:
+                continue
+            if record is not None:
+                break
+    assert record is not None, "no demo version converts for the terminals"
+    with acting_as("rui"):
+        backend.edge.start_rollout("porto-terminals", record.id, 50)
+    for i in range(8):
+        device = f"porto-{i}"
+        assigned = backend.edge.assignment(device, "porto-terminals")["bundle"]
+        backend.edge.checkin(device, "porto-terminals", assigned)
+    return str(record.id)
+
+
 @dataclass
 class Site:
     """A server over the demo's store, with tokens for the demo's people and a viewer."""
@@ -57,6 +92,7 @@ class Site:
     pipeline_run: str
     candidate: int
     search_run: str
+    bundle: str
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +131,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, browser_ready: None) -> Itera
             for r in backend.tracking.search_runs(["fraud-training"], max_results=500)
             if r.parent_id is None and "shipyard.automl.study" in r.tags
         )
+        bundle = _ship_to_terminals(backend, store)
     finally:
         backend.close()
     server = ServerProcess(store, {"SHIPYARD_AUTH": "tokens"})
     try:
-        yield Site(server.url, store, tokens, runs[-1].id, candidate, search_run)
+        yield Site(server.url, store, tokens, runs[-1].id, candidate, search_run, bundle)
     finally:
         server.stop()
 

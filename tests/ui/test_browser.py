@@ -26,6 +26,7 @@ PAGES = [
     ("model", "/models/fraud"),
     ("version", "/models/fraud/versions/1"),
     ("deployments", "/deployments"),
+    ("edge", "/edge"),
     ("monitors", "/monitors"),
     ("monitor", "/monitors/fraud-daily"),
     ("lineage", "/lineage?node=models:/fraud@champion"),
@@ -50,6 +51,16 @@ def login(page: Any, token: str) -> None:
     page.fill("#token", token)
     page.click("button[type=submit]")
     page.wait_for_url(re.compile(r"/runs$"))
+
+
+def serious_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical findings on the page (its id each)."""
+    page.add_script_tag(path=str(AXE))
+    found: list[str] = page.evaluate(
+        "async () => (await axe.run(document)).violations.filter("
+        "v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)"
+    )
+    return found
 
 
 def shoot(page: Any, shots: Path, name: str) -> None:
@@ -296,13 +307,33 @@ def test_an_automl_search_shows_each_trial_and_the_best_so_far(
     leaders.first.locator("a").click()
     assert site.search_run in page.locator("dl.kv").inner_text()
     page.go_back()
-    page.add_script_tag(path=str(AXE))
-    found = page.evaluate(
-        "async () => (await axe.run(document)).violations.filter("
-        "v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)"
-    )
+    found = serious_violations(page)
     assert not found, found
     shoot(page, shots, "automl-search")
+    context.close()
+
+
+def test_edge_shows_a_groups_rollout_and_a_bundles_variants(
+    chromium: Any, site: Site, shots: Path
+) -> None:
+    context, page = _context(chromium, site, "vic", bypass_csp=True)
+    page.goto("/edge")
+    group = page.locator("#group-porto-terminals")
+    assert "8 device(s) reporting" in group.inner_text()
+    assert "50% to" in group.inner_text()
+    running = group.locator("table.running tbody tr")
+    counts = [int(running.nth(i).locator("td.num").inner_text()) for i in range(running.count())]
+    assert sum(counts) == 8 and len(counts) == 2  # half on the bundle, half on none yet
+    page.locator("#bundles a", has_text=site.bundle).click()
+    page.wait_for_url(re.compile(r"/edge/bundles/"))
+    rows = page.locator("#variants tbody tr")
+    assert rows.count() >= 5  # the native model and every variant tried
+    chosen = page.locator("#variants tr.chosen")
+    assert "(chosen)" in chosen.inner_text() and "passed" in chosen.inner_text()
+    assert "not applicable" in page.locator("#variants").inner_text()
+    found = serious_violations(page)
+    assert not found, found
+    shoot(page, shots, "edge-bundle")
     context.close()
 
 

@@ -93,7 +93,7 @@ def ship_to_terminals(
         f"deployment {deployment_of(GROUP)}; shipyard edge rollout status {GROUP}"
     )
     _monitor_terminals(backend, console)
-    return record.id
+    return str(record.id)
 
 
 def _monitor_terminals(backend: Any, console: Console) -> None:

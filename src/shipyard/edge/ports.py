@@ -134,3 +134,53 @@ class LineageEdges(Protocol):
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
         """Record edges."""
         ...
+
+
+class EdgeOperations(Protocol):
+    """What surfaces ask of edge, served in this process or by a Shipyard server."""
+
+    def export(
+        self,
+        uri: str,
+        target: Any,
+        data: Any,
+        label: str,
+        signing_key: Any,
+        *,
+        dest: Any = None,
+        progress: Any = None,
+    ) -> tuple[Any, BundleRecord | None]:
+        """Measure, choose, sign and keep a bundle (the report, and the record or None)."""
+        ...
+
+    def bundles(self, model: str | None = None) -> list[BundleRecord]:
+        """Kept bundles, newest first."""
+        ...
+
+    def get_bundle(self, bundle_id: str) -> BundleRecord:
+        """One bundle's record, with its export report."""
+        ...
+
+    def bundle_bytes(self, bundle_id: str) -> bytes:
+        """The signed bundle file."""
+        ...
+
+    def start_rollout(self, group: str, bundle_id: str, percent: int) -> Rollout:
+        """Move a share of a device group to a bundle."""
+        ...
+
+    def set_percent(self, group: str, percent: int) -> Rollout:
+        """Change the share of a group's active rollout."""
+        ...
+
+    def rollback(self, group: str, reason: str | None = None) -> Rollout:
+        """Send every device of the group back to the bundle it ran before."""
+        ...
+
+    def rollouts(self, group: str | None = None) -> list[Rollout]:
+        """Rollouts, newest first."""
+        ...
+
+    def devices(self, group: str | None = None) -> list[Device]:
+        """Devices and what each last reported."""
+        ...

@@ -42,7 +42,14 @@ from shipyard.registry.flavors import package_version
 from shipyard.registry.service import RegistryService
 from shipyard.serving.deployment import row_outputs
 from shipyard.serving.ports import PredictionRecord, PredictionSink
-from shipyard_edge.bundle import COLUMNS, MODEL, write_bundle
+from shipyard_edge.bundle import (
+    COLUMNS,
+    MODEL,
+    BundleError,
+    load_public_keys,
+    verify_bytes,
+    write_bundle,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +67,70 @@ def deployment_of(group: str) -> str:
 def bucket(rollout_id: str, device: str) -> int:
     """A device's fixed place (0-99) in a rollout: raising the share only adds devices."""
     return int(hashlib.sha256(f"{rollout_id}:{device}".encode()).hexdigest()[:8], 16) % 100
+
+
+def public_pem(signing_key: Any) -> str:
+    """The PEM of a signing key's public half (what devices and the server trust)."""
+    from cryptography.hazmat.primitives import serialization
+
+    pem: bytes = signing_key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode()
+
+
+def build_bundle(
+    registry: RegistryService,
+    uri: str,
+    target: EdgeTarget,
+    data: Any,
+    label: str,
+    signing_key: Any,
+    *,
+    progress: Progress | None = None,
+) -> tuple[ExportReport, bytes | None]:
+    """Measure every variant of the model ``uri`` names against ``target`` and sign the
+    smallest that meets every budget as a bundle (its bytes; None when none does)."""
+    loaded, mv = registry.load(uri)
+    if mv is None:
+        raise InvalidInputError(f"{uri} is not a registered version (use models:/...)")
+    report, variant, prepared = plan_export(
+        loaded, mv.name, mv.version, target, data, label, progress=progress
+    )
+    chosen = report.chosen_result()
+    if variant is None or variant.onnx is None or chosen is None or chosen.measured is None:
+        return report, None
+    digest = hashlib.sha256(variant.onnx).hexdigest()
+    bundle_id = f"{mv.name}-v{mv.version}-{target.name}-{digest[:10]}"
+    outputs = OnnxRunner(variant.onnx, 1).outputs
+    files = {MODEL: variant.onnx, COLUMNS: signature_file(prepared, outputs, variant.dtype)}
+    manifest: dict[str, Any] = {
+        "bundle_id": bundle_id,
+        "model": {
+            "name": mv.name,
+            "version": mv.version,
+            "uri": mv.uri,
+            "run_id": mv.run_id,
+            "flavor": loaded.flavor,
+        },
+        "target": target.budgets(),
+        "variant": {
+            "name": chosen.name,
+            "description": chosen.description,
+            "measured": chosen.measured.as_dict(),
+            "budgets": chosen.reasons,
+        },
+        "native": report.native,
+        "metric": report.metric,
+        "holdout_rows": report.holdout_rows,
+        "libraries": {lib: package_version(lib) for lib in LIBRARIES},
+        "created_at": now_ms(),
+        "created_by": current_actor(),
+    }
+    with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
+        path = Path(tmp) / f"{bundle_id}.zip"
+        write_bundle(path, files, manifest, signing_key)
+        return report, path.read_bytes()
 
 
 class EdgeService:
@@ -98,103 +169,65 @@ class EdgeService:
     ) -> tuple[ExportReport, BundleRecord | None]:
         """Measure every variant of the model ``uri`` names against ``target``; bundle, sign
         and keep the smallest that meets every budget (None when none does)."""
-        loaded, mv = self.registry.load(uri)
-        if mv is None:
-            raise InvalidInputError(f"{uri} is not a registered version (use models:/...)")
-        report, variant, prepared = plan_export(
-            loaded, mv.name, mv.version, target, data, label, progress=progress
+        report, bundle = build_bundle(
+            self.registry, uri, target, data, label, signing_key, progress=progress
         )
-        chosen = report.chosen_result()
-        if variant is None or variant.onnx is None or chosen is None or chosen.measured is None:
+        if bundle is None:
             return report, None
-        digest = hashlib.sha256(variant.onnx).hexdigest()
-        bundle_id = f"{mv.name}-v{mv.version}-{target.name}-{digest[:10]}"
-        kept = self._existing(bundle_id)
-        if kept is not None:  # the same model bytes for the same target: one bundle
-            data_bytes = self.bundle_bytes(bundle_id)
-            if dest is not None:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data_bytes)
-            report.bundle = {
-                "id": kept.id,
-                "size_bytes": kept.size_bytes,
-                "sha256": kept.sha256,
-                "key_id": kept.key_id,
-                "path": str(dest) if dest else None,
-                "kept_since": kept.created_at,
-            }
-            return report, kept
-        outputs = OnnxRunner(variant.onnx, 1).outputs
-        files = {MODEL: variant.onnx, COLUMNS: signature_file(prepared, outputs, variant.dtype)}
-        manifest: dict[str, Any] = {
-            "bundle_id": bundle_id,
-            "model": {
-                "name": mv.name,
-                "version": mv.version,
-                "uri": mv.uri,
-                "run_id": mv.run_id,
-                "flavor": loaded.flavor,
-            },
-            "target": target.budgets(),
-            "variant": {
-                "name": chosen.name,
-                "description": chosen.description,
-                "measured": chosen.measured.as_dict(),
-                "budgets": chosen.reasons,
-            },
-            "native": report.native,
-            "metric": report.metric,
-            "holdout_rows": report.holdout_rows,
-            "libraries": {lib: package_version(lib) for lib in LIBRARIES},
-            "created_at": now_ms(),
-            "created_by": current_actor(),
-        }
-        with tempfile.TemporaryDirectory(prefix="shipyard-edge-") as tmp:
-            path = Path(tmp) / f"{bundle_id}.zip"
-            written = write_bundle(path, files, manifest, signing_key)
-            data_bytes = path.read_bytes()
-            ref = self.blobs.put_file(path)
-            if dest is not None:
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data_bytes)
-        report.bundle = {
-            "id": bundle_id,
-            "size_bytes": len(data_bytes),
-            "sha256": hashlib.sha256(data_bytes).hexdigest(),
-            "key_id": written["key_id"],
-            "path": str(dest) if dest else None,
-        }
+        trusted = load_public_keys({"signer": public_pem(signing_key).encode()})
+        record = self.keep(bundle, report.as_dict(), trusted)
+        if dest is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(self.bundle_bytes(record.id))
+        report.bundle = record.summary() | {"path": str(dest) if dest else None}
+        return report, record
+
+    def keep(self, data: bytes, report: dict[str, Any], trusted: dict[str, Any]) -> BundleRecord:
+        """Keep a signed bundle after checking it (its signature against ``trusted``, its
+        files, its source version); the same bundle kept twice is one record."""
+        try:
+            bundle = verify_bytes(data, trusted)
+        except BundleError as exc:
+            raise InvalidInputError(f"the bundle is refused: {exc}") from None
+        manifest = bundle.manifest
+        source = manifest.get("model") or {}
+        mv = self.registry.get_version(str(source.get("name")), int(source.get("version", 0)))
+        existing = self._existing(bundle.bundle_id)
+        if existing is not None:
+            return existing
+        variant = manifest.get("variant") or {}
+        ref = self.blobs.put_chunks([data])
         record = BundleRecord(
-            id=bundle_id,
+            id=bundle.bundle_id,
             model=mv.name,
             version=mv.version,
-            target=target.name,
-            variant=chosen.name,
-            sha256=report.bundle["sha256"],
-            size_bytes=len(data_bytes),
-            key_id=report.bundle["key_id"],
+            target=str((manifest.get("target") or {}).get("name", "")),
+            variant=str(variant.get("name", "")),
+            sha256=hashlib.sha256(data).hexdigest(),
+            size_bytes=len(data),
+            key_id=bundle.key_id,
             blob_key=ref.digest,
-            report=report.as_dict(),
-            created_at=int(manifest["created_at"]),
-            created_by=str(manifest["created_by"]),
+            report=report,
+            created_at=now_ms(),
+            created_by=current_actor(),
         )
         with self._atomic():
             self.store.add_bundle(record)
             self._audit(
                 "edge.bundle.export",
-                f"edge-bundle:{bundle_id}",
+                f"edge-bundle:{record.id}",
                 {
                     "model": mv.name,
                     "version": mv.version,
-                    "target": target.name,
-                    "variant": chosen.name,
+                    "target": record.target,
+                    "variant": record.variant,
                     "sha256": record.sha256,
                     "key_id": record.key_id,
                     "size_bytes": record.size_bytes,
                 },
             )
-        self._edges([(f"model:{mv.name}/{mv.version}", f"edge-bundle:{bundle_id}", "exported_to")])
-        return report, record
+        self._edges([(f"model:{mv.name}/{mv.version}", f"edge-bundle:{record.id}", "exported_to")])
+        return record
 
     def _existing(self, bundle_id: str) -> BundleRecord | None:
         try:

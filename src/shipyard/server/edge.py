@@ -19,6 +19,7 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.jsonsafe import parse_json
 from shipyard.edge.service import EdgeService
 from shipyard.server.jsonbody import JsonRoute
+from shipyard_edge.bundle import BundleError, load_public_keys
 
 router = APIRouter(prefix="/api/v1/edge", tags=["edge"], route_class=JsonRoute)
 
@@ -30,6 +31,16 @@ class CheckIn(BaseModel):
 
     group: str = Field(max_length=64)
     bundle: str | None = Field(default=None, max_length=160)
+
+
+class BundleKeep(BaseModel):
+    """A signed bundle uploaded as a blob, the signer's public key and the export report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blob: str = Field(pattern=r"^[0-9a-f]{64}$")
+    public_key: str = Field(max_length=4000)
+    report: dict[str, Any]
 
 
 class RolloutCreate(BaseModel):
@@ -59,7 +70,7 @@ class Rollback(BaseModel):
 
 
 def _edge(request: Request) -> EdgeService:
-    service: EdgeService = request.app.state.backend.edge
+    service: EdgeService = request.app.state.backend.service("edge")
     return service
 
 
@@ -103,6 +114,19 @@ def devices(request: Request, group: str | None = Query(None)) -> list[dict[str,
 def bundles(request: Request, model: str | None = Query(None)) -> list[dict[str, Any]]:
     """Bundles the platform keeps, newest first."""
     return [b.summary() for b in _edge(request).bundles(model)]
+
+
+@router.post("/bundles", status_code=201)
+def keep_bundle(body: BundleKeep, request: Request) -> dict[str, Any]:
+    """Keep a bundle a client measured and signed: its signature must verify with the key
+    sent, its files match the manifest and its source version exist here."""
+    try:
+        trusted = load_public_keys({"signer": body.public_key.encode()})
+    except BundleError as exc:
+        raise InvalidInputError(f"public_key: {exc}") from None
+    blobs = request.app.state.backend.blobs
+    data = b"".join(blobs.read_chunks(body.blob))
+    return _edge(request).keep(data, body.report, trusted).summary()
 
 
 @router.get("/bundles/{bundle_id}")

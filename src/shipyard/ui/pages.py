@@ -71,6 +71,7 @@ NAV = (
     ("pipelines", "/pipelines", "Pipelines"),
     ("models", "/models", "Models"),
     ("deployments", "/deployments", "Deployments"),
+    ("edge", "/edge", "Edge"),
     ("monitors", "/monitors", "Monitors"),
     ("lineage", "/lineage", "Lineage"),
     ("project", "/project", "Project"),
@@ -770,6 +771,63 @@ def _epoch(value: Any) -> float:
     if isinstance(value, str):
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     return 0.0
+
+
+@router.get("/edge")
+def edge_page(request: Request) -> Response:
+    """Device groups: each rollout's share, and how many devices report running each bundle;
+    the bundles kept, their size and latency against the native model."""
+    edge = _backend(request).edge
+    devices = edge.devices()
+    groups: dict[str, dict[str, Any]] = {}
+    for rollout in edge.rollouts():
+        group = groups.setdefault(rollout.group, {"rollouts": [], "running": {}, "devices": 0})
+        group["rollouts"].append(rollout)
+    for device in devices:
+        group = groups.setdefault(device.group, {"rollouts": [], "running": {}, "devices": 0})
+        key = device.bundle_id or "none"
+        group["running"][key] = group["running"].get(key, 0) + 1
+        group["devices"] += 1
+    bundles = [_bundle_row(b) for b in edge.bundles()]
+    return render(request, "edge.html", "edge", groups=groups, bundles=bundles)
+
+
+@router.get("/edge/bundles/{bundle_id}")
+def edge_bundle_page(request: Request, bundle_id: str) -> Response:
+    """One bundle's export report: every variant measured, why each passed or failed."""
+    record = _backend(request).edge.get_bundle(bundle_id)
+    report = record.report
+    native = report.get("native") or {}
+    measured = [v for v in report.get("variants", []) if v.get("measured")]
+    largest = max([native.get("size_bytes") or 0, *(v["measured"]["size_bytes"] for v in measured)])
+    slowest = max([native.get("p99_ms") or 0, *(v["measured"]["p99_ms"] for v in measured)])
+    return render(
+        request,
+        "edge_bundle.html",
+        "edge",
+        bundle=record,
+        report=report,
+        largest=largest or 1,
+        slowest=slowest or 1,
+    )
+
+
+def _bundle_row(record: Any) -> dict[str, Any]:
+    report = record.report
+    native = report.get("native") or {}
+    chosen: dict[str, Any] = next(
+        (v for v in report.get("variants", []) if v["name"] == record.variant), {}
+    )
+    measured = chosen.get("measured") or {}
+    return {
+        "record": record,
+        "native_kb": (native.get("size_bytes") or 0) / 1000,
+        "kb": (measured.get("size_bytes") or 0) / 1000,
+        "p99": measured.get("p99_ms"),
+        "native_p99": native.get("p99_ms"),
+        "drop": measured.get("metric_drop"),
+        "metric": report.get("metric"),
+    }
 
 
 @router.get("/monitors")

@@ -1,0 +1,149 @@
+"""Edge through a Shipyard server: the export is measured and signed here (where the data and
+the signing key are), the bundle goes up as a blob and the server keeps it after checking its
+signature; rollouts, bundles and devices are the server's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from shipyard.core.blobs import BlobStore
+from shipyard.edge.export import ExportReport, Progress
+from shipyard.edge.ports import BundleRecord, Device, Rollout
+from shipyard.edge.service import build_bundle, public_pem
+from shipyard.edge.targets import EdgeTarget
+from shipyard.registry.service import RegistryService
+from shipyard.remote.client import RestClient, seg
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _bundle(data: dict[str, Any]) -> BundleRecord:
+    return BundleRecord(
+        id=data["id"],
+        model=data["model"],
+        version=int(data["version"]),
+        target=data["target"],
+        variant=data["variant"],
+        sha256=data["sha256"],
+        size_bytes=int(data["size_bytes"]),
+        key_id=data["key_id"],
+        blob_key=data.get("blob_key", ""),
+        report=data.get("report") or {},
+        created_at=int(data["created_at"]),
+        created_by=data["created_by"],
+    )
+
+
+class RestEdge:
+    """The edge service's operations over ``/api/v1/edge``."""
+
+    def __init__(self, client: RestClient, registry: RegistryService, blobs: BlobStore) -> None:
+        self.client = client
+        self.registry = registry
+        self.blobs = blobs
+
+    def export(
+        self,
+        uri: str,
+        target: EdgeTarget,
+        data: Any,
+        label: str,
+        signing_key: Any,
+        *,
+        dest: Path | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[ExportReport, BundleRecord | None]:
+        """Measure and sign here; upload the bundle; the server verifies and keeps it."""
+        report, bundle = build_bundle(
+            self.registry, uri, target, data, label, signing_key, progress=progress
+        )
+        if bundle is None:
+            return report, None
+        ref = self.blobs.put_chunks([bundle])
+        kept = _bundle(
+            self.client.json(
+                "POST",
+                "/api/v1/edge/bundles",
+                idempotent=False,
+                content=json.dumps(
+                    {
+                        "blob": ref.digest,
+                        "public_key": public_pem(signing_key),
+                        "report": report.as_dict(),
+                    },
+                    default=str,
+                ),
+                headers=_JSON,
+            )
+        )
+        stored = self.bundle_bytes(kept.id)
+        if dest is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(stored)
+        report.bundle = kept.summary() | {"path": str(dest) if dest else None}
+        return report, kept
+
+    def bundle_bytes(self, bundle_id: str) -> bytes:
+        """The signed bundle file."""
+        return self.client.content("GET", f"/api/v1/edge/bundles/{seg(bundle_id)}")
+
+    def bundles(self, model: str | None = None) -> list[BundleRecord]:
+        """Bundles the server keeps, newest first."""
+        params = {"model": model} if model else None
+        found = self.client.json("GET", "/api/v1/edge/bundles", params=params)
+        return [_bundle(b) for b in found]
+
+    def get_bundle(self, bundle_id: str) -> BundleRecord:
+        """One bundle's record, with its export report."""
+        summary = next((b for b in self.bundles() if b.id == bundle_id), None)
+        report = self.client.json("GET", f"/api/v1/edge/bundles/{seg(bundle_id)}/report")
+        if summary is None:  # pragma: no cover - the report call raised NotFound first
+            raise LookupError(bundle_id)
+        return BundleRecord(**{**summary.__dict__, "report": report})
+
+    def start_rollout(self, group: str, bundle_id: str, percent: int) -> Rollout:
+        """Move a share of a device group to a bundle (an approver's change)."""
+        body = {"group": group, "bundle": bundle_id, "percent": percent}
+        return Rollout(
+            **self.client.json("POST", "/api/v1/edge/rollouts", idempotent=False, json=body)
+        )
+
+    def set_percent(self, group: str, percent: int) -> Rollout:
+        """Change the share of a group's active rollout."""
+        return Rollout(
+            **self.client.json(
+                "PUT", f"/api/v1/edge/rollouts/{seg(group)}", json={"percent": percent}
+            )
+        )
+
+    def rollback(self, group: str, reason: str | None = None) -> Rollout:
+        """Send every device of the group back to the bundle it ran before."""
+        return Rollout(
+            **self.client.json(
+                "POST",
+                f"/api/v1/edge/rollouts/{seg(group)}/rollback",
+                idempotent=False,
+                json={"reason": reason},
+            )
+        )
+
+    def rollouts(self, group: str | None = None) -> list[Rollout]:
+        """Rollouts, newest first."""
+        params = {"group": group} if group else None
+        return [
+            Rollout(**r) for r in self.client.json("GET", "/api/v1/edge/rollouts", params=params)
+        ]
+
+    def devices(self, group: str | None = None) -> list[Device]:
+        """Devices and what each last reported."""
+        params = {"group": group} if group else None
+        return [Device(**d) for d in self.client.json("GET", "/api/v1/edge/devices", params=params)]
+
+    def assignment(self, device: str, group: str) -> dict[str, Any]:
+        """Not offered through a server: devices ask by checking in."""
+        raise NotImplementedError("devices learn their bundle by checking in")
+
+    def close(self) -> None:
+        """Nothing held open here."""
