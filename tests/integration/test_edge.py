@@ -148,6 +148,60 @@ def test_export_chooses_the_smallest_variant_within_budget_and_signs_it(
     )
     assert device.returncode == 0, device.stderr
     assert json.loads(device.stdout)["bundle"] == report["bundle"]["id"]
+    # The device's command line: predict JSON-lines rows, keep telemetry; offline sync waits.
+    rows_file = tmp / "rows.jsonl"
+    rows_file.write_text(
+        "\n".join(
+            json.dumps(r)
+            for r in make_transactions(5, seed=8)[FEATURES].astype(object).to_dict("records")
+        )
+    )
+    edge_cli = [sys.executable, "-m", "shipyard_edge"]
+    predicted = subprocess.run(
+        [
+            *edge_cli,
+            "predict",
+            str(tmp / "fraud.zip"),
+            "--keys",
+            str(public),
+            "--rows",
+            str(rows_file),
+            "--telemetry",
+            str(tmp / "device"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert predicted.returncode == 0, predicted.stderr
+    assert [set(json.loads(line)) for line in predicted.stdout.splitlines()] == [
+        {"predict", "score"}
+    ] * 5
+    offline = subprocess.run(
+        [
+            *edge_cli,
+            "sync",
+            "--platform",
+            "http://127.0.0.1:9",
+            "--device",
+            "t-1",
+            "--group",
+            "g",
+            "--telemetry",
+            str(tmp / "device"),
+            "--bundle",
+            str(tmp / "fraud.zip"),
+            "--keys",
+            str(public),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert offline.returncode == 2 and "unreachable" in offline.stderr
+    kept = TelemetryBuffer(tmp / "device")
+    assert kept.pending().records == 1  # kept for the next sync
+    kept.close()
     # What a device imports to verify, load and predict: none of the platform's stack.
     probe = (
         "import sys, json; from shipyard_edge import EdgeModel, load_public_keys; "
