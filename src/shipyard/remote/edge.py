@@ -141,9 +141,5 @@ class RestEdge:
         params = {"group": group} if group else None
         return [Device(**d) for d in self.client.json("GET", "/api/v1/edge/devices", params=params)]
 
-    def assignment(self, device: str, group: str) -> dict[str, Any]:
-        """Not offered through a server: devices ask by checking in."""
-        raise NotImplementedError("devices learn their bundle by checking in")
-
     def close(self) -> None:
         """Nothing held open here."""
