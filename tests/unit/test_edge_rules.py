@@ -260,3 +260,29 @@ def test_lightgbm_converts_exactly_with_categories_and_missing_values() -> None:
     )
     with pytest.raises(InvalidInputError, match="zero_as_missing"):
         trees.lightgbm_to_onnx(zeros, 3)
+
+
+def test_a_telemetry_record_becomes_a_prediction_log_record_or_a_clear_refusal() -> None:
+    from shipyard.edge.service import _record
+
+    body = {
+        "ts_ms": 5,
+        "latency_seconds": 0.001,
+        "model": "fraud",
+        "version": "3",
+        "inputs": {"amount": [1.5, None], "card_present": [True, False], "country": ["FR", "XX"]},
+        "outputs": {"predict": [0, 1], "predict_proba": [[0.9, 0.1], [0.2, 0.8]]},
+    }
+    record = _record("t-1", "lisbon", 7, 0, body)
+    assert record.deployment == "edge-lisbon" and record.request_id == "t-1-7-0"
+    assert record.inputs["card_present"].dtype == bool and np.isnan(record.inputs["amount"][1])
+    assert set(record.outputs) == {"prediction", "proba_0", "proba_1"}  # as the model server
+    assert record.outputs["proba_1"].tolist() == [0.1, 0.8]
+    for change, message in (
+        ({"inputs": {"amount": [[1], [2]]}}, "not scalars"),
+        ({"inputs": {"amount": [1.0]}}, "list of 2 values"),
+        ({"outputs": {"predict": [0, 1], "predict_proba": [["x", 1], [1, 0]]}}, "numbers"),
+        ({"ts_ms": "soon"}, "needs ts_ms"),
+    ):
+        with pytest.raises(InvalidInputError, match=message):
+            _record("t-1", "lisbon", 7, 0, {**body, **change})

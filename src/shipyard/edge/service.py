@@ -470,6 +470,8 @@ def _check_percent(percent: int) -> None:
 def _column(values: Any, n: int, name: str) -> np.ndarray[Any, Any]:
     if not isinstance(values, list) or len(values) != n:
         raise InvalidInputError(f"telemetry column {name} must be a list of {n} values")
+    if not all(v is None or isinstance(v, str | int | float | bool) for v in values):
+        raise InvalidInputError(f"telemetry column {name} holds values that are not scalars")
     if values and all(isinstance(v, bool) for v in values):  # as the model server logs them
         return np.array(values, dtype=bool)
     if all((isinstance(v, int | float) and not isinstance(v, bool)) or v is None for v in values):
