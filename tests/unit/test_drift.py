@@ -114,3 +114,19 @@ def test_numbers_and_categories_follow_evidentlys_rules() -> None:
     now = [cur["cat"].value_counts(normalize=True).get(k, 0.0) for k in "abcd"]
     assert report["cat"].statistic == pytest.approx(jensenshannon(shares, now), rel=1e-9)
     assert report["cat"].drifted  # a new category at a quarter of the rows
+
+
+def test_every_declared_drift_method_has_one_implementation() -> None:
+    from shipyard.drift.engine import DEFAULT_THRESHOLD, DRIFT_METHODS, P_VALUE_METHODS
+    from shipyard.drift.methods import METHODS
+
+    assert set(DRIFT_METHODS) == set(METHODS) - {"auto"}
+    assert {"ks", "chisquare", "z"} == P_VALUE_METHODS
+    assert DEFAULT_THRESHOLD == {
+        "psi": 0.1,
+        "ks": 0.05,
+        "chisquare": 0.05,
+        "z": 0.05,
+        "jensenshannon": 0.1,
+        "wasserstein": 0.1,
+    }

@@ -19,7 +19,7 @@ its own values; the Wasserstein distance of two sorted samples is an exact linea
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -28,19 +28,9 @@ import numpy as np
 import pandas as pd
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.drift.methods import METHODS
 
 Array = np.ndarray[Any, Any]
-METHODS = ("auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein")
-#: Tests drift at a small p-value; distances at a large value.
-P_VALUE_METHODS = {"ks", "chisquare", "z"}
-DEFAULT_THRESHOLD = {
-    "psi": 0.1,
-    "ks": 0.05,
-    "chisquare": 0.05,
-    "z": 0.05,
-    "jensenshannon": 0.1,
-    "wasserstein": 0.1,
-}
 PSI_BANDS = (0.10, 0.25)
 PSI_BINS = 10
 SMALL_REFERENCE = 1000
@@ -285,7 +275,8 @@ def _compare(
 ) -> ColumnDrift:
     cur = column.dropna() if column.hasnans else column
     chosen = auto_method(ref, cur) if method == "auto" else method
-    limit = DEFAULT_THRESHOLD[chosen] if threshold is None else threshold
+    spec = DRIFT_METHODS[chosen]
+    limit = spec.threshold if threshold is None else threshold
     kind = "numeric" if ref.numeric else "categorical"
     if ref.rows == 0 or cur.empty:
         side = "reference" if ref.rows == 0 else "current"
@@ -304,34 +295,13 @@ def _compare(
     cur_sorted = np.sort(cur.to_numpy(dtype="float64")) if ref.numeric and numeric_cur else None
     # Counting a million values costs as much as a test: count once, only where needed.
     cur_counts = cur.value_counts() if cur_sorted is None or ref.distinct <= 20 else None
-    psi_value = _psi_of(ref, cur_counts, cur_sorted)
-    p_value: float | None = None
-    note = ""
-    if chosen in {"wasserstein", "ks"}:
-        if ref.sorted is None or cur_sorted is None:
-            raise InvalidInputError(f"column {ref.name!r} is categorical: {chosen} needs numbers")
-        if chosen == "wasserstein":
-            statistic = wasserstein_sorted(ref.sorted, cur_sorted) / max(ref.std, 0.001)
-            if ref.std == 0:
-                note = "constant in the reference"
-        else:
-            from scipy.stats import ks_2samp
-
-            test = ks_2samp(ref.sorted, cur_sorted)
-            statistic, p_value = float(test.statistic), float(test.pvalue)
-    elif chosen == "jensenshannon":
-        ref_p, cur_p = _binned(ref, cur_counts, cur_sorted)
-        from scipy.spatial.distance import jensenshannon
-
-        statistic = float(jensenshannon(ref_p, cur_p))
-    elif chosen == "psi":
-        statistic = psi_value
-    elif chosen == "chisquare":
-        statistic, p_value = _chi_square(ref.counts, _counts(cur, cur_counts))
-    else:
-        statistic, p_value = _z_test(ref.values, cur)
+    current = Current(cur, cur_sorted, cur_counts, _psi_of(ref, cur_counts, cur_sorted))
+    if spec.numeric_only and (ref.sorted is None or cur_sorted is None):
+        raise InvalidInputError(f"column {ref.name!r} is categorical: {chosen} needs numbers")
+    statistic, p_value = spec.compute(ref, current)
+    note = "constant in the reference" if spec.scaled_by_std and ref.std == 0 else ""
     if p_value is not None:
-        drifted = p_value <= limit if chosen == "ks" else p_value < limit
+        drifted = p_value <= limit if spec.at_or_below else p_value < limit
     else:
         drifted = bool(statistic >= limit)
     return ColumnDrift(
@@ -342,9 +312,80 @@ def _compare(
         p_value,
         limit,
         bool(drifted),
-        float(psi_value),
+        float(current.psi),
         note,
     )
+
+
+@dataclass(frozen=True)
+class Current:
+    """One window's column, prepared once for whichever method judges it."""
+
+    values: pd.Series  # non-null values
+    sorted: Array | None  # numeric: sorted values
+    counts: pd.Series | None  # value -> count, where counted
+    psi: float
+
+
+@dataclass(frozen=True)
+class DriftMethod:
+    """One drift statistic: its default threshold and how it is computed and judged.
+
+    A test (``p_value``) drifts when its p-value is below the threshold (at or below with
+    ``at_or_below``, as Evidently's KS); a distance drifts at or above it.
+    """
+
+    threshold: float
+    compute: Callable[[PreparedColumn, Current], tuple[float, float | None]]
+    p_value: bool = False
+    numeric_only: bool = False
+    at_or_below: bool = False
+    scaled_by_std: bool = False
+
+
+def _wasserstein(ref: PreparedColumn, cur: Current) -> tuple[float, float | None]:
+    if ref.sorted is None or cur.sorted is None:  # checked by _compare (numeric_only)
+        raise InvalidInputError(f"column {ref.name!r} is categorical: wasserstein needs numbers")
+    return wasserstein_sorted(ref.sorted, cur.sorted) / max(ref.std, 0.001), None
+
+
+def _ks(ref: PreparedColumn, cur: Current) -> tuple[float, float | None]:
+    from scipy.stats import ks_2samp
+
+    if ref.sorted is None or cur.sorted is None:  # checked by _compare (numeric_only)
+        raise InvalidInputError(f"column {ref.name!r} is categorical: ks needs numbers")
+    test = ks_2samp(ref.sorted, cur.sorted)
+    return float(test.statistic), float(test.pvalue)
+
+
+def _jensen_shannon(ref: PreparedColumn, cur: Current) -> tuple[float, float | None]:
+    from scipy.spatial.distance import jensenshannon
+
+    ref_p, cur_p = _binned(ref, cur.counts, cur.sorted)
+    return float(jensenshannon(ref_p, cur_p)), None
+
+
+def _chi_square_method(ref: PreparedColumn, cur: Current) -> tuple[float, float | None]:
+    return _chi_square(ref.counts, _counts(cur.values, cur.counts))
+
+
+def _z_method(ref: PreparedColumn, cur: Current) -> tuple[float, float | None]:
+    return _z_test(ref.values, cur.values)
+
+
+#: The drift methods by name (the defaults follow Evidently's preset; PSI's 0.1 is the
+#: banking "investigate" band).
+DRIFT_METHODS: dict[str, DriftMethod] = {
+    "psi": DriftMethod(0.1, lambda ref, cur: (cur.psi, None)),
+    "ks": DriftMethod(0.05, _ks, p_value=True, numeric_only=True, at_or_below=True),
+    "chisquare": DriftMethod(0.05, _chi_square_method, p_value=True),
+    "z": DriftMethod(0.05, _z_method, p_value=True),
+    "jensenshannon": DriftMethod(0.1, _jensen_shannon),
+    "wasserstein": DriftMethod(0.1, _wasserstein, numeric_only=True, scaled_by_std=True),
+}
+DEFAULT_THRESHOLD = {name: method.threshold for name, method in DRIFT_METHODS.items()}
+#: Tests drift at a small p-value; distances at a large value.
+P_VALUE_METHODS = {name for name, method in DRIFT_METHODS.items() if method.p_value}
 
 
 # statistics --------------------------------------------------------------------------------

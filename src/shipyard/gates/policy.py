@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.drift.methods import DriftMethodName
 
 #: Metrics with a built-in implementation; ``module:function`` names a custom one.
 METRICS = {
@@ -135,7 +136,7 @@ class DriftCheck(_Check):
 
     kind: Literal["drift"] = "drift"
     reference: Literal["training"] = "training"
-    method: Literal["auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein"] = "psi"
+    method: DriftMethodName = "psi"
     max: float | None = None  # the threshold (a p-value for ks/chisquare/z)
     columns: list[str] | None = None
     max_drifted_share: float = Field(default=0.0, ge=0, le=1)

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from shipyard.core.errors import InvalidInputError
+from shipyard.drift.methods import DriftMethodName
 from shipyard.monitoring.alerts import AlertRule
 
 #: A reference file stored as a blob (sent through a server): ``blob:<sha256>``.
@@ -94,7 +95,7 @@ class ReferenceSpec(_Spec):
 class DriftSpec(_Spec):
     """Per-column drift (Evidently's tests by default) and drift of the score."""
 
-    method: Literal["auto", "psi", "ks", "chisquare", "z", "jensenshannon", "wasserstein"] = "auto"
+    method: DriftMethodName = "auto"
     threshold: float | None = None
     drift_share: float = Field(default=0.5, gt=0, le=1)
     score: bool = True  # also the drift of the positive-class score
