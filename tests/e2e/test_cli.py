@@ -162,8 +162,10 @@ def test_demo_runs_the_pipeline_then_reruns_it_from_cache() -> None:
     # Edge: the champion exported under the spec's card-terminal budgets, signed, rolled out
     # in two stages to 24 terminals whose telemetry the platform logged.
     assert "Staged rollout to lisbon-terminals (24 terminals)" in done.stdout
-    assert re.search(r"logged 960 terminal predictions as deployment edge-lisbon-terminals",
-                     done.stdout.replace("\n", " "))
+    assert re.search(
+        r"logged 960 terminal predictions as deployment edge-lisbon-terminals",
+        done.stdout.replace("\n", " "),
+    )
     status = json.loads(cli("edge", "rollout", "status", "lisbon-terminals", "--json").stdout)
     assert [r["percent"] for r in status["rollouts"]] == [100]
     assert len(status["devices"]) == 24

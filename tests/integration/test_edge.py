@@ -97,20 +97,29 @@ def _export(tmp: Path, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
+def _device(*args: str) -> subprocess.CompletedProcess[str]:
+    """``shipyard-edge`` in a process of its own, as on a device."""
+    return subprocess.run(
+        [sys.executable, "-m", "shipyard_edge", *args], capture_output=True, text=True, timeout=60
+    )
+
+
+def _export_fraud(
+    tmp: Path, env: dict[str, str], target: str, *extra: str, label: str = LABEL
+) -> subprocess.CompletedProcess[str]:
+    """The fraud model's export for ``target`` on the held-out file."""
+    held_out = str(tmp / "holdout.parquet")
+    return _export(tmp, env, "models:/fraud/1", "-t", target, "-d", held_out, "-l", label, *extra)
+
+
 def test_export_chooses_the_smallest_variant_within_budget_and_signs_it(
     project: tuple[Path, dict[str, str]],
 ) -> None:
     tmp, env = project
-    out = _export(
+    out = _export_fraud(
         tmp,
         env,
-        "models:/fraud/1",
-        "-t",
         "terminal",
-        "-d",
-        str(tmp / "holdout.parquet"),
-        "-l",
-        LABEL,
         "-o",
         str(tmp / "fraud.zip"),
         "--html",
@@ -132,20 +141,8 @@ def test_export_chooses_the_smallest_variant_within_budget_and_signs_it(
     assert "Edge export: models:/fraud/1" in (tmp / "report.html").read_text()
     # The device runtime, in a process of its own, trusts the bundle with the public key.
     public = tmp / "store" / "edge-keys" / "release.pub"
-    device = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "shipyard_edge",
-            "verify",
-            str(tmp / "fraud.zip"),
-            "--keys",
-            str(public),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    bundle, keys = str(tmp / "fraud.zip"), ("--keys", str(public))
+    device = _device("verify", bundle, *keys)
     assert device.returncode == 0, device.stderr
     assert json.loads(device.stdout)["bundle"] == report["bundle"]["id"]
     # The device's command line: predict JSON-lines rows, keep telemetry; offline sync waits.
@@ -156,48 +153,16 @@ def test_export_chooses_the_smallest_variant_within_budget_and_signs_it(
             for r in make_transactions(5, seed=8)[FEATURES].astype(object).to_dict("records")
         )
     )
-    edge_cli = [sys.executable, "-m", "shipyard_edge"]
-    predicted = subprocess.run(
-        [
-            *edge_cli,
-            "predict",
-            str(tmp / "fraud.zip"),
-            "--keys",
-            str(public),
-            "--rows",
-            str(rows_file),
-            "--telemetry",
-            str(tmp / "device"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    telemetry = ("--telemetry", str(tmp / "device"))
+    predicted = _device("predict", bundle, *keys, "--rows", str(rows_file), *telemetry)
     assert predicted.returncode == 0, predicted.stderr
     assert [set(json.loads(line)) for line in predicted.stdout.splitlines()] == [
         {"predict", "score"}
     ] * 5
-    offline = subprocess.run(
-        [
-            *edge_cli,
-            "sync",
-            "--platform",
-            "http://127.0.0.1:9",
-            "--device",
-            "t-1",
-            "--group",
-            "g",
-            "--telemetry",
-            str(tmp / "device"),
-            "--bundle",
-            str(tmp / "fraud.zip"),
-            "--keys",
-            str(public),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    offline = _device(
+        "sync", "--platform", "http://127.0.0.1:9", "--device", "t-1", "--group", "g",
+        *telemetry, "--bundle", bundle, *keys,
+    )  # fmt: skip
     assert offline.returncode == 2 and "unreachable" in offline.stderr
     kept = TelemetryBuffer(tmp / "device")
     assert kept.pending().records == 1  # kept for the next sync
@@ -229,17 +194,7 @@ def test_export_chooses_the_smallest_variant_within_budget_and_signs_it(
     (tmp / "tampered.zip").write_bytes(bytes(data))
     refused = cli("edge", "verify", str(tmp / "tampered.zip"), env=env)
     assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
-    again = _export(
-        tmp,
-        env,
-        "models:/fraud/1",
-        "-t",
-        "terminal",
-        "-d",
-        str(tmp / "holdout.parquet"),
-        "-l",
-        LABEL,
-    )
+    again = _export_fraud(tmp, env, "terminal")
     assert json.loads(again.stdout)["bundle"]["id"] == report["bundle"]["id"]  # one bundle
     listed = json.loads(cli("edge", "bundles", "--json", env=env).stdout)
     assert [b["id"] for b in listed] == [report["bundle"]["id"]]
@@ -267,33 +222,13 @@ def test_int8_variants_shrink_a_neural_network_and_impossible_budgets_ship_nothi
         assert variants[name]["measured"] is not None, variants[name]["reasons"]
     assert variants["int8-dynamic"]["measured"]["size_bytes"] < base / 3
     assert variants["fp16"]["measured"]["size_bytes"] < base * 0.6
-    nothing = _export(
-        tmp,
-        env,
-        "models:/fraud/1",
-        "-t",
-        "impossible",
-        "-d",
-        str(tmp / "holdout.parquet"),
-        "-l",
-        LABEL,
-    )
+    nothing = _export_fraud(tmp, env, "impossible")
     assert nothing.returncode == 1
     body = json.loads(nothing.stdout)
     assert body["chosen"] is None and body["bundle"] is None
     assert all("FAIL: size" in " ".join(v["reasons"]) for v in body["variants"] if v["measured"])
     assert len(json.loads(cli("edge", "bundles", "--json", env=env).stdout)) == 1
-    bad = _export(
-        tmp,
-        env,
-        "models:/fraud/1",
-        "-t",
-        "terminal",
-        "-d",
-        str(tmp / "holdout.parquet"),
-        "-l",
-        "no_such_column",
-    )
+    bad = _export_fraud(tmp, env, "terminal", label="no_such_column")
     assert bad.returncode == 2 and "no label column 'no_such_column'" in bad.stderr
 
 

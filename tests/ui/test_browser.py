@@ -63,6 +63,14 @@ def serious_violations(page: Any) -> list[str]:
     return found
 
 
+def finish(page: Any, context: Any, shots: Path, name: str) -> None:
+    """The page passes axe (no serious or critical finding); keep its screenshot; close."""
+    found = serious_violations(page)
+    assert not found, found
+    shoot(page, shots, name)
+    context.close()
+
+
 def shoot(page: Any, shots: Path, name: str) -> None:
     page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
@@ -307,10 +315,7 @@ def test_an_automl_search_shows_each_trial_and_the_best_so_far(
     leaders.first.locator("a").click()
     assert site.search_run in page.locator("dl.kv").inner_text()
     page.go_back()
-    found = serious_violations(page)
-    assert not found, found
-    shoot(page, shots, "automl-search")
-    context.close()
+    finish(page, context, shots, "automl-search")
 
 
 def test_edge_shows_a_groups_rollout_and_a_bundles_variants(
@@ -331,10 +336,7 @@ def test_edge_shows_a_groups_rollout_and_a_bundles_variants(
     chosen = page.locator("#variants tr.chosen")
     assert "(chosen)" in chosen.inner_text() and "passed" in chosen.inner_text()
     assert "not applicable" in page.locator("#variants").inner_text()
-    found = serious_violations(page)
-    assert not found, found
-    shoot(page, shots, "edge-bundle")
-    context.close()
+    finish(page, context, shots, "edge-bundle")
 
 
 def test_every_page_passes_axe_and_stays_under_the_script_budget(

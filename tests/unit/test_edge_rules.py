@@ -250,16 +250,16 @@ def test_lightgbm_converts_exactly_with_categories_and_missing_values() -> None:
         n_estimators=60, verbose=-1, min_data_per_group=5, cat_smooth=1
     ).fit(frame, y)
     X = frame.assign(shop=frame["shop"].cat.codes.astype(float)).to_numpy()
-    label, proba = _run(trees.lightgbm_to_onnx(model, 5), X)
+    label, proba = _run(trees.to_onnx(model, 5), X)
     assert np.abs(proba - model.predict_proba(frame)).max() < 1e-12
     assert (label == model.predict(frame)).all()
-    _, cut = _run(trees.lightgbm_to_onnx(model, 5, iterations=10), X)
+    _, cut = _run(trees.to_onnx(model, 5, iterations=10), X)
     assert np.abs(cut - model.predict_proba(frame, num_iteration=10)).max() < 1e-12
     zeros = lightgbm.LGBMClassifier(n_estimators=5, verbose=-1, zero_as_missing=True).fit(
         frame[list("bcd")], y
     )
     with pytest.raises(InvalidInputError, match="zero_as_missing"):
-        trees.lightgbm_to_onnx(zeros, 3)
+        trees.to_onnx(zeros, 3)
 
 
 def test_a_telemetry_record_becomes_a_prediction_log_record_or_a_clear_refusal() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from shipyard.cli.output import console, emit_json, fmt, table, when
+from shipyard.cli.output import console, emit_json, fmt, spinner, table, when
 from shipyard.cli.state import state
 from shipyard.core.errors import InvalidInputError
 
@@ -57,8 +57,6 @@ def export(
 ) -> None:
     """Convert, try every variant, measure each against the target's budgets, and bundle
     and sign the smallest that meets them all (exit 1 when none does)."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
     from shipyard.edge.targets import load_target
     from shipyard.sdk import context
     from shipyard.sdk.data import load_source
@@ -68,14 +66,7 @@ def export(
     budget = load_target(target, list(spec) or None)
     signing = _ring(ctx).private(key)
     source = load_source(data)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    ) as bar:
+    with spinner(quiet=as_json) as bar:
         task = bar.add_task("loading the model", total=None)
         report, record = st.backend.edge.export(
             model,

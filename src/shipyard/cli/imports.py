@@ -5,9 +5,8 @@ from __future__ import annotations
 import os
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from shipyard.cli.output import console, emit_json, table
+from shipyard.cli.output import console, emit_json, spinner, table
 from shipyard.cli.state import state
 
 app = typer.Typer(help="Bring data over from other tools.", no_args_is_help=True)
@@ -38,14 +37,7 @@ def import_mlflow(
 
     backend = state(ctx).backend
     reader = open_source(source, token or os.environ.get("MLFLOW_TRACKING_TOKEN"))
-    progress = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=as_json,
-    )
+    progress = spinner(quiet=as_json)
     try:
         with progress:
             task = progress.add_task(f"importing from {source}", total=None)

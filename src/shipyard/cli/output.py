@@ -8,10 +8,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 # Rich honours NO_COLOR and turns colour off when stdout is not a terminal.
 console = Console()
@@ -49,6 +52,20 @@ def result(data: Any, as_json: bool, message: str) -> None:
         emit_json(data)
     else:
         console.print(message)
+
+
+def spinner(*, quiet: bool = False) -> Progress:
+    """A transient spinner with the task's description and the time spent (off with --json)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=quiet,
+    )
 
 
 def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -133,7 +133,47 @@ def build_bundle(
         return report, path.read_bytes()
 
 
-class EdgeService:
+class BundleExport:
+    """``export`` for both sides: measure and sign here, then keep the bundle where the store
+    is (``keep_signed``: in this process, or on a server after it checks the signature)."""
+
+    registry: RegistryService
+
+    def keep_signed(self, data: bytes, report: dict[str, Any], public_key: str) -> BundleRecord:
+        """Keep a signed bundle; its record."""
+        raise NotImplementedError
+
+    def bundle_bytes(self, bundle_id: str) -> bytes:
+        """The signed bundle file."""
+        raise NotImplementedError
+
+    def export(
+        self,
+        uri: str,
+        target: EdgeTarget,
+        data: Any,
+        label: str,
+        signing_key: Any,
+        *,
+        dest: Path | None = None,
+        progress: Progress | None = None,
+    ) -> tuple[ExportReport, BundleRecord | None]:
+        """Measure every variant of the model ``uri`` names against ``target``; bundle, sign
+        and keep the smallest that meets every budget (None when none does)."""
+        report, bundle = build_bundle(
+            self.registry, uri, target, data, label, signing_key, progress=progress
+        )
+        if bundle is None:
+            return report, None
+        record = self.keep_signed(bundle, report.as_dict(), public_pem(signing_key))
+        if dest is not None:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(self.bundle_bytes(record.id))
+        report.bundle = record.summary() | {"path": str(dest) if dest else None}
+        return report, record
+
+
+class EdgeService(BundleExport):
     """Bundles, rollouts, devices and telemetry of one store."""
 
     def __init__(
@@ -156,31 +196,9 @@ class EdgeService:
 
     # export ------------------------------------------------------------------------------
 
-    def export(
-        self,
-        uri: str,
-        target: EdgeTarget,
-        data: Any,
-        label: str,
-        signing_key: Any,
-        *,
-        dest: Path | None = None,
-        progress: Progress | None = None,
-    ) -> tuple[ExportReport, BundleRecord | None]:
-        """Measure every variant of the model ``uri`` names against ``target``; bundle, sign
-        and keep the smallest that meets every budget (None when none does)."""
-        report, bundle = build_bundle(
-            self.registry, uri, target, data, label, signing_key, progress=progress
-        )
-        if bundle is None:
-            return report, None
-        trusted = load_public_keys({"signer": public_pem(signing_key).encode()})
-        record = self.keep(bundle, report.as_dict(), trusted)
-        if dest is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(self.bundle_bytes(record.id))
-        report.bundle = record.summary() | {"path": str(dest) if dest else None}
-        return report, record
+    def keep_signed(self, data: bytes, report: dict[str, Any], public_key: str) -> BundleRecord:
+        """Keep a bundle signed by the key whose public PEM is ``public_key``."""
+        return self.keep(data, report, load_public_keys({"signer": public_key.encode()}))
 
     def keep(self, data: bytes, report: dict[str, Any], trusted: dict[str, Any]) -> BundleRecord:
         """Keep a signed bundle after checking it (its signature against ``trusted``, its

@@ -9,7 +9,7 @@ bitsets do, with missing values (and unknown categories, encoded as missing) fol
 the learned direction. The graph then adds the baseline and applies the loss's link, so
 its outputs equal ``predict_proba`` / ``predict``.
 
-LightGBM goes the same way (``lightgbm_to_onnx``): onnxmltools writes each node's mode as a
+LightGBM goes the same way: onnxmltools writes each node's mode as a
 string and ids as int64 lists under the older TreeEnsembleClassifier, 1.5 times smaller than
 LightGBM's text format at best; the same trees as TreeEnsemble tensors are about 4 times
 smaller. Missing values follow LightGBM's rules (``NaN``: the default direction; ``None``:
@@ -117,6 +117,11 @@ def _check_opset(opset: int) -> None:
         )
 
 
+def converts(model: Any, flavor: str) -> bool:
+    """Whether this writer converts ``model`` (histogram boosting or LightGBM)."""
+    return flavor == "lightgbm" or (flavor == "sklearn" and is_hist_gradient_boosting(model))
+
+
 def to_onnx(
     model: Any,
     n_features: int,
@@ -125,12 +130,26 @@ def to_onnx(
     precision: Precision = "float64",
     opset: int = MIN_OPSET,
 ) -> Any:
-    """The ONNX ``ModelProto`` of a fitted HistGradientBoosting model.
+    """The ONNX ``ModelProto`` of a fitted HistGradientBoosting model or LightGBM booster
+    (or a model holding one), its first ``iterations`` only when given.
 
     Raises:
-        InvalidInputError: the target's opset is too old, or the loss has no link here.
+        InvalidInputError: the target's opset is too old, or a loss, objective or
+            missing-value rule this writer does not cover.
     """
     _check_opset(opset)
+    if is_hist_gradient_boosting(model):
+        parts = _hist_gradient_boosting_parts(model, n_features, iterations)
+    else:
+        parts = _lightgbm_parts(model, iterations)
+    return _ensemble_graph(*parts, n_features=n_features, precision=precision, opset=opset)
+
+
+#: (tree arrays, targets per iteration, baseline, link, classes) of an ensemble.
+_Parts = tuple[dict[str, list[Any]], int, np.ndarray[Any, Any], str, np.ndarray[Any, Any] | None]
+
+
+def _hist_gradient_boosting_parts(model: Any, n_features: int, iterations: int | None) -> _Parts:
     k = model.n_trees_per_iteration_
     arrays = _tree_arrays(
         model._predictors[: iterations or None], _feature_order(model, n_features)
@@ -146,23 +165,10 @@ def to_onnx(
         raise InvalidInputError(f"the {link} of this model's loss is not converted")
     classes = np.asarray(model.classes_) if hasattr(model, "classes_") else None
     baseline = np.asarray(model._baseline_prediction, dtype="float64").reshape(k)
-    return _ensemble_graph(arrays, k, baseline, names[link], classes, n_features, precision, opset)
+    return arrays, k, baseline, names[link], classes
 
 
-def lightgbm_to_onnx(
-    model: Any,
-    n_features: int,
-    *,
-    iterations: int | None = None,
-    precision: Precision = "float64",
-    opset: int = MIN_OPSET,
-) -> Any:
-    """The ONNX ``ModelProto`` of a LightGBM booster (or a model holding one).
-
-    Raises:
-        InvalidInputError: an objective or a missing-value rule this writer does not cover.
-    """
-    _check_opset(opset)
+def _lightgbm_parts(model: Any, iterations: int | None) -> _Parts:
     booster = getattr(model, "booster", None) or getattr(model, "booster_", None) or model
     dump = booster.dump_model(num_iteration=iterations)
     objective = str(dump.get("objective", "")).split()
@@ -189,16 +195,7 @@ def lightgbm_to_onnx(
     arrays = _empty_arrays()
     for i, info in enumerate(dump["tree_info"]):
         _add_lightgbm_tree(arrays, info["tree_structure"], i % k)
-    return _ensemble_graph(
-        arrays,
-        k,
-        np.zeros(k),
-        link,
-        None if classes is None else np.asarray(classes),
-        n_features,
-        precision,
-        opset,
-    )
+    return arrays, k, np.zeros(k), link, None if classes is None else np.asarray(classes)
 
 
 def _add_lightgbm_tree(out: dict[str, list[Any]], root: dict[str, Any], target: int) -> None:
@@ -269,6 +266,7 @@ def _ensemble_graph(
     baseline: np.ndarray[Any, Any],
     link: str,
     classes: np.ndarray[Any, Any] | None,
+    *,
     n_features: int,
     precision: Precision,
     opset: int,

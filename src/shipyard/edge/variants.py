@@ -65,12 +65,8 @@ def _ops(proto: Any) -> set[str]:
 def base_variants(model: Any, flavor: str, n_features: int, target: EdgeTarget) -> list[Variant]:
     """The faithful conversion, and for boosted trees their float32 twin (and, for LightGBM,
     onnxmltools' conversion beside ours)."""
-    writers = {"lightgbm": trees.lightgbm_to_onnx}
-    if flavor == "sklearn" and trees.is_hist_gradient_boosting(model):
-        writers["sklearn"] = trees.to_onnx
     out: list[Variant] = []
-    writer = writers.get(flavor)
-    if writer is not None:
+    if trees.converts(model, flavor):
         precision: trees.Precision
         for precision, name, what in (
             ("float64", "onnx", "TreeEnsemble (ai.onnx.ml 5), float64: equals the native model"),
@@ -78,7 +74,7 @@ def base_variants(model: Any, flavor: str, n_features: int, target: EdgeTarget) 
         ):
             variant = Variant(name, what, dtype=precision)
             try:
-                proto = writer(model, n_features, precision=precision, opset=target.opset)
+                proto = trees.to_onnx(model, n_features, precision=precision, opset=target.opset)
                 variant.onnx = proto.SerializeToString()
             except InvalidInputError as exc:
                 variant.reason = str(exc)
@@ -152,19 +148,9 @@ def pruned_variant(model: Any, flavor: str, n_features: int, k: int, target: Edg
     total = boosting_iterations(model, flavor)
     name = f"pruned-{k}"
     what = f"first {k} of {total} boosting iterations"
-    if flavor == "sklearn":
-        variant = Variant(name, what + ", float32", dtype="float32", iterations=k)
-        try:
-            proto = trees.to_onnx(
-                model, n_features, iterations=k, precision="float32", opset=target.opset
-            )
-            variant.onnx = proto.SerializeToString()
-        except InvalidInputError as exc:
-            variant.reason = str(exc)
-        return variant
     variant = Variant(name, what + ", float32", dtype="float32", iterations=k)
     try:
-        proto = trees.lightgbm_to_onnx(
+        proto = trees.to_onnx(
             model, n_features, iterations=k, precision="float32", opset=target.opset
         )
         variant.onnx = proto.SerializeToString()

@@ -5,14 +5,11 @@ signature; rollouts, bundles and devices are the server's."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from shipyard.core.blobs import BlobStore
-from shipyard.edge.export import ExportReport, Progress
 from shipyard.edge.ports import BundleRecord, Device, Rollout
-from shipyard.edge.service import build_bundle, public_pem
-from shipyard.edge.targets import EdgeTarget
+from shipyard.edge.service import BundleExport
 from shipyard.registry.service import RegistryService
 from shipyard.remote.client import RestClient, seg
 
@@ -36,7 +33,7 @@ def _bundle(data: dict[str, Any]) -> BundleRecord:
     )
 
 
-class RestEdge:
+class RestEdge(BundleExport):
     """The edge service's operations over ``/api/v1/edge``."""
 
     def __init__(self, client: RestClient, registry: RegistryService, blobs: BlobStore) -> None:
@@ -44,46 +41,19 @@ class RestEdge:
         self.registry = registry
         self.blobs = blobs
 
-    def export(
-        self,
-        uri: str,
-        target: EdgeTarget,
-        data: Any,
-        label: str,
-        signing_key: Any,
-        *,
-        dest: Path | None = None,
-        progress: Progress | None = None,
-    ) -> tuple[ExportReport, BundleRecord | None]:
-        """Measure and sign here; upload the bundle; the server verifies and keeps it."""
-        report, bundle = build_bundle(
-            self.registry, uri, target, data, label, signing_key, progress=progress
-        )
-        if bundle is None:
-            return report, None
-        ref = self.blobs.put_chunks([bundle])
-        kept = _bundle(
+    def keep_signed(self, data: bytes, report: dict[str, Any], public_key: str) -> BundleRecord:
+        """Upload the bundle as a blob; the server verifies its signature and keeps it."""
+        ref = self.blobs.put_chunks([data])
+        body = {"blob": ref.digest, "public_key": public_key, "report": report}
+        return _bundle(
             self.client.json(
                 "POST",
                 "/api/v1/edge/bundles",
                 idempotent=False,
-                content=json.dumps(
-                    {
-                        "blob": ref.digest,
-                        "public_key": public_pem(signing_key),
-                        "report": report.as_dict(),
-                    },
-                    default=str,
-                ),
+                content=json.dumps(body, default=str),
                 headers=_JSON,
             )
         )
-        stored = self.bundle_bytes(kept.id)
-        if dest is not None:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(stored)
-        report.bundle = kept.summary() | {"path": str(dest) if dest else None}
-        return report, kept
 
     def bundle_bytes(self, bundle_id: str) -> bytes:
         """The signed bundle file."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Engine, insert, select, update
@@ -13,47 +14,25 @@ from shipyard.store import schema as t
 from shipyard.store.engine import reading, writing
 
 
+def _fields(row: Any) -> dict[str, Any]:
+    """A row as a record's fields (``device_group`` is the records' ``group``)."""
+    fields = dict(row._mapping)
+    if "device_group" in fields:
+        fields["group"] = fields.pop("device_group")
+    return fields
+
+
 def _bundle(row: Any) -> BundleRecord:
-    return BundleRecord(
-        id=row.id,
-        model=row.model,
-        version=int(row.version),
-        target=row.target,
-        variant=row.variant,
-        sha256=row.sha256,
-        size_bytes=int(row.size_bytes),
-        key_id=row.key_id,
-        blob_key=row.blob_key,
-        report=json.loads(row.report),
-        created_at=int(row.created_at),
-        created_by=row.created_by,
-    )
+    fields = _fields(row)
+    return BundleRecord(**{**fields, "report": json.loads(fields["report"])})
 
 
 def _rollout(row: Any) -> Rollout:
-    return Rollout(
-        id=row.id,
-        group=row.device_group,
-        bundle_id=row.bundle_id,
-        previous_bundle_id=row.previous_bundle_id,
-        percent=int(row.percent),
-        status=row.status,
-        created_at=int(row.created_at),
-        created_by=row.created_by,
-        updated_at=int(row.updated_at),
-    )
+    return Rollout(**_fields(row))
 
 
 def _device(row: Any) -> Device:
-    return Device(
-        device=row.device,
-        group=row.device_group,
-        bundle_id=row.bundle_id,
-        last_seen=int(row.last_seen),
-        telemetry_seq=int(row.telemetry_seq),
-        telemetry_rows=int(row.telemetry_rows),
-        dropped_rows=int(row.dropped_rows),
-    )
+    return Device(**_fields(row))
 
 
 def _new_device(conn: Any, device: str, group: str, bundle_id: str | None, at: int) -> None:
@@ -82,22 +61,8 @@ class SqlEdgeStore:
         with writing(self.engine) as conn:
             if conn.execute(select(b.c.id).where(b.c.id == record.id)).first() is not None:
                 raise ConflictError(f"bundle {record.id} exists already", bundle=record.id)
-            conn.execute(
-                insert(b).values(
-                    id=record.id,
-                    model=record.model,
-                    version=record.version,
-                    target=record.target,
-                    variant=record.variant,
-                    sha256=record.sha256,
-                    size_bytes=record.size_bytes,
-                    key_id=record.key_id,
-                    blob_key=record.blob_key,
-                    report=json.dumps(record.report, allow_nan=False, default=str),
-                    created_at=record.created_at,
-                    created_by=record.created_by,
-                )
-            )
+            row = {**asdict(record), "report": json.dumps(record.report, default=str)}
+            conn.execute(insert(b).values(**row))
 
     def get_bundle(self, bundle_id: str) -> BundleRecord:
         """A bundle's record; NotFoundError if unknown."""
@@ -126,19 +91,9 @@ class SqlEdgeStore:
                 .where(r.c.device_group == rollout.group, r.c.status == ACTIVE)
                 .values(status=SUPERSEDED, updated_at=rollout.created_at)
             )
-            conn.execute(
-                insert(r).values(
-                    id=rollout.id,
-                    device_group=rollout.group,
-                    bundle_id=rollout.bundle_id,
-                    previous_bundle_id=rollout.previous_bundle_id,
-                    percent=rollout.percent,
-                    status=rollout.status,
-                    created_at=rollout.created_at,
-                    created_by=rollout.created_by,
-                    updated_at=rollout.updated_at,
-                )
-            )
+            row = asdict(rollout)
+            row["device_group"] = row.pop("group")
+            conn.execute(insert(r).values(**row))
 
     def set_rollout(self, rollout_id: str, *, percent: int, status: str, at: int) -> Rollout:
         """Change a rollout's share or status."""
