@@ -8,6 +8,8 @@ BENCH_VENV := .venv-bench
 export RAY_USAGE_STATS_ENABLED := 0
 export DO_NOT_TRACK := 1
 export MLFLOW_DISABLE_TELEMETRY := true
+export FLWR_TELEMETRY_ENABLED := 0
+export FLWR_DISABLE_UPDATE_CHECK := 1
 
 .PHONY: install demo test test-fast lint bench clean browser lock audit
 # The web UI's tests: Debian's Chromium (never a browser download) and axe-core from npm.
@@ -55,9 +57,23 @@ $(MOTO_VENV)/.installed: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(MOTO_VENV)/bin/python "moto[server]==$(MOTO_VERSION)"
 	touch $@
 
-test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed $(MOTO_VENV)/.installed
+# Federated learning: Flower pins FastAPI, Starlette, Typer, Rich, cryptography and others
+# below what Shipyard's own environment has, so `pip install shipyard[federated]` gives
+# those releases; this environment is that install, and tests/federated runs in it.
+FEDERATED_VENV := .venv-federated
+$(FEDERATED_VENV)/.installed: pyproject.toml $(STAMP)
+	$(BIN)/uv venv --quiet --python $(PYTHON) $(FEDERATED_VENV)
+	$(BIN)/uv pip install --quiet --python $(FEDERATED_VENV)/bin/python -e '.[federated]' \
+	  "pytest==9.0.3" "pytest-timeout==2.4.0" "psycopg[binary]>=3.1.18"
+	touch $@
+
+test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed $(MOTO_VENV)/.installed $(FEDERATED_VENV)/.installed
 	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; \
+	FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1 $(FEDERATED_VENV)/bin/pytest -q \
+	  -p no:cacheprovider tests/federated; frc=$$?; \
+	if [ $$frc -eq 5 ]; then echo "FAIL: no federated tests ran" >&2; exit 1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$frc
 
 # The runtime dependencies, pinned (what a production install would use), and their audit.
 # pip-audit needs PyPI's JSON API or OSV; where neither is reachable it says so and fails.
@@ -117,4 +133,4 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed .venv-flaml/.installe
 	cd bench && ../$(BIN)/python edge.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) .venv-evidently .venv-flaml .venv-edge .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) $(FEDERATED_VENV) .venv-evidently .venv-flaml .venv-edge .shipyard .pytest_cache .mypy_cache .ruff_cache

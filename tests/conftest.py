@@ -26,7 +26,13 @@ POSTGRES_URI = os.environ.get(
 POSTGRES_REQUIRED = os.environ.get("SHIPYARD_TEST_POSTGRES") == "required"
 
 # Nothing a test starts may call out (Ray, MLflow and others send telemetry by default).
-os.environ.update(RAY_USAGE_STATS_ENABLED="0", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true")
+os.environ.update(
+    RAY_USAGE_STATS_ENABLED="0",
+    DO_NOT_TRACK="1",
+    MLFLOW_DISABLE_TELEMETRY="true",
+    FLWR_TELEMETRY_ENABLED="0",
+    FLWR_DISABLE_UPDATE_CHECK="1",
+)
 
 
 @pytest.fixture(autouse=True)

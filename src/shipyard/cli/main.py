@@ -15,6 +15,7 @@ from shipyard.cli import (
     demo,
     edge,
     experiments,
+    federated,
     gate,
     governance,
     imports,
@@ -88,6 +89,7 @@ app.command("export")(spec.export)
 app.add_typer(spec.spec_app, name="spec")
 app.add_typer(automl.app, name="automl")
 app.add_typer(edge.app, name="edge")
+app.add_typer(federated.app, name="federated")
 
 
 def _version(value: bool) -> None:

@@ -22,6 +22,8 @@ from shipyard.gates.policy import (
     FairnessCheck,
     GatePolicy,
     MetricCheck,
+    PrivacyCheck,
+    SilosCheck,
 )
 from shipyard.gates.report import CheckResult
 
@@ -70,6 +72,7 @@ class GateContext:
     champion: tuple[int, Any] | None = None  # (version, loaded model)
     alias_holder: int | None = None  # the version the champion alias points at
     use_case: str | None = None
+    card: dict[str, Any] = field(default_factory=dict)  # the version's model card
     _champion_outputs: Outputs | None = field(default=None, repr=False)
 
     def champion_outputs(self) -> Outputs | None:
@@ -504,11 +507,93 @@ def _custom(check: CustomCheck, name: str, ctx: GateContext) -> CheckResult:
     )
 
 
+def _federated(ctx: GateContext) -> dict[str, Any]:
+    return dict((ctx.card.get("model_parameters") or {}).get("federated") or {})
+
+
+def _privacy(check: PrivacyCheck, name: str, ctx: GateContext) -> CheckResult:
+    limit = f"epsilon <= {check.max_epsilon:g} at delta <= {check.max_delta:g}"
+    privacy = _federated(ctx).get("privacy")
+    if not privacy:
+        return CheckResult(
+            name, "privacy", "failed", "this version records no differential privacy", None, limit
+        )
+    eps, delta = float(privacy["epsilon"]), float(privacy["delta"])
+    ok = eps <= check.max_epsilon and delta <= check.max_delta
+    return CheckResult(
+        name,
+        "privacy",
+        "passed" if ok else "failed",
+        f"epsilon {eps:g} at delta {delta:g} ({privacy.get('releases')} noised rounds, "
+        f"per {privacy.get('unit')}) {'meets' if ok else 'fails'} {limit}",
+        eps,
+        limit,
+        {"privacy": privacy},
+    )
+
+
+def _silos(check: SilosCheck, name: str, ctx: GateContext) -> CheckResult:
+    per_silo = _federated(ctx).get("per_silo") or {}
+    if not per_silo:
+        return CheckResult(
+            name, "silos", "failed", "this version records no per-silo evaluation", None, ""
+        )
+    values = {s: float(m.get(check.metric, float("nan"))) for s, m in per_silo.items()}
+    problems, limits = [], []
+    lower_is_better = check.metric == "log_loss"
+    worst = max(values, key=values.get) if lower_is_better else min(values, key=values.get)  # type: ignore[arg-type]
+    if check.min is not None:
+        limits.append(f"each silo's {check.metric} >= {check.min:g}")
+        low = [s for s, v in values.items() if not v >= check.min]
+        if low:
+            problems.append(
+                ", ".join(f"{s} {values[s]:.4f}" for s in low) + f" below {check.min:g}"
+            )
+    gap = max(values.values()) - min(values.values())
+    if check.max_gap is not None:
+        limits.append(f"gap <= {check.max_gap:g}")
+        if not gap <= check.max_gap:
+            problems.append(f"{check.metric} gap {gap:.4f} above {check.max_gap:g}")
+    tpr = [float(m["true_positive_rate"]) for m in per_silo.values() if "true_positive_rate" in m]
+    fpr = [float(m["false_positive_rate"]) for m in per_silo.values() if "false_positive_rate" in m]
+    rates = [float(m["selection_rate"]) for m in per_silo.values() if "selection_rate" in m]
+    eod = max(max(tpr) - min(tpr), max(fpr) - min(fpr)) if tpr and fpr else float("nan")
+    dpr = (min(rates) / max(rates)) if rates and max(rates) > 0 else float("nan")
+    if check.equalized_odds_difference_max is not None:
+        limits.append(f"equalized odds difference <= {check.equalized_odds_difference_max:g}")
+        if not eod <= check.equalized_odds_difference_max:
+            problems.append(f"equalized odds difference across silos {eod:.4f}")
+    if check.demographic_parity_ratio_min is not None:
+        limits.append(f"demographic parity ratio >= {check.demographic_parity_ratio_min:g}")
+        if not dpr >= check.demographic_parity_ratio_min:
+            problems.append(f"demographic parity ratio across silos {dpr:.4f}")
+    ok = not problems
+    summary = (
+        f"{len(values)} silos; worst {worst} {check.metric} {values[worst]:.4f}, gap {gap:.4f}"
+    )
+    return CheckResult(
+        name,
+        "silos",
+        "passed" if ok else "failed",
+        summary if ok else f"{summary}: " + "; ".join(problems),
+        values[worst],
+        " and ".join(limits),
+        {
+            "silos": per_silo,
+            "gap": gap,
+            "equalized_odds_difference": eod,
+            "demographic_parity_ratio": dpr,
+        },
+    )
+
+
 _RUNNERS: dict[str, Callable[[Any, str, GateContext], CheckResult]] = {
     "metric": _metric,
     "champion_challenger": _champion,
     "fairness": _fairness,
     "data_validation": _data_validation,
     "drift": _drift,
+    "privacy": _privacy,
+    "silos": _silos,
     "custom": _custom,
 }

@@ -142,6 +142,29 @@ class DriftCheck(_Check):
     max_drifted_share: float = Field(default=0.0, ge=0, le=1)
 
 
+class PrivacyCheck(_Check):
+    """The version's recorded differential privacy (a federated job's accountant) is within
+    ``max_epsilon`` at at most ``max_delta``; a version with no DP record fails."""
+
+    kind: Literal["privacy"] = "privacy"
+    max_epsilon: float = Field(gt=0)
+    max_delta: float = Field(default=1e-5, gt=0, lt=1)
+
+
+class SilosCheck(_Check):
+    """Per-silo evaluation of a federated model (each silo's held-out rows, as its silo
+    reported them): every silo's ``metric`` at least ``min``, the spread between the best
+    and worst silo at most ``max_gap``, and fairness across silos at the decision threshold
+    (equalized odds difference, demographic parity ratio)."""
+
+    kind: Literal["silos"] = "silos"
+    metric: Literal["roc_auc", "accuracy", "log_loss"] = "roc_auc"
+    min: float | None = None
+    max_gap: float | None = Field(default=None, ge=0)
+    equalized_odds_difference_max: float | None = Field(default=None, ge=0, le=1)
+    demographic_parity_ratio_min: float | None = Field(default=None, gt=0, le=1)
+
+
 class CustomCheck(_Check):
     """``function(context) -> bool | dict``: a Python function named ``module:function``."""
 
@@ -156,10 +179,21 @@ Check = Annotated[
     | FairnessCheck
     | DataValidationCheck
     | DriftCheck
+    | PrivacyCheck
+    | SilosCheck
     | CustomCheck,
     Field(discriminator="kind"),
 ]
-KINDS = ("metric", "champion_challenger", "fairness", "data_validation", "drift", "custom")
+KINDS = (
+    "metric",
+    "champion_challenger",
+    "fairness",
+    "data_validation",
+    "drift",
+    "privacy",
+    "silos",
+    "custom",
+)
 
 
 class GatePolicy(BaseModel):

@@ -109,6 +109,7 @@ class GateService:
             champion=champion,
             alias_holder=holder,
             use_case=self.registry.get_model(mv.name).tags.get("use_case"),
+            card=dict(mv.card or {}),
         )
         results: list[CheckResult] = [run_check(i, ctx) for i in range(len(rules.checks))]
         report = GateReport(

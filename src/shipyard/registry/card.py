@@ -26,6 +26,9 @@ CARD_FORMAT = "shipyard.card/1"
 #: Where an AutoML search keeps its report in the search's run; registration copies it into
 #: the card (``model_parameters.search``), so a reviewer sees how the model was chosen.
 SEARCH_REPORT = "automl/search.json"
+#: Where a federated job keeps its report (silo fingerprints, rounds, per-silo evaluation,
+#: privacy spent); registration copies it, less the weights, into ``model_parameters.federated``.
+FEDERATED_REPORT = "federated/report.json"
 #: The search run's tag naming the data it searched on (``… sha256:<digest>`` when the data
 #: is a stored blob, such as a pipeline output): lineage follows it upstream.
 DATA_SOURCE_TAG = "shipyard.automl.source"
@@ -51,6 +54,7 @@ def new_card(
     data_profile: Mapping[str, Any] | None,
     onnx: Mapping[str, Any] | None,
     search: Mapping[str, Any] | None = None,
+    federated: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The card a version starts with: what the registry knows, with blanks for people."""
     card: dict[str, Any] = {
@@ -82,7 +86,68 @@ def new_card(
     }
     if search:
         card["model_parameters"]["search"] = dict(search)
+    if federated:
+        card["model_parameters"]["federated"] = federated_summary(federated)
+        card["considerations"]["limitations"].append(
+            federated_summary(federated)["privacy_statement"]
+        )
     return card
+
+
+def federated_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """What a card keeps of a federated job: silos by fingerprint, the final per-silo
+    evaluation, rounds and the privacy statement (never weights or rows)."""
+    privacy = report.get("privacy")
+    rounds = report.get("rounds") or []
+    return {
+        "job": report.get("job"),
+        "runtime": report.get("runtime"),
+        "silos": {
+            name: {
+                "sha256": (info.get("fingerprint") or {}).get("sha256"),
+                "rows": (info.get("fingerprint") or {}).get("rows"),
+                "label_rate": (info.get("fingerprint") or {}).get("label_rate"),
+                "profile": (info.get("fingerprint") or {}).get("profile"),
+            }
+            for name, info in (report.get("silos") or {}).items()
+        },
+        "rounds": len(rounds),
+        "global": rounds[-1].get("global", {}) if rounds else {},
+        "per_silo": report.get("final") or {},
+        "privacy": privacy,
+        "privacy_statement": report.get("privacy_statement")
+        or "Not differentially private: the job added no noise.",
+        "secure_aggregation": (report.get("job") or {}).get("secure_aggregation"),
+    }
+
+
+def federated_lines(fed: Mapping[str, Any]) -> list[str]:
+    """The Markdown section of a federated job: silos, per-silo evaluation, privacy."""
+    job = fed.get("job") or {}
+    lines = [
+        "",
+        "## Federated training",
+        "",
+        f"- Strategy: {job.get('strategy')} over {len(fed.get('silos') or {})} silos, "
+        f"{fed.get('rounds')} rounds ({fed.get('runtime')})",
+        f"- Secure aggregation: {(fed.get('secure_aggregation') or {}).get('protocol', 'off')}",
+        f"- Privacy: {fed.get('privacy_statement')}",
+        "",
+        "| silo | data sha256 | rows | ROC AUC | selection rate | TPR | FPR |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, info in (fed.get("silos") or {}).items():
+        ev = (fed.get("per_silo") or {}).get(name, {})
+        lines.append(
+            f"| {name} | {str(info.get('sha256'))[:16]}… | {info.get('rows')} | "
+            f"{_num(ev.get('roc_auc'))} | {_num(ev.get('selection_rate'))} | "
+            f"{_num(ev.get('true_positive_rate'))} | {_num(ev.get('false_positive_rate'))} |"
+        )
+    return lines
+
+
+def _num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "n/a"
 
 
 def search_lines(search: Mapping[str, Any]) -> list[str]:
@@ -193,6 +258,8 @@ def to_markdown(card: Mapping[str, Any]) -> str:
             lines.append(f"| {col} | {info.get('dtype')} | {info.get('nulls')} | {summary} |")
     if params.get("search"):
         lines += search_lines(params["search"])
+    if params.get("federated"):
+        lines += federated_lines(params["federated"])
     lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
     for m in quant.get("performance_metrics", []):
         lines.append(

@@ -206,7 +206,8 @@ class RegistryService:
                 lineage={k: v for k, v in lineage.items() if v},
                 data_profile=data_profile,
                 onnx=(mlmodel["flavors"].get("onnx") or {}).get("parity"),
-                search=self._search_report(run_id),
+                search=self._run_report(run_id, cards.SEARCH_REPORT),
+                federated=self._run_report(run_id, cards.FEDERATED_REPORT),
             )
             registered = self.store.update_version(name, version.version, {"card": card})
             self.audit.record(
@@ -221,18 +222,18 @@ class RegistryService:
             )
             return registered
 
-    def _search_report(self, run_id: str) -> dict[str, Any] | None:
-        """The AutoML search report kept in the training run, if it has one."""
-        if not any(a.name == cards.SEARCH_REPORT for a in self.tracking.list_artifacts(run_id)):
+    def _run_report(self, run_id: str, name: str) -> dict[str, Any] | None:
+        """A report the training run keeps for the card (AutoML search, federated job)."""
+        if not any(a.name == name for a in self.tracking.list_artifacts(run_id)):
             return None
         try:
-            report = json.loads(self.tracking.read_artifact_bytes(run_id, cards.SEARCH_REPORT))
+            report = json.loads(self.tracking.read_artifact_bytes(run_id, name))
         except ValueError as exc:
             raise InvalidInputError(
-                f"run {run_id}'s {cards.SEARCH_REPORT} is not JSON: {exc}", run_id=run_id
+                f"run {run_id}'s {name} is not JSON: {exc}", run_id=run_id
             ) from exc
         if not isinstance(report, dict):
-            raise InvalidInputError(f"run {run_id}'s {cards.SEARCH_REPORT} is not an object")
+            raise InvalidInputError(f"run {run_id}'s {name} is not an object")
         return report
 
     def _check_allowed(self, name: str, flavor: str, conf: dict[str, Any]) -> None:

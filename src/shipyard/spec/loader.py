@@ -123,7 +123,7 @@ def _merge(base: Any, patch: Any) -> Any:
 
 #: Kinds a spec file may hold that are read where they are used, never applied to the store:
 #: edge targets (``shipyard edge export --target``).
-FILE_ONLY = ("EdgeTarget",)
+FILE_ONLY = ("EdgeTarget", "FederatedJob")
 
 
 def parse_spec(
