@@ -359,6 +359,9 @@ def train(
             num_shares=min(sa.num_shares, len(silos)),
             reconstruction_threshold=min(sa.reconstruction_threshold, len(silos)),
             clipping_range=sa.clipping_range,
+            # Each silo's weight (its rows) scales its update before quantisation; at
+            # Flower's default (1000) a bank's 50,000 rows overflowed the clipping range.
+            max_weight=float(max(s["moments"]["n"] for s in silos.values())),
             timeout=job.round_timeout,
         )
     DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy_context)
