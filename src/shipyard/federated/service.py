@@ -150,45 +150,50 @@ class JobRun:
 
         return hook
 
-    def fail(self) -> None:
+    def fail(self, reason: str | None = None) -> None:
+        if reason:
+            self.backend.tracking.log_batch(
+                self.run_id, tags={"shipyard.federated.error": reason[:4000]}
+            )
         self.backend.tracking.end_run(self.run_id, RunStatus.FAILED)
 
     def finish(self, report: dict[str, Any], register: str | None) -> FederatedResult:
-        """Keep the report, build the global model, register it, link the silos' data."""
-        tracking = self.backend.tracking
+        """Keep the report, build the global model, register it, end the run."""
         try:
-            weights = [np.asarray(w, dtype=np.float64) for w in report["weights"]]
-            model = trainer.to_estimator(
-                weights, report["columns"], report["scaler"]["mean"], report["scaler"]["scale"]
-            )
-            kept = {k: v for k, v in report.items() if k != "weights"}
-            kept["global_weights"] = {
-                "coef": report["weights"][0],
-                "intercept": report["weights"][1],
-            }
-            tracking.log_bytes(
-                self.run_id, json.dumps(kept, indent=2, default=str).encode(), FEDERATED_REPORT
-            )
-            final = report["rounds"][-1].get("global", {}) if report["rounds"] else {}
-            now = int(time.time() * 1000)
-            points = [
-                Point(f"final_{k}", float(v), 0, now) for k, v in final.items() if np.isfinite(v)
-            ]
-            privacy = report.get("privacy")
-            if privacy:
-                points.append(Point("dp_epsilon", float(privacy["epsilon"]), 0, now))
-            tracking.log_batch(
-                self.run_id, points, tags={"shipyard.federated.silos": len(report["silos"])}
-            )
-            self._lineage(report)
+            kept = self.keep(report)
+            model = model_of(kept)
         except BaseException:
             self.fail()
             raise
         result = FederatedResult(self.run_id, kept, model)
         if register:
             result.model_version = register_global(result, register)
-        tracking.end_run(self.run_id, RunStatus.FINISHED)
+        self.backend.tracking.end_run(self.run_id, RunStatus.FINISHED)
         return result
+
+    def keep(self, report: dict[str, Any]) -> dict[str, Any]:
+        """The report (global weights included, as lists) in the run, its final metrics and
+        the silos' data in lineage."""
+        tracking = self.backend.tracking
+        kept = {k: v for k, v in report.items() if k != "weights"}
+        kept["global_weights"] = {
+            "coef": report["weights"][0],
+            "intercept": report["weights"][1],
+        }
+        tracking.log_bytes(
+            self.run_id, json.dumps(kept, indent=2, default=str).encode(), FEDERATED_REPORT
+        )
+        final = report["rounds"][-1].get("global", {}) if report["rounds"] else {}
+        now = int(time.time() * 1000)
+        points = [Point(f"final_{k}", float(v), 0, now) for k, v in final.items() if np.isfinite(v)]
+        privacy = report.get("privacy")
+        if privacy:
+            points.append(Point("dp_epsilon", float(privacy["epsilon"]), 0, now))
+        tracking.log_batch(
+            self.run_id, points, tags={"shipyard.federated.silos": len(report["silos"])}
+        )
+        self._lineage(report)
+        return kept
 
     def _lineage(self, report: dict[str, Any]) -> None:
         edges = [
@@ -200,6 +205,26 @@ class JobRun:
             for name, info in report["silos"].items()
         ]
         self.backend.pipelines.store.add_edges(edges)
+
+
+def model_of(report: dict[str, Any]) -> Any:
+    """The scikit-learn pipeline of a kept report's global weights and pooled scaler."""
+    weights = [
+        np.asarray(report["global_weights"]["coef"], dtype=np.float64),
+        np.asarray(report["global_weights"]["intercept"], dtype=np.float64),
+    ]
+    return trainer.to_estimator(
+        weights, report["columns"], report["scaler"]["mean"], report["scaler"]["scale"]
+    )
+
+
+def attach(run_id: str) -> JobRun:
+    """The job run another process opened (a Flower deployment's ServerApp records into it)."""
+    from shipyard.sdk import context
+
+    backend = context.current().get_backend()
+    run = backend.tracking.get_run(run_id)
+    return JobRun(backend, run.id, run.experiment_id)
 
 
 def start(job: FederatedConfig, n_silos: int, experiment: str, run_name: str | None) -> JobRun:
