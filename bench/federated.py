@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import _common  # noqa: F401  - telemetry off before Flower is imported
+import _common
 import numpy as np
 import pandas as pd
 from sklearn.linear_model import LogisticRegression
@@ -30,7 +30,7 @@ ROWS = int(os.environ.get("BENCH_FED_ROWS", "200000"))
 
 
 def main() -> None:
-    os.environ["SHIPYARD_HOME"] = tempfile.mkdtemp(prefix="bench-federated-")
+    os.environ["SHIPYARD_URI"] = tempfile.mkdtemp(prefix="bench-federated-")
     logging.getLogger("flwr").setLevel(logging.WARNING)
     import shipyard.federated as fl
     from shipyard.federated import trainer
@@ -113,10 +113,70 @@ def main() -> None:
     print()
     for label, note in notes.items():
         print(f"{label}: {note}")
+    print()
+    deployed(silos, fl)
     fedavg = rows[2][1]
     print(
         f"\nFedAvg within {abs(fedavg - central):.4f} of centralised (goal 0.002); "
         f"local-only models {central - float(np.median(local)):.4f} below it."
+    )
+
+
+def deployed(silos: dict[str, pd.DataFrame], fl: object) -> None:
+    """The same FedAvg job on Flower's deployment runtime: a SuperLink and five SuperNodes,
+    each its own process on 127.0.0.1 (started as a user would, with the shipyard CLI)."""
+    import signal
+    import subprocess
+
+    from shipyard.federated.deployment import run, wait_for
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-flower-"))
+    env = {**os.environ, "FLWR_HOME": str(tmp / "flwr")}
+    port = _common.free_port()
+    procs = []
+
+    def spawn(*argv: str) -> None:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "shipyard", "federated", *argv],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+
+    try:
+        spawn("superlink", "--port", str(port), "--database", str(tmp / "link.db"))
+        wait_for(f"http://127.0.0.1:{port}/", timeout=120)
+        for name, frame in silos.items():
+            path = tmp / f"{name}.parquet"
+            frame.to_parquet(path)
+            spawn(
+                "silo",
+                "--superlink",
+                f"127.0.0.1:{port}",
+                "--name",
+                name,
+                "--data",
+                str(path),
+                "--port",
+                str(_common.free_port()),
+            )
+        job = fl.load_config({"label": "default", "rounds": 3})  # type: ignore[attr-defined]
+        started = time.perf_counter()
+        result = run(job, f"127.0.0.1:{port}", len(silos))
+        total = time.perf_counter() - started
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(timeout=60)
+    seconds = [r["seconds"] for r in result.report["rounds"]]
+    print(
+        f"Flower deployment runtime (SuperLink + {len(silos)} SuperNodes, separate processes): "
+        f"{len(seconds)} rounds, seconds per round {', '.join(f'{s:.1f}' for s in seconds)} "
+        f"(median {float(np.median(seconds)):.1f}); {total:.1f} s in all with start-up and "
+        "the profile message"
     )
 
 

@@ -21,7 +21,7 @@ import pytest
 pytest.importorskip("flwr", reason="the federated extra runs in .venv-federated (make test)")
 
 import shipyard.federated as fl
-from shipyard.federated.deployment import FLOWER_LOG, run
+from shipyard.federated.deployment import FLOWER_LOG, run, wait_for
 from shipyard.federated.synthetic import bank_silos
 
 logging.getLogger("flwr").setLevel(logging.WARNING)
@@ -54,15 +54,15 @@ def _alive(pid: int) -> bool:
 def test_superlink_and_supernodes_train_through_a_dropout_and_leave_nothing_running(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    home = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    home = tmp_path / "store"
+    monkeypatch.setenv("SHIPYARD_URI", str(home))
     from shipyard.sdk import context
 
     context.replace(context.current().settings.__class__())
     # FLWR_HOME: Flower keeps its runtime environments and state under it (~/.flwr else).
     env = {
         **os.environ,
-        "SHIPYARD_HOME": str(home),
+        "SHIPYARD_URI": str(home),
         "NO_COLOR": "1",
         "FLWR_HOME": str(tmp_path / "flwr"),
     }
@@ -88,7 +88,7 @@ def test_superlink_and_supernodes_train_through_a_dropout_and_leave_nothing_runn
             "--database",
             str(tmp_path / "link.db"),
         )
-        time.sleep(3)
+        wait_for(f"http://127.0.0.1:{link_port}/", timeout=120)
         for name, frame in bank_silos(9_000, 3, seed=3).items():
             path = tmp_path / f"{name}.parquet"
             frame.to_parquet(path)

@@ -28,7 +28,7 @@ logging.getLogger("flwr").setLevel(logging.WARNING)
 
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHIPYARD_URI", str(tmp_path / "store"))
     from shipyard.sdk import context
 
     context.replace(context.current().settings.__class__())
@@ -257,7 +257,7 @@ def test_cli_trains_registers_and_refuses_bad_input(
     import sys
 
     def cli(*argv: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "SHIPYARD_HOME": str(home / "home"), "NO_COLOR": "1"}
+        env = {**os.environ, "SHIPYARD_URI": str(home / "store"), "NO_COLOR": "1"}
         return subprocess.run(
             [sys.executable, "-m", "shipyard", *argv],
             capture_output=True,
@@ -299,3 +299,25 @@ def test_cli_trains_registers_and_refuses_bad_input(
     assert shown.returncode == 0, shown.stderr
     assert "Global model on each silo's held-out rows" in shown.stdout
     assert "Not differentially private" in shown.stdout
+
+
+def test_the_run_page_charts_each_silo_by_round(home: Path, silos: dict[str, pd.DataFrame]) -> None:
+    import httpx
+
+    from tests.conftest import ServerProcess
+
+    result = fl.train(silos, fl.load_config({"label": "default", "rounds": 4}))
+    server = ServerProcess(home / "store")
+    try:
+        page = httpx.get(f"{server.url}/runs/{result.run_id}", timeout=30)
+    finally:
+        server.stop()
+    assert page.status_code == 200
+    html = page.text
+    assert "Federated training: fedavg, 4 rounds" in html
+    chart = json.loads(html.split('id="federated-rounds">')[1].split("</script>")[0])
+    assert chart["x"] == [1.0, 2.0, 3.0, 4.0]
+    assert {s["label"] for s in chart["series"]} == {"all silos", *silos}
+    for name in silos:
+        sha = result.report["silos"][name]["fingerprint"]["sha256"]
+        assert f"dataset:silo/{name}@sha256:{sha}" in html

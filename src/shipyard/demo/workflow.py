@@ -24,6 +24,7 @@ from shipyard.core.settings import Settings
 from shipyard.demo.automl import search_challenger
 from shipyard.demo.data import FEATURES
 from shipyard.demo.edge import ship_to_terminals
+from shipyard.demo.federated import train_across_banks
 from shipyard.demo.project import declare_project
 from shipyard.pipelines.models import StepStatus
 
@@ -90,6 +91,7 @@ def run_demo(
     spec = declare_project(settings, PEOPLE, POLICY, FRAUD_MONITOR, DRIFT_RULE, console=out)
     ship_to_terminals(settings, run, spec, seed=seed, console=out)
     search_challenger(run, POLICY, budget=automl_budget, console=out)
+    train_across_banks(seed=seed, console=out)
     out.print(
         f"done in {time.perf_counter() - started:.1f}s - try: shipyard pipeline show {run.id}, "
         "shipyard models versions fraud, shipyard gate reports fraud, shipyard audit list, "

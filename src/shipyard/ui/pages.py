@@ -429,7 +429,52 @@ def run_page(request: Request, run_id: str) -> Response:
         charts=charts,
         artifacts=artifacts,
         search=_search(tracking, run),
+        federated=_federated(tracking, run, artifacts),
     )
+
+
+def _federated(tracking: TrackingService, run: Run, artifacts: list[Any]) -> dict[str, Any] | None:
+    """A federated job's rounds: ROC AUC of the global model on each silo's held-out rows,
+    by round, beside the row-weighted whole; and each silo's data fingerprint."""
+    from shipyard.registry.card import FEDERATED_REPORT
+
+    if not any(a.name == FEDERATED_REPORT for a in artifacts):
+        return None
+    try:
+        report = json.loads(tracking.read_artifact_bytes(run.id, FEDERATED_REPORT))
+        rounds = list(report.get("rounds") or [])
+        silos = dict(report.get("silos") or {})
+    except (ValueError, TypeError, AttributeError):
+        return None
+    curves: dict[str, dict[float, float]] = {"all silos": {}}
+    for entry in rounds:
+        r = float(entry.get("round", 0))
+        if "roc_auc" in (entry.get("global") or {}):
+            curves["all silos"][r] = float(entry["global"]["roc_auc"])
+        for silo, metrics in (entry.get("silos") or {}).items():
+            if isinstance(metrics.get("roc_auc"), (int, float)):
+                curves.setdefault(silo, {})[r] = float(metrics["roc_auc"])
+    xs, series = _aligned(curves)
+    final = report.get("final") or {}
+    return {
+        "chart": _chart(xs, series, "round"),
+        "rounds": len(rounds),
+        "strategy": (report.get("job") or {}).get("strategy"),
+        "runtime": report.get("runtime"),
+        "privacy": report.get("privacy_statement"),
+        "silos": [
+            {
+                "name": name,
+                "sha256": str((info.get("fingerprint") or {}).get("sha256", "")),
+                "rows": (info.get("fingerprint") or {}).get("rows"),
+                **{
+                    k: (final.get(name) or {}).get(k)
+                    for k in ("roc_auc", "true_positive_rate", "false_positive_rate")
+                },
+            }
+            for name, info in sorted(silos.items())
+        ],
+    }
 
 
 def _search(tracking: TrackingService, run: Run) -> dict[str, Any] | None:
