@@ -73,6 +73,9 @@ class FederatedConfig(_Strict):
     #: A round waits this long for the silos' answers, then goes on with those that came
     #: (Flower's own default waits an hour).
     round_timeout: float = Field(default=120.0, gt=0)
+    #: How long to wait for the silos to connect and answer their first message (on a
+    #: Flower deployment that first message also installs the app at each SuperNode).
+    join_timeout: float = Field(default=120.0, gt=0)
     #: Fewest silos whose answers a round needs; below it the job stops with the reason.
     min_silos: int = Field(default=2, ge=1)
     #: Share of each silo's rows kept out of training, for its own evaluation.

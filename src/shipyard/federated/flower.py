@@ -246,14 +246,14 @@ class Recording(legacy.Strategy):  # type: ignore[misc]
 
 def ask_silos(grid: Grid, job: FederatedConfig, expected: int) -> dict[str, dict[str, Any]]:
     """Each silo's columns, fingerprint and moments (Flower's get_properties message)."""
-    deadline = time.monotonic() + job.round_timeout
+    deadline = time.monotonic() + job.join_timeout
     nodes = list(grid.get_node_ids())
     while len(nodes) < expected and time.monotonic() < deadline:
         time.sleep(0.05)
         nodes = list(grid.get_node_ids())
     if len(nodes) < job.min_silos:
         raise InvalidInputError(
-            f"{len(nodes)} silo(s) connected within {job.round_timeout:g} s; "
+            f"{len(nodes)} silo(s) connected within {job.join_timeout:g} s; "
             f"the job needs at least {job.min_silos}"
         )
     messages = [
@@ -265,7 +265,7 @@ def ask_silos(grid: Grid, job: FederatedConfig, expected: int) -> dict[str, dict
         )
         for node in nodes
     ]
-    replies = grid.send_and_receive(messages, timeout=job.round_timeout)
+    replies = grid.send_and_receive(messages, timeout=max(1.0, deadline - time.monotonic()))
     silos: dict[str, dict[str, Any]] = {}
     for reply in replies:
         if reply.has_error():
@@ -278,7 +278,7 @@ def ask_silos(grid: Grid, job: FederatedConfig, expected: int) -> dict[str, dict
         }
     if len(silos) < job.min_silos:
         raise InvalidInputError(
-            f"{len(silos)} silo(s) answered within {job.round_timeout:g} s; "
+            f"{len(silos)} silo(s) answered within {job.join_timeout:g} s; "
             f"the job needs at least {job.min_silos}"
         )
     columns = {json.dumps(s["columns"]) for s in silos.values()}
