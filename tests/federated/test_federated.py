@@ -90,10 +90,18 @@ def test_fedavg_matches_centralised_training_and_registers_a_governed_candidate(
         assert len(fed["silos"][name]["sha256"]) == 64
         assert 0.5 < fed["per_silo"][name]["roc_auc"] <= 1
     assert "Not differentially private" in fed["privacy_statement"]
-    # A hash and a profile, never rows: no value of any silo's first row is in the card.
+    # A hash and an aggregate profile, never rows: no value of any silo's rows (its extremes
+    # included) is in the card.
     card_text = json.dumps(mv.card)
-    for frame in silos.values():
-        assert all(repr(float(v)) not in card_text for v in frame.iloc[0, :-1])
+    for name, frame in silos.items():
+        profiled = fed["silos"][name]["profile"]["columns"]
+        assert set(profiled["f00"]) == {"dtype", "nulls", "mean", "std"}
+        for row in (
+            frame.iloc[0],
+            frame.loc[frame["f00"].idxmax()],
+            frame.loc[frame["f00"].idxmin()],
+        ):
+            assert all(repr(float(v)) not in card_text for v in row.iloc[:-1])
     # The registered model loads and scores as the trained one.
     loaded, _ = backend.registry.load(mv.uri)
     scored = loaded.predict(pd.DataFrame(X[:5], columns=columns))
