@@ -72,13 +72,13 @@ def test_superlink_and_supernodes_train_through_a_dropout_and_leave_nothing_runn
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def spawn(name: str, *argv: str) -> None:
-        log = (tmp_path / f"{name}.log").open("wb")
-        procs[name] = subprocess.Popen(
-            [sys.executable, "-m", "shipyard", "federated", *argv],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (tmp_path / f"{name}.log").open("wb") as log:  # the child keeps its own copy
+            procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "shipyard", "federated", *argv],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     seen: set[int] = set()
     try:

@@ -13,6 +13,7 @@ from sklearn.datasets import load_breast_cancer
 
 import shipyard
 import shipyard.automl
+from shipyard.automl.distributed import CANCEL_GRACE
 from shipyard.automl.trials import study_storage
 from shipyard.sdk import context
 
@@ -74,7 +75,9 @@ def test_ray_workers_share_the_study_within_the_budget(on_postgres: str) -> None
     result = shipyard.automl.search(
         X, y, executor="ray", n_workers=2, n_jobs=1, time_budget=8, seed=0
     )
-    assert result.budget_used <= 8 * 1.10
+    # The local search's slack (10%) plus the grace the driver gives Ray workers past the
+    # deadline before cancelling them (their trial checks the budget between units of work).
+    assert result.budget_used <= 8 * 1.10 + CANCEL_GRACE
     begun = trials_of(result)
     assert len(begun) == result.report["trials"]["total"] >= 4
     assert result.report["study"]["workers"] == 2

@@ -75,9 +75,19 @@ def _ship_to_terminals(backend: Any, store: Path) -> str:
     assert record is not None, "no demo version converts for the terminals"
     with acting_as("rui"):
         backend.edge.start_rollout("porto-terminals", record.id, 50)
-    for i in range(8):
+    # Which half a device falls in depends on the rollout's id: take the first four terminals
+    # on each side, so the page always has both (eight at random were all on one side in
+    # about one run in 128).
+    sides: dict[bool, list[tuple[str, Any]]] = {True: [], False: []}
+    for i in range(500):
         device = f"porto-{i}"
         assigned = backend.edge.assignment(device, "porto-terminals")["bundle"]
+        side = sides[assigned == record.id]
+        if len(side) < 4:
+            side.append((device, assigned))
+        if all(len(v) == 4 for v in sides.values()):
+            break
+    for device, assigned in sides[True] + sides[False]:
         backend.edge.checkin(device, "porto-terminals", assigned)
     return str(record.id)
 
