@@ -329,3 +329,16 @@ def test_the_run_page_charts_each_silo_by_round(home: Path, silos: dict[str, pd.
     for name in silos:
         sha = result.report["silos"][name]["fingerprint"]["sha256"]
         assert f"dataset:silo/{name}@sha256:{sha}" in html
+
+
+def test_a_dp_round_averaged_over_fewer_silos_is_accounted_with_its_weaker_noise() -> None:
+    from shipyard.federated.config import DPConfig
+    from shipyard.federated.privacy import Accounting
+
+    dp = DPConfig(noise_multiplier=2.0, clipping_norm=1.0)
+    full = Accounting(dp, 4).spent([4, 4, 4])
+    short = Accounting(dp, 4).spent([4, 4, 2])
+    # Flower's noise is calibrated to 4 silos; a mean of 2 has twice the sensitivity.
+    assert short["effective_noise_multipliers"] == [1.0, 2.0]
+    assert short["epsilon"] == pytest.approx(epsilon(2.0, [2.0, 2.0, 1.0], 4, 1e-5), abs=1e-4)
+    assert short["epsilon"] > full["epsilon"] == pytest.approx(epsilon(2.0, 3, 4, 1e-5), abs=1e-4)

@@ -367,7 +367,7 @@ def train(
     DefaultWorkflow(fit_workflow=fit_workflow)(grid, legacy_context)
     if log.weights is None:
         raise InvalidInputError("no round finished: every silo failed or timed out")
-    released = sum(1 for r in log.rounds if r.get("trained"))
+    answered = [len(r.get("trained") or {}) for r in log.rounds]
     report: dict[str, Any] = {
         "format": "shipyard.federated/1",
         "job": json.loads(job.to_json()),
@@ -384,7 +384,7 @@ def train(
         "weights": [w.tolist() for w in log.weights],
     }
     if accounting is not None:
-        report["privacy"] = accounting.spent(released)
+        report["privacy"] = accounting.spent(answered)
     report["privacy_statement"] = statement(report.get("privacy"))
     return report
 

@@ -16,9 +16,13 @@ from shipyard.federated.config import DP_MODES, DPConfig
 UNIT = "silo (add or remove one silo's data)"
 
 
-def epsilon(noise_multiplier: float, releases: int, silos: int, delta: float) -> float:
-    """Cumulative epsilon at ``delta`` after ``releases`` full-participation rounds."""
-    if releases <= 0:
+def epsilon(
+    noise_multiplier: float, releases: int | list[float], silos: int, delta: float
+) -> float:
+    """Cumulative epsilon at ``delta`` after ``releases`` full-participation rounds, or one
+    release per entry of a list of each round's effective noise multiplier."""
+    multipliers = [noise_multiplier] * releases if isinstance(releases, int) else releases
+    if not multipliers:
         return 0.0
     try:
         from flwr.supercore.privacy_accounting import (
@@ -40,7 +44,8 @@ def epsilon(noise_multiplier: float, releases: int, silos: int, delta: float) ->
             sampling_method=SamplingMethod.NO_AMPLIFICATION,
         )
     )
-    accountant.compose(GaussianPrivacyEvent(noise_multiplier, silos, silos), releases)
+    for z in multipliers:
+        accountant.compose(GaussianPrivacyEvent(z, silos, silos))
     return float(accountant.get_privacy_spent().epsilon)
 
 
@@ -63,9 +68,14 @@ class Accounting:
             )
         return planned
 
-    def spent(self, releases: int) -> dict[str, Any]:
-        """The record kept in the report and the model card."""
-        eps = epsilon(self.dp.noise_multiplier, releases, self.silos, self.dp.delta)
+    def spent(self, answered: list[int]) -> dict[str, Any]:
+        """The record kept in the report and the model card, from how many silos each
+        aggregated round averaged. Flower calibrates the noise to the configured number of
+        silos (std = z * C / n); a round that averaged m < n answers had a sensitivity of
+        C / m, so its effective noise multiplier is z * m / n and it is accounted as such."""
+        multipliers = [self.dp.noise_multiplier * m / self.silos for m in answered if m > 0]
+        eps = epsilon(self.dp.noise_multiplier, multipliers, self.silos, self.dp.delta)
+        releases = len(multipliers)
         dp_claim = eps <= self.dp.max_epsilon
         return {
             "mechanism": f"Gaussian, Flower {DP_MODES[self.dp.mode]} (preview in Flower)",
@@ -74,6 +84,7 @@ class Accounting:
             "clipping_norm": self.dp.clipping_norm,
             "releases": releases,
             "silos": self.silos,
+            "effective_noise_multipliers": sorted({round(z, 6) for z in multipliers}),
             "unit": UNIT,
             "sampling": "every silo every round (no amplification)",
             "accountant": "RDP (flwr.supercore.privacy_accounting, dp-accounting)",
