@@ -18,7 +18,8 @@ from shipyard.core.clock import now_ms
 from shipyard.core.errors import InvalidInputError
 from shipyard.core.ids import new_id
 from shipyard.gates.checks import GateContext, model_outputs, run_check
-from shipyard.gates.policy import ChampionChallengerCheck, GatePolicy, parse_policy
+from shipyard.gates.kinds.champion_challenger import ChampionChallengerCheck
+from shipyard.gates.policy import GatePolicy, parse_policy
 from shipyard.gates.ports import GateReportStore, newest_report
 from shipyard.gates.report import CheckResult, GateReport
 from shipyard.registry.models import check_alias

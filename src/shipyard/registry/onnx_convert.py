@@ -7,7 +7,6 @@ it is kept only when its predictions on the registration example match the nativ
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 from dataclasses import dataclass
@@ -16,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.registry.flavors import onnx_conf
+from shipyard.registry import flavors as fl
+from shipyard.registry.flavors.onnx import OnnxModel, onnx_conf
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,6 @@ def convert(
         return Conversion(False, f"{type(exc).__name__}: {exc}"[:500], {})
     path = folder / "model.onnx"
     path.write_bytes(proto.SerializeToString())
-    from shipyard.registry.flavors import OnnxModel
-
     conf = onnx_conf(path)
     try:
         session = OnnxModel(path, conf)
@@ -84,7 +82,7 @@ def convert(
     return Conversion(True, "verified", conf)
 
 
-def _patch_hist_gradient_boosting() -> None:
+def patch_hist_gradient_boosting() -> None:
     """Work around skl2onnx 1.20 + onnx >= 1.20 refusing HistGradientBoosting models.
 
     skl2onnx passes a Python ``False`` for leaves in ``nodes_missing_value_tracks_true``,
@@ -109,39 +107,20 @@ def _patch_hist_gradient_boosting() -> None:
     rf.add_tree_to_attribute_pairs_hist_gradient_boosting = cast_missing_flags
 
 
+def onnxmltools_input(n_features: int) -> list[tuple[str, Any]]:
+    """onnxmltools' description of the float input ``[None, n_features]`` named ``input``."""
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    return [("input", FloatTensorType([None, n_features]))]
+
+
 def to_onnx_proto(model: Any, flavor: str, n_features: int) -> Any:
-    """The ONNX ``ModelProto`` of a scikit-learn, LightGBM or XGBoost model (float32 input
+    """The ONNX ``ModelProto`` of a model whose flavour has a converter (float32 input
     named ``input``, probabilities without a ZipMap), at the pinned opsets."""
-    if flavor == "sklearn":
-        _patch_hist_gradient_boosting()
-        from skl2onnx import to_onnx
-        from skl2onnx.common.data_types import FloatTensorType
-
-        options: dict[Any, Any] = {}
-        if hasattr(model, "predict_proba"):
-            options = {id(model): {"zipmap": False}}
-        return to_onnx(
-            model,
-            initial_types=[("input", FloatTensorType([None, n_features]))],
-            target_opset=TARGET_OPSET,
-            options=options,
-        )
-    import onnxmltools
-    from onnxmltools.convert.common.data_types import FloatTensorType as MlFloat
-
-    types = [("input", MlFloat([None, n_features]))]
-    if flavor == "lightgbm":
-        return onnxmltools.convert_lightgbm(
-            model, initial_types=types, target_opset=ONNXMLTOOLS_OPSET, zipmap=False
-        )
-    if flavor == "xgboost":
-        # The converter only reads features named f0..fN; names do not change the trees.
-        model = copy.deepcopy(model)
-        model.get_booster().feature_names = None
-        return onnxmltools.convert_xgboost(
-            model, initial_types=types, target_opset=ONNXMLTOOLS_OPSET
-        )
-    raise ValueError(f"no ONNX converter for the {flavor} flavour")
+    converter = fl.flavor_kind(flavor).to_onnx
+    if converter is None:
+        raise ValueError(f"no ONNX converter for the {flavor} flavour")
+    return converter(model, n_features)
 
 
 def _parity(

@@ -26,6 +26,7 @@ from shipyard.core.errors import InvalidInputError, StoreError
 from shipyard.core.hashing import sha256_file
 from shipyard.core.ids import new_id
 from shipyard.registry import flavors as fl
+from shipyard.registry.flavors.onnx import OnnxModel
 from shipyard.registry.onnx_convert import Conversion, convert
 from shipyard.registry.signature import Signature, example_columns, infer_signature
 
@@ -46,41 +47,10 @@ _ENV_DISTS = (
 )
 
 
-#: MLflow's loader for each flavour it can read; the others load through Shipyard.
-MLFLOW_LOADERS = {"sklearn": "mlflow.sklearn", "xgboost": "mlflow.xgboost", "onnx": "mlflow.onnx"}
-#: What a flavour needs installed to load (the ONNX file adds onnx and onnxruntime).
-_NEEDS = {
-    "sklearn": ("numpy", "pandas", "scipy", "scikit-learn", "skops"),
-    "xgboost": ("numpy", "pandas", "scipy", "scikit-learn", "xgboost"),
-    "lightgbm": ("numpy", "pandas", "scipy", "scikit-learn", "lightgbm", "shipyard"),
-    "onnx": ("numpy", "pandas", "onnx", "onnxruntime"),
-    "python": ("numpy", "pandas", "shipyard"),
-}
-
-
-def _mlflow_keys(flavor: fl.Flavor) -> dict[str, Any]:
-    """MLflow's own keys for a flavour, so ``mlflow.<flavour>.load_model`` reads it."""
-    conf = flavor.conf
-    if flavor.name == "sklearn":
-        return {
-            "pickled_model": conf["model_file"],
-            "skops_trusted_types": conf.get("trusted_types") or None,
-            "code": None,
-        }
-    if flavor.name == "xgboost":
-        return {"data": conf["model_file"], "model_format": "ubj", "code": None}
-    if flavor.name == "onnx":
-        return {
-            "data": conf["model_file"],
-            "providers": ["CPUExecutionProvider"],
-            "onnx_session_options": None,
-            "code": None,
-        }
-    return {}
-
-
-def _requirements(kinds: list[str], env: dict[str, str]) -> list[str]:
-    needed = {dist for kind in kinds for dist in _NEEDS.get(kind, ())}
+def _requirements(names: list[str], env: dict[str, str]) -> list[str]:
+    """What a plain environment needs to load these flavours (the ONNX file adds onnx and
+    onnxruntime)."""
+    needed = {dist for name in names for dist in fl.flavor_kind(name).needs}
     return [f"{k}=={v}" for k, v in env.items() if k in needed]
 
 
@@ -159,16 +129,16 @@ def save_package(
     flavor = fl.save_flavor(model, kind, folder)
     flavors: dict[str, Any] = {
         "python_function": {
-            "loader_module": MLFLOW_LOADERS.get(kind, "shipyard.registry.pyfunc"),
+            "loader_module": fl.flavor_kind(kind).mlflow_loader or "shipyard.registry.pyfunc",
             "python_version": platform.python_version(),
             "env": {"conda": "conda.yaml", "virtualenv": "python_env.yaml"},
             "model_path": flavor.conf["model_file"],
             "predict_fn": "predict",
         },
-        flavor.name: {**flavor.conf, **_mlflow_keys(flavor)},
+        flavor.name: {**flavor.conf, **fl.flavor_kind(kind).mlflow_keys(flavor.conf)},
     }
     conversion = None
-    if convert_onnx and kind in ("sklearn", "xgboost", "lightgbm"):
+    if convert_onnx and fl.flavor_kind(kind).to_onnx is not None:
         conversion = convert(
             model,
             kind,
@@ -177,8 +147,10 @@ def save_package(
             example,
         )
         if conversion.converted:
-            onnx_flavor = fl.Flavor("onnx", conversion.conf)
-            flavors["onnx"] = {**conversion.conf, **_mlflow_keys(onnx_flavor)}
+            flavors["onnx"] = {
+                **conversion.conf,
+                **fl.flavor_kind("onnx").mlflow_keys(conversion.conf),
+            }
     env = environment()
     requirements = _requirements([f for f in flavors if f != "python_function"], env)
     (folder / "requirements.txt").write_text("".join(f"{r}\n" for r in requirements))
@@ -267,7 +239,7 @@ class LoadedModel:
         flavor: str,
         signature: Signature,
         metadata: dict[str, Any],
-        onnx: fl.OnnxModel | None = None,
+        onnx: OnnxModel | None = None,
     ) -> None:
         self.native = native
         self.flavor = flavor
@@ -349,10 +321,7 @@ def native_kind(mlmodel: dict[str, Any]) -> str:
     kind = (mlmodel.get("shipyard") or {}).get("flavor") or next(
         (f for f in flavors if f not in ("python_function", "onnx")), "onnx"
     )
-    if kind not in fl.FLAVORS:
-        raise InvalidInputError(
-            f"unknown model flavour {kind!r}; Shipyard loads {', '.join(fl.FLAVORS)}"
-        )
+    fl.flavor_kind(str(kind))  # an unknown one is bad input naming those there are
     if not isinstance(flavors.get(kind), dict):
         raise StoreError(f"the MLmodel file names flavour {kind!r} but does not describe it")
     return str(kind)
