@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # built on first use: logging a metric loads none of these
     from shipyard.monitoring.ports import Feedback, Monitoring
     from shipyard.monitoring.service import MonitorService
     from shipyard.monitoring.spec import MonitorSpec
+    from shipyard.registry.ports import ModelRegistry
     from shipyard.registry.service import RegistryService
     from shipyard.spec.ports import SpecOperations
     from shipyard.spec.service import SpecService
@@ -84,9 +85,9 @@ class Backend:
         return self._built[name]
 
     @property
-    def registry_service(self) -> RegistryService | None:
+    def registry_service(self) -> ModelRegistry | None:
         """The model registry, or None."""
-        found: RegistryService | None = self.service("registry")
+        found: ModelRegistry | None = self.service("registry")
         return found
 
     @property
@@ -96,7 +97,7 @@ class Backend:
         return found
 
     @property
-    def registry(self) -> RegistryService:
+    def registry(self) -> ModelRegistry:
         """The model registry of this store."""
         found = self.registry_service
         if found is None:

@@ -39,7 +39,7 @@ from shipyard.edge.ports import (
 )
 from shipyard.edge.targets import EdgeTarget
 from shipyard.registry.flavors import package_version
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.serving.deployment import row_outputs
 from shipyard.serving.ports import PredictionRecord, PredictionSink
 from shipyard_edge.bundle import (
@@ -80,7 +80,7 @@ def public_pem(signing_key: Any) -> str:
 
 
 def build_bundle(
-    registry: RegistryService,
+    registry: ModelRegistry,
     uri: str,
     target: EdgeTarget,
     data: Any,
@@ -137,7 +137,7 @@ class BundleExport:
     """``export`` for both sides: measure and sign here, then keep the bundle where the store
     is (``keep_signed``: in this process, or on a server after it checks the signature)."""
 
-    registry: RegistryService
+    registry: ModelRegistry
 
     def keep_signed(self, data: bytes, report: dict[str, Any], public_key: str) -> BundleRecord:
         """Keep a signed bundle; its record."""
@@ -180,7 +180,7 @@ class EdgeService(BundleExport):
         self,
         store: EdgeStore,
         blobs: BlobStore,
-        registry: RegistryService,
+        registry: ModelRegistry,
         *,
         audit: AuditLog | None = None,
         lineage: LineageEdges | None = None,

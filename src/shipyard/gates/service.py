@@ -23,7 +23,7 @@ from shipyard.gates.policy import GatePolicy, parse_policy
 from shipyard.gates.ports import GateReportStore, newest_report
 from shipyard.gates.report import CheckResult, GateReport
 from shipyard.registry.models import check_alias
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class GateService:
     """Quality gates over the registry: evaluate, store, look up."""
 
     def __init__(
-        self, registry: RegistryService, store: GateReportStore, audit: AuditLog | None = None
+        self, registry: ModelRegistry, store: GateReportStore, audit: AuditLog | None = None
     ) -> None:
         self.registry = registry
         self.store = store

@@ -21,7 +21,7 @@ from shipyard.governance.models import Approval, PromotionRequest, Role
 from shipyard.governance.ports import ApprovalStore
 from shipyard.registry import service as registry_service
 from shipyard.registry.models import ModelVersion, VersionState
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.tracking.service import USER_TAG
 
 CHAMPION = registry_service.CHAMPION
@@ -33,7 +33,7 @@ class ApprovalService:
 
     def __init__(
         self,
-        registry: RegistryService,
+        registry: ModelRegistry,
         gates: GateService,
         store: ApprovalStore,
         audit: AuditLog,

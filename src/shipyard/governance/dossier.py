@@ -13,7 +13,7 @@ from shipyard.governance.lineage import model_lineage
 from shipyard.governance.ports import Approvals, AuditTrail
 from shipyard.pipelines.ports import PipelineStore
 from shipyard.registry.models import KNOWN_USE_CASES
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 
 
 def _concerns(event: AuditEvent, name: str, version: int) -> bool:
@@ -28,7 +28,7 @@ def _concerns(event: AuditEvent, name: str, version: int) -> bool:
 
 
 def render_dossier(
-    registry: RegistryService,
+    registry: ModelRegistry,
     gates: Gates,
     approvals: Approvals,
     audit: AuditTrail,

@@ -18,7 +18,7 @@ from shipyard.pipelines.lineage import LineageNode, lineage_tree
 from shipyard.pipelines.ports import PipelineStore
 from shipyard.registry.card import DATA_SOURCE_TAG
 from shipyard.registry.models import ModelVersion
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 
 
 def model_node(mv: ModelVersion) -> str:
@@ -71,7 +71,7 @@ def _searched_on(
 
 
 def model_lineage(
-    registry: RegistryService,
+    registry: ModelRegistry,
     gates: Gates,
     approvals: Approvals,
     pipelines: PipelineStore | None,

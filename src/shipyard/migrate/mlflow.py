@@ -19,7 +19,8 @@ from typing import Any
 
 from shipyard.core.errors import ShipyardError
 from shipyard.migrate.sources import MlflowSource, SourceLoggedModel, SourceRun
-from shipyard.registry.service import CHAMPION, RegistryService
+from shipyard.registry.ports import ModelRegistry
+from shipyard.registry.service import CHAMPION
 from shipyard.tracking.models import RunSource
 from shipyard.tracking.service import USER_TAG, TrackingService
 
@@ -82,7 +83,7 @@ class MlflowImporter:
         self,
         source: MlflowSource,
         tracking: TrackingService,
-        registry: RegistryService,
+        registry: ModelRegistry,
         progress: Progress | None = None,
     ) -> None:
         self.source = source
@@ -299,7 +300,7 @@ class MlflowImporter:
 def import_mlflow(
     source: MlflowSource,
     tracking: TrackingService,
-    registry: RegistryService,
+    registry: ModelRegistry,
     progress: Progress | None = None,
 ) -> ImportReport:
     """Bring an MLflow installation's data into Shipyard (see the module docstring)."""

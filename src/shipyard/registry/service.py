@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,14 +25,12 @@ from shipyard.core.errors import (
 )
 from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.core.names import check_key, check_name, check_text
-from shipyard.core.paths import check_artifact_name, confined
 from shipyard.core.roles import Role
 from shipyard.registry import card as cards
 from shipyard.registry.guard import check_run_change
 from shipyard.registry.models import (
     ALLOWED_ESTIMATORS_TAG,
     RISK_TIERS,
-    ModelUri,
     ModelVersion,
     RegisteredModel,
     VersionState,
@@ -41,20 +38,11 @@ from shipyard.registry.models import (
     check_alias,
     check_transition,
     estimator_families,
-    parse_model_uri,
     parse_state,
 )
-from shipyard.registry.package import (
-    MLMODEL,
-    LoadedModel,
-    PackageInfo,
-    check_package,
-    load_package,
-    read_mlmodel,
-    save_package,
-)
+from shipyard.registry.package import check_package, read_mlmodel
+from shipyard.registry.packages import ModelPackages, PackageOperations
 from shipyard.registry.ports import RegistryStore
-from shipyard.registry.signature import Signature
 from shipyard.tracking.service import TrackingService
 
 #: The alias serving follows; it moves through approvals and rollback.
@@ -76,7 +64,7 @@ def check_version(version: object) -> int:
     return version
 
 
-class RegistryService:
+class RegistryService(PackageOperations):
     """The model registry's rules over a RegistryStore and the run artifacts."""
 
     def __init__(
@@ -84,64 +72,10 @@ class RegistryService:
     ) -> None:
         self.store = store
         self.tracking = tracking
+        self.packages = ModelPackages(tracking)
         self.audit: AuditLog = audit or NULL_AUDIT
 
     # packages -----------------------------------------------------------------------------
-
-    def log_model(
-        self,
-        run_id: str,
-        model: Any,
-        *,
-        artifact_path: str = "model",
-        input_example: Any,
-        signature: Signature | None = None,
-        convert_onnx: bool = True,
-    ) -> PackageInfo:
-        """Write ``model`` as a package under ``artifact_path`` of the run."""
-        path = check_artifact_name(artifact_path).rstrip("/")
-        self.tracking.get_run(run_id)
-        folder = Path(tempfile.mkdtemp(prefix="shipyard-model-"))
-        try:
-            info = save_package(
-                model,
-                folder,
-                input_example=input_example,
-                run_id=run_id,
-                artifact_path=path,
-                signature=signature,
-                convert_onnx=convert_onnx,
-            )
-            for name in info.files:
-                self.tracking.log_artifact(run_id, folder / name, f"{path}/{name}")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return info
-
-    def _package_files(self, run_id: str, path: str) -> dict[str, str]:
-        prefix = path.rstrip("/") + "/"
-        files = {
-            r.name.removeprefix(prefix): r.digest
-            for r in self.tracking.list_artifacts(run_id)
-            if r.name.startswith(prefix)
-        }
-        if MLMODEL not in files:
-            raise NotFoundError(
-                f"runs:/{run_id}/{path} is not a model package (no {path}/MLmodel); log it "
-                "with shipyard.log_model or register a model object",
-                run_id=run_id,
-                path=path,
-            )
-        return files
-
-    def _download(self, run_id: str, path: str, files: Mapping[str, str], dest: Path) -> None:
-        for name in files:
-            # Names come from a listing (a server's answer): never let one leave ``dest``.
-            target = confined(dest, check_artifact_name(name))
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.tracking.download_artifact(run_id, f"{path}/{name}", target)
-
-    # registration -------------------------------------------------------------------------
 
     def register(
         self,
@@ -159,10 +93,10 @@ class RegistryService:
         text = check_text(description or "", "description", MAX_DESCRIPTION)
         tag_values = {check_key(k, "tag key"): str(v) for k, v in (tags or {}).items()}
         run = self.tracking.get_run(run_id)
-        files = self._package_files(run_id, artifact_path)
+        files = self.packages.files(run_id, artifact_path)
         with tempfile.TemporaryDirectory(prefix="shipyard-mlmodel-") as tmp:
             # The whole package, so what loading will build is checked before anyone can.
-            self._download(run_id, artifact_path, files, Path(tmp))
+            self.packages.download(run_id, artifact_path, files, Path(tmp))
             mlmodel = read_mlmodel(Path(tmp))
             requirements = ""
             if "requirements.txt" in files:
@@ -280,55 +214,6 @@ class RegistryService:
                 version=mv.version,
             )
         return mv
-
-    def resolve(self, uri: str | ModelUri) -> ModelVersion:
-        """The version a ``models:/`` URI names (alias, number or latest)."""
-        parsed = parse_model_uri(uri) if isinstance(uri, str) else uri
-        if parsed.scheme != "models":
-            raise InvalidInputError(f"{uri} names a run artifact, not a registered version")
-        if parsed.alias is not None:
-            model = self.get_model(parsed.name)
-            if parsed.alias not in model.aliases:
-                known = ", ".join(sorted(model.aliases)) or "none"
-                raise NotFoundError(
-                    f"model {parsed.name!r} has no alias {parsed.alias!r} (aliases: {known})",
-                    model=parsed.name,
-                    alias=parsed.alias,
-                )
-            return self.get_version(parsed.name, model.aliases[parsed.alias])
-        if parsed.version is None:
-            model = self.get_model(parsed.name)
-            if model.latest_version is None:
-                raise NotFoundError(f"model {parsed.name!r} has no versions", model=parsed.name)
-            return self.get_version(parsed.name, model.latest_version)
-        return self.get_version(parsed.name, parsed.version)
-
-    def load(self, uri: str, *, trusted: bool = False) -> tuple[LoadedModel, ModelVersion | None]:
-        """Load the model a URI names, verifying every file against its recorded hash."""
-        parsed = parse_model_uri(uri)
-        if parsed.scheme == "runs":
-            self.tracking.get_run(parsed.run_id)
-            files = self._package_files(parsed.run_id, parsed.path)
-            version, run_id, path = None, parsed.run_id, parsed.path
-        else:
-            version = self.resolve(parsed)
-            run_id, path = version.run_id, version.artifact_path
-            files = self._package_files(run_id, path)
-            changed = sorted(n for n, d in version.files.items() if files.get(n) != d)
-            if changed:
-                raise NotFoundError(
-                    f"the stored files of {version.uri} changed since registration "
-                    f"({', '.join(changed)}); refusing to load",
-                    model=version.name,
-                    version=version.version,
-                )
-        folder = Path(tempfile.mkdtemp(prefix="shipyard-load-"))
-        try:
-            self._download(run_id, path, files, folder)
-            expected = version.files if version is not None else files
-            return load_package(folder, trusted=trusted, expected_files=expected), version
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
 
     # changes ------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 from shipyard.core.blobs import BlobStore
 from shipyard.edge.ports import BundleRecord, Device, Rollout
 from shipyard.edge.service import BundleExport
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.remote.client import RestClient, seg
 
 _JSON = {"Content-Type": "application/json"}
@@ -36,7 +36,7 @@ def _bundle(data: dict[str, Any]) -> BundleRecord:
 class RestEdge(BundleExport):
     """The edge service's operations over ``/api/v1/edge``."""
 
-    def __init__(self, client: RestClient, registry: RegistryService, blobs: BlobStore) -> None:
+    def __init__(self, client: RestClient, registry: ModelRegistry, blobs: BlobStore) -> None:
         self.client = client
         self.registry = registry
         self.blobs = blobs

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from shipyard.gates.policy import GatePolicy, parse_policy
 from shipyard.gates.ports import newest_report
 from shipyard.gates.report import GateReport
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.remote.client import RestClient
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ class RestGateService:
     experiment); the server loads the version from its own files and computes every check.
     """
 
-    def __init__(self, registry: RegistryService, client: RestClient) -> None:
+    def __init__(self, registry: ModelRegistry, client: RestClient) -> None:
         self.registry = registry
         self.store = RestGateStore(client)
         self.client = client

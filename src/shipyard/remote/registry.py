@@ -1,8 +1,9 @@
-"""RestRegistry: the registry API against a Shipyard server.
+"""RestRegistry: the ModelRegistry operations against a Shipyard server.
 
 Metadata calls go to ``/api/v1/models`` where the server's RegistryService applies every
-rule; packages are written and read as run artifacts over the tracking routes, so
-``log_model``, ``resolve`` and ``load`` (with its hash checks) are the inherited ones.
+rule; packages are written and read as run artifacts over the tracking routes by the same
+ModelPackages the local service uses, so ``log_model``, ``resolve`` and ``load`` (with its
+hash checks) are one piece of code on every backend.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from shipyard.registry.models import (
     check_alias,
     parse_state,
 )
-from shipyard.registry.service import RegistryService, check_version
+from shipyard.registry.packages import ModelPackages, PackageOperations
+from shipyard.registry.service import check_version
 from shipyard.remote.client import RestClient, json_body, seg
 from shipyard.remote.schemas import (
     AliasTarget,
@@ -37,13 +39,13 @@ from shipyard.remote.schemas import (
 from shipyard.tracking.service import TrackingService
 
 
-class RestRegistry(RegistryService):
-    """RegistryService whose store operations are requests to the server."""
+class RestRegistry(PackageOperations):
+    """ModelRegistry over HTTP: the server's registry decides, packages travel as artifacts."""
 
     def __init__(self, client: RestClient, tracking: TrackingService) -> None:
-        # No local store: every method that would touch one is overridden below.
         self.client = client
         self.tracking = tracking
+        self.packages = ModelPackages(tracking)
 
     def guard_run_change(self, run_id: str, change: str, artifact: str | None = None) -> None:
         """Nothing to check on a client: the server guards its runs on every write."""

@@ -13,12 +13,12 @@ from shipyard.gates.service import TRAINING_DATA
 from shipyard.pipelines.profile import profile_frame
 from shipyard.registry.models import ModelVersion, RegisteredModel, parse_model_uri
 from shipyard.registry.package import LoadedModel
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.registry.signature import Signature
 from shipyard.sdk import context, runs
 
 
-def model_registry() -> RegistryService:
+def model_registry() -> ModelRegistry:
     """The registry service of the current store (the full API, like MLflow's client)."""
     return context.current().get_backend().registry
 
@@ -165,7 +165,7 @@ def list_models() -> list[RegisteredModel]:
 MAX_TRAINING_ROWS = 1_000_000
 
 
-def _log_training_data(svc: RegistryService, run_id: str, frame: Any) -> None:
+def _log_training_data(svc: ModelRegistry, run_id: str, frame: Any) -> None:
     """Keep the training data (Parquet) in the run, where gate checks find it."""
     import pandas as pd
 

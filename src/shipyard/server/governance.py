@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shipyard.bootstrap import Governance
 from shipyard.core.jsonsafe import INT64_MAX
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.remote.governance import plain
 from shipyard.remote.schemas import (
     AuditEventCreate,
@@ -34,7 +34,7 @@ def _gov(request: Request) -> Governance:
     return request.app.state.backend.governance  # type: ignore[no-any-return]
 
 
-def _registry(request: Request) -> RegistryService:
+def _registry(request: Request) -> ModelRegistry:
     return request.app.state.backend.registry  # type: ignore[no-any-return]
 
 

@@ -1,4 +1,4 @@
-"""Routes of the model registry under /api/v1/models: thin translations to RegistryService.
+"""Routes of the model registry under /api/v1/models: thin translations to the registry service.
 
 Package files travel as run artifacts (the tracking routes); these routes carry the
 metadata, and every rule (numbering, aliases, lifecycle, deletion) runs here, on the server.
@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.remote.schemas import (
     AliasTarget,
     CardEdit,
@@ -30,7 +30,7 @@ from shipyard.server.jsonbody import JsonRoute
 router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=JsonRoute)
 
 
-def _svc(request: Request) -> RegistryService:
+def _svc(request: Request) -> ModelRegistry:
     return request.app.state.backend.registry  # type: ignore[no-any-return]
 
 

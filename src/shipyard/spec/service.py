@@ -25,7 +25,7 @@ from shipyard.monitoring.service import MonitorService
 from shipyard.pipelines.ports import ScheduleStore
 from shipyard.pipelines.schedules import Schedule, check_cron
 from shipyard.registry.models import ALLOWED_ESTIMATORS_TAG
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.spec.diff import (
     Change,
     FieldChange,
@@ -121,7 +121,7 @@ class SpecService:
     def __init__(
         self,
         tracking: TrackingService,
-        registry: Callable[[], RegistryService],
+        registry: Callable[[], ModelRegistry],
         identity: Callable[[], IdentityService],
         schedules: ScheduleStore,
         objects: SpecObjectStore,

@@ -1,4 +1,4 @@
-"""MLflow's model registry routes as translations to RegistryService.
+"""MLflow's model registry routes as translations to the registry service.
 
 Registering through MLflow's client runs Shipyard's registration: the package is read from
 the run's artifacts, checked (skops types against the allow-list, flavour classes from a
@@ -19,7 +19,7 @@ from pydantic import Field
 from shipyard.core import filters
 from shipyard.core.errors import InvalidInputError, NotFoundError
 from shipyard.registry.models import ModelVersion, VersionState
-from shipyard.registry.service import RegistryService
+from shipyard.registry.ports import ModelRegistry
 from shipyard.server.auth import current_actor
 from shipyard.server.jsonbody import JsonRoute
 from shipyard.server.mlflow_api import wire
@@ -30,15 +30,15 @@ router = APIRouter(prefix="/api/2.0/mlflow", tags=["mlflow"], route_class=JsonRo
 Name = Annotated[str, Query(max_length=256)]
 
 
-def _svc(request: Request) -> RegistryService:
+def _svc(request: Request) -> ModelRegistry:
     return request.app.state.backend.registry  # type: ignore[no-any-return]
 
 
-def _version_wire(svc: RegistryService, mv: ModelVersion) -> dict[str, Any]:
+def _version_wire(svc: ModelRegistry, mv: ModelVersion) -> dict[str, Any]:
     return wire.model_version(mv, svc.tracking.get_run(mv.run_id).experiment_id)
 
 
-def _model(svc: RegistryService, name: str) -> dict[str, Any]:
+def _model(svc: ModelRegistry, name: str) -> dict[str, Any]:
     model = svc.get_model(name)
     latest = wire.latest_per_stage(svc.list_versions(name))
     return wire.registered_model(
@@ -250,7 +250,7 @@ def create_model_version(body: CreateVersion, request: Request) -> dict[str, Any
     return {"model_version": _version_wire(_svc(request), mv)}
 
 
-def _version(svc: RegistryService, name: str, version: str) -> ModelVersion:
+def _version(svc: ModelRegistry, name: str, version: str) -> ModelVersion:
     return svc.get_version(name, version)
 
 
