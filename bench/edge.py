@@ -54,21 +54,41 @@ def models(rows: int) -> list[tuple[str, object, pd.DataFrame, pd.DataFrame, str
     data = make_transactions(rows, seed=7)
     train, test = train_test_split(data, test_size=0.25, random_state=7, stratify=data[LABEL])
     fraud = HistGradientBoostingClassifier(  # the demo's train_boosting parameters
-        max_iter=200, learning_rate=0.08, max_leaf_nodes=31, categorical_features="from_dtype",
-        early_stopping=True, scoring="loss", validation_fraction=0.15, random_state=7,
+        max_iter=200,
+        learning_rate=0.08,
+        max_leaf_nodes=31,
+        categorical_features="from_dtype",
+        early_stopping=True,
+        scoring="loss",
+        validation_fraction=0.15,
+        random_state=7,
     ).fit(train[FEATURES], train[LABEL])
-    X, y = make_classification(n_samples=100_000, n_features=30, n_informative=12,
-                               weights=[0.9], flip_y=0.02, random_state=0)
+    X, y = make_classification(
+        n_samples=100_000,
+        n_features=30,
+        n_informative=12,
+        weights=[0.9],
+        flip_y=0.02,
+        random_state=0,
+    )
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(30)]).assign(label=y)
-    big_train, big_test = train_test_split(frame, test_size=0.2, random_state=0,
-                                           stratify=frame["label"])
+    big_train, big_test = train_test_split(
+        frame, test_size=0.2, random_state=0, stratify=frame["label"]
+    )
     cols = [f"f{i}" for i in range(30)]
     big = HistGradientBoostingClassifier(
-        max_iter=500, learning_rate=0.05, max_leaf_nodes=31, early_stopping=False,
+        max_iter=500,
+        learning_rate=0.05,
+        max_leaf_nodes=31,
+        early_stopping=False,
         random_state=0,
     ).fit(big_train[cols], big_train["label"])
     lgbm = lightgbm.LGBMClassifier(
-        n_estimators=500, learning_rate=0.05, num_leaves=31, verbose=-1, random_state=0,
+        n_estimators=500,
+        learning_rate=0.05,
+        num_leaves=31,
+        verbose=-1,
+        random_state=0,
     ).fit(big_train[cols], big_train["label"])
     return [
         ("demo fraud (HGB, categorical)", fraud, train[FEATURES][:5], test, LABEL),
@@ -96,16 +116,24 @@ def export_all(rows: int, home: Path) -> list[dict]:
         try:
             started = time.perf_counter()
             report_, _ = backend.edge.export(
-                f"models:/m{i}/{mv.version}", target, holdout, label, signing,
+                f"models:/m{i}/{mv.version}",
+                target,
+                holdout,
+                label,
+                signing,
                 dest=home / f"m{i}.zip",
             )
             seconds = time.perf_counter() - started
         finally:
             backend.close()
         body = report_.as_dict()
-        body.update(name=name, export_seconds=seconds, bundle_path=str(home / f"m{i}.zip"),
-                    public_key=key.public_path, first_row=holdout.drop(columns=[label])
-                    .iloc[0].to_dict())
+        body.update(
+            name=name,
+            export_seconds=seconds,
+            bundle_path=str(home / f"m{i}.zip"),
+            public_key=key.public_path,
+            first_row=holdout.drop(columns=[label]).iloc[0].to_dict(),
+        )
         out.append(body)
     shipyard.set_uri(None)
     return out
@@ -113,19 +141,27 @@ def export_all(rows: int, home: Path) -> list[dict]:
 
 def show(body: dict) -> bool:
     native = body["native"]
-    lines = [("native (served in process)",
-              f"{native['size_bytes'] / 1e3:9.1f} KB  p99 {native['p99_ms']:7.3f} ms  "
-              f"AUC {native['metric']:.4f}")]
+    lines = [
+        (
+            "native (served in process)",
+            f"{native['size_bytes'] / 1e3:9.1f} KB  p99 {native['p99_ms']:7.3f} ms  "
+            f"AUC {native['metric']:.4f}",
+        )
+    ]
     for v in body["variants"]:
         m = v["measured"]
         if m is None:
             lines.append((v["name"], f"not built: {v['reasons'][0][:90]}"))
             continue
         mark = "  <- chosen" if v["name"] == body["chosen"] else ""
-        lines.append((v["name"],
-                      f"{m['size_bytes'] / 1e3:9.1f} KB  p99 {m['p99_ms']:7.3f} ms  "
-                      f"AUC {m['metric']:.4f}  drop {m['metric_drop']:+.4f}  "
-                      f"max score change {m['max_abs_diff']:.4f}  {v['status']}{mark}"))
+        lines.append(
+            (
+                v["name"],
+                f"{m['size_bytes'] / 1e3:9.1f} KB  p99 {m['p99_ms']:7.3f} ms  "
+                f"AUC {m['metric']:.4f}  drop {m['metric_drop']:+.4f}  "
+                f"max score change {m['max_abs_diff']:.4f}  {v['status']}{mark}",
+            )
+        )
     chosen = next((v for v in body["variants"] if v["name"] == body["chosen"]), None)
     ok = False
     if chosen is not None:
@@ -133,12 +169,17 @@ def show(body: dict) -> bool:
         smaller = native["size_bytes"] / m["size_bytes"]
         faster = native["p99_ms"] / m["p99_ms"]
         ok = smaller >= 3 and faster >= 3 and m["metric_drop"] <= 0.005
-        lines.append(("chosen vs native",
-                      f"{smaller:.1f}x smaller, {faster:.0f}x faster at p99, AUC drop "
-                      f"{m['metric_drop']:+.4f} -> goal {'MET' if ok else 'NOT met'}"))
+        lines.append(
+            (
+                "chosen vs native",
+                f"{smaller:.1f}x smaller, {faster:.0f}x faster at p99, AUC drop "
+                f"{m['metric_drop']:+.4f} -> goal {'MET' if ok else 'NOT met'}",
+            )
+        )
         lines.append(("bundle (signed zip)", f"{body['bundle']['size_bytes'] / 1e3:.1f} KB"))
-    lines.append(("export took", f"{body['export_seconds']:.1f} s on {body['holdout_rows']:,} "
-                                 "held-out rows"))
+    lines.append(
+        ("export took", f"{body['export_seconds']:.1f} s on {body['holdout_rows']:,} held-out rows")
+    )
     report(body["name"], lines)
     return ok
 
@@ -152,7 +193,9 @@ def peak_mb():
 
 # ru_maxrss survives exec on Linux (a child reports its parent's peak), so each probe reads
 # its own high-water mark (VmHWM) instead.
-PROBE = PEAK + """
+PROBE = (
+    PEAK
+    + """
 import json, os, sys, time
 t0 = time.perf_counter()
 import shipyard_edge
@@ -170,8 +213,11 @@ per_row = (time.perf_counter() - start) / n
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_prediction_ms": (t2 - t0) * 1e3,
                   "rss_mb": peak_mb(), "row_us_with_encoding": per_row * 1e6}))
 """
+)
 
-NATIVE_PROBE = PEAK + """
+NATIVE_PROBE = (
+    PEAK
+    + """
 import json, sys, time
 t0 = time.perf_counter()
 import shipyard
@@ -187,16 +233,28 @@ t2 = time.perf_counter()
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_prediction_ms": (t2 - t0) * 1e3,
                   "rss_mb": peak_mb()}))
 """
+)
 
 
 def build_edge_venv() -> Path:
     python = EDGE_VENV / "bin" / "python"
     stamp = EDGE_VENV / ".installed"
     if not stamp.exists():
-        subprocess.run([str(UV), "venv", "--quiet", "--python", sys.executable, str(EDGE_VENV)],
-                       check=True)
-        subprocess.run([str(UV), "pip", "install", "--quiet", "--python", str(python),
-                        str(ROOT / "packages" / "shipyard-edge")], check=True)
+        subprocess.run(
+            [str(UV), "venv", "--quiet", "--python", sys.executable, str(EDGE_VENV)], check=True
+        )
+        subprocess.run(
+            [
+                str(UV),
+                "pip",
+                "install",
+                "--quiet",
+                "--python",
+                str(python),
+                str(ROOT / "packages" / "shipyard-edge"),
+            ],
+            check=True,
+        )
         stamp.touch()
     return python
 
@@ -211,30 +269,54 @@ def runtime(body: dict, home: Path) -> None:
     clean = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
     runs = []
     for _ in range(3):
-        out = subprocess.run([str(python), "-c", PROBE, body["bundle_path"], body["public_key"],
-                              json.dumps(clean)], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [str(python), "-c", PROBE, body["bundle_path"], body["public_key"], json.dumps(clean)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs.append(json.loads(out.stdout))
     edge = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
     levels = {c: v for c, v in ((c, body.get("levels", {}).get(c)) for c in clean) if v}
     native_runs = []
     for _ in range(3):
-        out = subprocess.run([sys.executable, "-c", NATIVE_PROBE, str(home / "store"),
-                              "models:/m0/1", json.dumps(clean), json.dumps(levels)],
-                             capture_output=True, text=True, check=True,
-                             env={**os.environ, "SHIPYARD_URI": str(home / "store")})
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                NATIVE_PROBE,
+                str(home / "store"),
+                "models:/m0/1",
+                json.dumps(clean),
+                json.dumps(levels),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "SHIPYARD_URI": str(home / "store")},
+        )
         native_runs.append(json.loads(out.stdout))
     native = {k: float(np.median([r[k] for r in native_runs])) for k in native_runs[0]}
     site = next((EDGE_VENV / "lib").glob("python*/site-packages"))
-    report("Device runtime (shipyard-edge alone) vs the platform, demo fraud model", [
-        ("import shipyard_edge", f"{edge['import_ms']:.0f} ms (numpy, urllib, sqlite3)"),
-        ("start to first prediction", f"{edge['first_prediction_ms']:.0f} ms: import, verify, "
-                                      "load, predict (platform, loading the native model from "
-                                      f"the registry: {native['first_prediction_ms']:.0f} ms)"),
-        ("resident memory", f"{edge['rss_mb']:.0f} MB (platform: {native['rss_mb']:.0f} MB)"),
-        ("one row, encoding included", f"{edge['row_us_with_encoding']:.0f} us"),
-        ("installed packages", f"{dir_mb(site):.0f} MB in {EDGE_VENV.name} (onnxruntime, numpy, "
-                               "cryptography and their dependencies)"),
-    ])
+    report(
+        "Device runtime (shipyard-edge alone) vs the platform, demo fraud model",
+        [
+            ("import shipyard_edge", f"{edge['import_ms']:.0f} ms (numpy, urllib, sqlite3)"),
+            (
+                "start to first prediction",
+                f"{edge['first_prediction_ms']:.0f} ms: import, verify, "
+                "load, predict (platform, loading the native model from "
+                f"the registry: {native['first_prediction_ms']:.0f} ms)",
+            ),
+            ("resident memory", f"{edge['rss_mb']:.0f} MB (platform: {native['rss_mb']:.0f} MB)"),
+            ("one row, encoding included", f"{edge['row_us_with_encoding']:.0f} us"),
+            (
+                "installed packages",
+                f"{dir_mb(site):.0f} MB in {EDGE_VENV.name} (onnxruntime, numpy, "
+                "cryptography and their dependencies)",
+            ),
+        ],
+    )
 
 
 def main() -> None:
@@ -249,8 +331,11 @@ def main() -> None:
         if not args.skip_runtime:
             from shipyard.demo.data import AGE_BANDS, COUNTRIES, MERCHANTS
 
-            results[0]["levels"] = {"merchant_category": list(MERCHANTS),
-                                    "country": list(COUNTRIES), "age_band": list(AGE_BANDS)}
+            results[0]["levels"] = {
+                "merchant_category": list(MERCHANTS),
+                "country": list(COUNTRIES),
+                "age_band": list(AGE_BANDS),
+            }
             runtime(results[0], home)
     print(f"\ngoal met on {sum(met)} of {len(met)} models")
 

@@ -143,12 +143,12 @@ def test_a_hostile_listing_cannot_steer_downloads_outside_their_folder(
             artifacts.list_artifacts("run_01m8j07665dv9xfct2x23tvv6b")
     finally:
         hostile.close()
-    from shipyard.registry.service import RegistryService
+    from shipyard.registry.packages import ModelPackages
 
     backend = local_backend(Settings(uri=str(tmp_path / "s")))
     dest = tmp_path / "download"
     dest.mkdir()
     with pytest.raises(InvalidInputError):
-        RegistryService._download(backend.registry, "run_x", "model", {name: "0" * 64}, dest)
+        ModelPackages(backend.tracking).download("run_x", "model", {name: "0" * 64}, dest)
     backend.close()
     assert not (tmp_path / "escaped").exists()

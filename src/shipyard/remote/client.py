@@ -11,10 +11,10 @@ import httpx
 from pydantic import BaseModel
 
 from shipyard.core import errors as err
+from shipyard.wire.schemas import ACTOR_HEADER
 
 _RETRY_STATUSES = {502, 503, 504}
 _JSON = {"Content-Type": "application/json"}
-ACTOR_HEADER = "X-Shipyard-Actor"
 _BY_NAME: dict[str, type[err.ShipyardError]] = {
     cls.__name__: cls
     for cls in (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Unpack
 
@@ -11,7 +10,7 @@ from shipyard.governance.models import Approval, PromotionRequest, Role, Token, 
 from shipyard.registry.models import ModelVersion
 from shipyard.registry.service import check_version
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import (
+from shipyard.wire.schemas import (
     AuditEventCreate,
     NoteBody,
     PromotionCreate,
@@ -32,15 +31,6 @@ def request_of(data: dict[str, Any]) -> PromotionRequest:
     fields = dict(data)
     fields["approvals"] = [Approval(**a) for a in data.get("approvals", [])]
     return PromotionRequest(**fields)
-
-
-def plain(value: Any) -> Any:
-    """JSON-ready form of a governance record."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
-    if isinstance(value, Role):
-        return value.value
-    return value
 
 
 class RestAudit:

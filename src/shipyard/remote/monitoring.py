@@ -16,7 +16,7 @@ from shipyard.monitoring.models import FeedbackResult, Rejected
 from shipyard.monitoring.ports import Retrainer
 from shipyard.monitoring.spec import BLOB, MonitorSpec, ReferenceSpec
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import (
+from shipyard.wire.schemas import (
     AlertList,
     AlertRedeliver,
     AlertWire,

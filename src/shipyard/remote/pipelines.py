@@ -25,7 +25,8 @@ from shipyard.pipelines.models import (
 )
 from shipyard.pipelines.schedules import Schedule, Tick, TickStatus
 from shipyard.remote.client import RestClient, json_body
-from shipyard.remote.schemas import (
+from shipyard.tracking.models import RunStatus
+from shipyard.wire.schemas import (
     BlobRead,
     CacheEntry,
     EdgeList,
@@ -47,7 +48,6 @@ from shipyard.remote.schemas import (
     TickList,
     TickWire,
 )
-from shipyard.tracking.models import RunStatus
 
 
 def _seg(value: str) -> str:

@@ -22,7 +22,8 @@ from shipyard.registry.models import (
 from shipyard.registry.packages import ModelPackages, PackageOperations
 from shipyard.registry.service import check_version
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import (
+from shipyard.tracking.service import TrackingService
+from shipyard.wire.schemas import (
     AliasTarget,
     CardEdit,
     GovernanceUpdate,
@@ -36,7 +37,6 @@ from shipyard.remote.schemas import (
     VersionRead,
     VersionUpdate,
 )
-from shipyard.tracking.service import TrackingService
 
 
 class RestRegistry(PackageOperations):

@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import (
+from shipyard.spec.diff import Key, Plan
+from shipyard.spec.documents import Document
+from shipyard.spec.service import DriftItem
+from shipyard.wire.schemas import (
     DriftWatch,
     SpecDocuments,
     SpecDocumentWire,
     SpecEdit,
     SpecRequest,
 )
-from shipyard.spec.diff import Key, Plan
-from shipyard.spec.documents import Document
-from shipyard.spec.service import DriftItem
 
 
 class RestSpec:

@@ -9,7 +9,19 @@ from urllib.parse import quote
 from shipyard.core.errors import InvalidInputError, StoreError
 from shipyard.core.paths import check_artifact_name
 from shipyard.remote.client import RestClient, json_body, seg
-from shipyard.remote.schemas import (
+from shipyard.tracking.artifacts import verified_chunks
+from shipyard.tracking.models import (
+    ArtifactRecord,
+    Experiment,
+    Metric,
+    MetricBatch,
+    Run,
+    RunPage,
+    RunSource,
+    RunStatus,
+)
+from shipyard.tracking.search import RunQuery
+from shipyard.wire.schemas import (
     ArtifactList,
     ArtifactRead,
     BatchCreate,
@@ -25,18 +37,6 @@ from shipyard.remote.schemas import (
     RunUpdate,
     SourceWire,
 )
-from shipyard.tracking.artifacts import verified_chunks
-from shipyard.tracking.models import (
-    ArtifactRecord,
-    Experiment,
-    Metric,
-    MetricBatch,
-    Run,
-    RunPage,
-    RunSource,
-    RunStatus,
-)
-from shipyard.tracking.search import RunQuery
 
 
 class RestTrackingStore:

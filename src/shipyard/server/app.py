@@ -12,7 +12,6 @@ from fastapi.routing import APIRoute
 from shipyard import __version__
 from shipyard.bootstrap import Backend
 from shipyard.core.settings import Settings
-from shipyard.remote.schemas import Health
 from shipyard.server import (
     edge,
     errors,
@@ -31,6 +30,7 @@ from shipyard.server.limits import BodyLimitMiddleware
 from shipyard.server.scheduling import SchedulerThread
 from shipyard.server.sweeper import RunSweeper
 from shipyard.ui import pages
+from shipyard.wire.schemas import Health
 
 
 def create_app(backend: Backend, settings: Settings) -> FastAPI:

@@ -23,8 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from shipyard.core.actor import _ACTOR, acting_as, set_request_role
 from shipyard.core.errors import AuthenticationError, PermissionDeniedError, RateLimitedError
 from shipyard.governance.models import Role
-from shipyard.remote.client import ACTOR_HEADER
 from shipyard.ui.session import check_csrf, session_secret
+from shipyard.wire.schemas import ACTOR_HEADER
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@\-]{1,250}$")
 

@@ -10,9 +10,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.core import errors as err
-from shipyard.remote.schemas import ErrorBody
 from shipyard.server.mlflow_api import errors as mlflow_errors
 from shipyard.ui import pages
+from shipyard.wire.schemas import ErrorBody
 
 logger = logging.getLogger(__name__)
 

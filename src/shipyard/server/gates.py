@@ -13,9 +13,9 @@ from shipyard.core.errors import InvalidInputError
 from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.gates.report import GateReport
 from shipyard.gates.service import GateService
-from shipyard.remote.schemas import ArtifactRef, GateCheckCreate, GateReportList, GateReportWire
 from shipyard.server.auth import Actor, current_actor
 from shipyard.server.jsonbody import JsonRoute
+from shipyard.wire.schemas import ArtifactRef, GateCheckCreate, GateReportList, GateReportWire
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from shipyard.bootstrap import Governance
 from shipyard.core.jsonsafe import INT64_MAX
 from shipyard.registry.ports import ModelRegistry
-from shipyard.remote.governance import plain
-from shipyard.remote.schemas import (
+from shipyard.server.auth import Actor, current_actor
+from shipyard.server.jsonbody import JsonRoute
+from shipyard.wire.schemas import (
     AuditEventCreate,
     GovernanceUpdate,
     ModelRead,
@@ -22,9 +23,8 @@ from shipyard.remote.schemas import (
     UserCreate,
     UserUpdate,
     VersionRead,
+    plain,
 )
-from shipyard.server.auth import Actor, current_actor
-from shipyard.server.jsonbody import JsonRoute
 
 router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 CallerDep = Annotated[Actor, Depends(current_actor)]

@@ -22,7 +22,9 @@ from fastapi.concurrency import run_in_threadpool
 from shipyard.core.errors import InvalidInputError
 from shipyard.monitoring.service import MonitorService
 from shipyard.monitoring.spec import BLOB, MonitorSpec, parse_monitor
-from shipyard.remote.schemas import (
+from shipyard.server.jsonbody import JsonRoute
+from shipyard.server.pipelines import pipeline_run_owned
+from shipyard.wire.schemas import (
     AlertList,
     AlertRedeliver,
     AlertWire,
@@ -30,8 +32,6 @@ from shipyard.remote.schemas import (
     MonitorRunCreate,
     RetrainingLink,
 )
-from shipyard.server.jsonbody import JsonRoute
-from shipyard.server.pipelines import pipeline_run_owned
 
 router = APIRouter(prefix="/api/v1", tags=["monitoring"], route_class=JsonRoute)
 

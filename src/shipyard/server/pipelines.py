@@ -32,7 +32,10 @@ from shipyard.core.hashing import check_digest
 from shipyard.governance.models import Role
 from shipyard.pipelines.models import OutputRecord
 from shipyard.pipelines.schedules import check_cron
-from shipyard.remote.schemas import (
+from shipyard.server.auth import current_actor
+from shipyard.server.jsonbody import JsonRoute, request_chunks
+from shipyard.tracking.service import USER_TAG
+from shipyard.wire.schemas import (
     BlobRead,
     CacheEntry,
     EdgeList,
@@ -54,9 +57,6 @@ from shipyard.remote.schemas import (
     TickList,
     TickWire,
 )
-from shipyard.server.auth import current_actor
-from shipyard.server.jsonbody import JsonRoute, request_chunks
-from shipyard.tracking.service import USER_TAG
 
 router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 

@@ -11,7 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from shipyard.registry.ports import ModelRegistry
-from shipyard.remote.schemas import (
+from shipyard.server.auth import Actor, current_actor
+from shipyard.server.jsonbody import JsonRoute
+from shipyard.wire.schemas import (
     AliasTarget,
     CardEdit,
     ModelCreate,
@@ -24,8 +26,6 @@ from shipyard.remote.schemas import (
     VersionRead,
     VersionUpdate,
 )
-from shipyard.server.auth import Actor, current_actor
-from shipyard.server.jsonbody import JsonRoute
 
 router = APIRouter(prefix="/api/v1/models", tags=["models"], route_class=JsonRoute)
 

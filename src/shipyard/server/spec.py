@@ -8,16 +8,16 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from shipyard.remote.schemas import (
+from shipyard.server.jsonbody import JsonRoute
+from shipyard.spec.loader import recheck
+from shipyard.spec.service import SpecService
+from shipyard.wire.schemas import (
     DriftWatch,
     SpecDocuments,
     SpecDocumentWire,
     SpecEdit,
     SpecRequest,
 )
-from shipyard.server.jsonbody import JsonRoute
-from shipyard.spec.loader import recheck
-from shipyard.spec.service import SpecService
 
 router = APIRouter(prefix="/api/v1/spec", tags=["spec"], route_class=JsonRoute)
 

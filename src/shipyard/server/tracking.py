@@ -12,7 +12,11 @@ from fastapi.responses import StreamingResponse
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import PermissionDeniedError
 from shipyard.governance.models import Role
-from shipyard.remote.schemas import (
+from shipyard.server.auth import current_actor
+from shipyard.server.jsonbody import JsonRoute, request_chunks
+from shipyard.tracking.models import ArtifactRecord, RunSource
+from shipyard.tracking.service import USER_TAG, TrackingService
+from shipyard.wire.schemas import (
     ArtifactList,
     ArtifactRead,
     BatchCreate,
@@ -29,10 +33,6 @@ from shipyard.remote.schemas import (
     RunUpdate,
     Wire,
 )
-from shipyard.server.auth import current_actor
-from shipyard.server.jsonbody import JsonRoute, request_chunks
-from shipyard.tracking.models import ArtifactRecord, RunSource
-from shipyard.tracking.service import USER_TAG, TrackingService
 
 router = APIRouter(prefix="/api/v1", route_class=JsonRoute)
 

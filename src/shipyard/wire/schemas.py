@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from enum import Enum
 from typing import Annotated, Any, ClassVar, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -25,6 +26,18 @@ from shipyard.tracking.models import (
     RunSource,
     RunStatus,
 )
+
+#: Who a trusted front end (the UI behind its session) says the request acts for.
+ACTOR_HEADER = "X-Shipyard-Actor"
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready form of a record (dataclasses, enums to their values)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, Enum):
+        return value.value
+    return value
 
 
 class Wire(BaseModel):
