@@ -11,7 +11,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export FLWR_TELEMETRY_ENABLED := 0
 export FLWR_DISABLE_UPDATE_CHECK := 1
 
-.PHONY: install demo test test-fast lint bench clean browser lock audit
+.PHONY: install demo test test-fast lint bench clean browser lock audit coverage-html
 # The web UI's tests: Debian's Chromium (never a browser download) and axe-core from npm.
 AXE := $(VENV)/axe/node_modules/axe-core/axe.min.js
 AXE_VERSION := 4.14.1
@@ -43,7 +43,7 @@ HF_HUB_VERSION := 2.4.0
 MLFLOW_VENV := .venv-mlflow
 # uv (a dev dependency) builds it in about 15 s where pip takes about 100.
 $(MLFLOW_VENV)/.installed: $(STAMP)
-	$(BIN)/uv venv --quiet --python $(PYTHON) $(MLFLOW_VENV)
+	$(BIN)/uv venv --clear --quiet --python $(PYTHON) $(MLFLOW_VENV)
 	$(BIN)/uv pip install --quiet --python $(MLFLOW_VENV)/bin/python \
 	  "mlflow==$(MLFLOW_VERSION)" "huggingface_hub==$(HF_HUB_VERSION)"
 	touch $@
@@ -53,7 +53,7 @@ $(MLFLOW_VENV)/.installed: $(STAMP)
 MOTO_VERSION := 5.1.22
 MOTO_VENV := .venv-moto
 $(MOTO_VENV)/.installed: $(STAMP)
-	$(BIN)/uv venv --quiet --python $(PYTHON) $(MOTO_VENV)
+	$(BIN)/uv venv --clear --quiet --python $(PYTHON) $(MOTO_VENV)
 	$(BIN)/uv pip install --quiet --python $(MOTO_VENV)/bin/python "moto[server]==$(MOTO_VERSION)"
 	touch $@
 
@@ -62,18 +62,26 @@ $(MOTO_VENV)/.installed: $(STAMP)
 # those releases; this environment is that install, and tests/federated runs in it.
 FEDERATED_VENV := .venv-federated
 $(FEDERATED_VENV)/.installed: pyproject.toml $(STAMP)
-	$(BIN)/uv venv --quiet --python $(PYTHON) $(FEDERATED_VENV)
+	$(BIN)/uv venv --clear --quiet --python $(PYTHON) $(FEDERATED_VENV)
 	$(BIN)/uv pip install --quiet --python $(FEDERATED_VENV)/bin/python -e '.[federated]' \
-	  "pytest==9.0.3" "pytest-timeout==2.4.0" "psycopg[binary]>=3.1.18"
+	  "pytest==9.0.3" "pytest-timeout==2.4.0" "pytest-cov==7.1.0" "psycopg[binary]>=3.1.18"
 	touch $@
 
+# Coverage of src/shipyard is measured over both runs (the federated one appends) and held
+# to the floor in [tool.coverage.report] fail_under; `make coverage-html` shows the lines.
 test: $(STAMP) $(AXE) browser $(MLFLOW_VENV)/.installed $(MOTO_VENV)/.installed $(FEDERATED_VENV)/.installed
-	@$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15; rc=$$?; \
+	@rm -f .coverage .coverage.*; \
+	$(BIN)/pytest -n 2 --dist loadgroup -q -p no:cacheprovider --durations=15 \
+	  --cov=shipyard --cov-report= --cov-fail-under=0; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran" >&2; exit 1; fi; \
 	FLWR_TELEMETRY_ENABLED=0 FLWR_DISABLE_UPDATE_CHECK=1 $(FEDERATED_VENV)/bin/pytest -q \
-	  -p no:cacheprovider tests/federated; frc=$$?; \
+	  -p no:cacheprovider --cov=shipyard --cov-append --cov-report=term:skip-covered \
+	  tests/federated; frc=$$?; \
 	if [ $$frc -eq 5 ]; then echo "FAIL: no federated tests ran" >&2; exit 1; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$frc
+
+coverage-html: $(STAMP)
+	$(BIN)/coverage html && echo "open htmlcov/index.html"
 
 # The runtime dependencies, pinned (what a production install would use), and their audit.
 # pip-audit needs PyPI's JSON API or OSV; where neither is reachable it says so and fails.
@@ -113,7 +121,7 @@ $(BENCH_VENV)/.installed: $(STAMP)
 # runs it from there on the same splits.
 FLAML_VERSION := 2.8.0
 .venv-flaml/.installed: $(STAMP)
-	$(BIN)/uv venv --quiet --python $(PYTHON) .venv-flaml
+	$(BIN)/uv venv --clear --quiet --python $(PYTHON) .venv-flaml
 	$(BIN)/uv pip install --quiet --python .venv-flaml/bin/python "flaml[automl]==$(FLAML_VERSION)" pyarrow
 	touch $@
 
@@ -133,4 +141,4 @@ bench: $(BENCH_VENV)/.installed .venv-evidently/.installed .venv-flaml/.installe
 	cd bench && ../$(BIN)/python edge.py
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) $(FEDERATED_VENV) .venv-evidently .venv-flaml .venv-edge .shipyard .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .coverage htmlcov $(VENV) $(BENCH_VENV) $(MLFLOW_VENV) $(MOTO_VENV) $(FEDERATED_VENV) .venv-evidently .venv-flaml .venv-edge .shipyard .pytest_cache .mypy_cache .ruff_cache
