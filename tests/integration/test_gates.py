@@ -61,11 +61,16 @@ POLICY = {
 }
 
 
-@pytest.fixture(params=["sqlite", "rest"])
+@pytest.fixture(params=["sqlite", "postgres", "rest"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
-    """Gates on an embedded store, and through a live server (report stored there)."""
+    """Gates on an embedded store, on PostgreSQL, and through a live server (report stored
+    there): the Gates contract gives the same reports on each."""
     if request.param == "sqlite":
         shipyard.set_uri(str(tmp_path / "store"))
+    elif request.param == "postgres":
+        monkeypatch = request.getfixturevalue("monkeypatch")
+        monkeypatch.setenv("SHIPYARD_ARTIFACTS", str(tmp_path / "blobs"))
+        shipyard.set_uri(request.getfixturevalue("postgres_uri"))
     else:
         server = request.getfixturevalue("token_server")  # token auth, as its admin
         request.getfixturevalue("monkeypatch").setenv("SHIPYARD_TOKEN", server.token)

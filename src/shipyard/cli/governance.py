@@ -14,7 +14,7 @@ from shipyard.cli.errors import EXIT_CHECK_FAILED
 from shipyard.cli.output import console, emit_json, result, table, when
 from shipyard.cli.state import state
 from shipyard.core.errors import InvalidInputError
-from shipyard.governance.models import PromotionRequest, Role
+from shipyard.governance.models import PromotionRequest
 
 users_app = typer.Typer(help="Users and roles (server mode with token auth).", no_args_is_help=True)
 tokens_app = typer.Typer(
@@ -23,11 +23,6 @@ tokens_app = typer.Typer(
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
 JSON_OPT = typer.Option(False, "--json", help="Print JSON.")
-
-
-#: The caller's role as far as this process knows: the single local user is admin; against
-#: a server the role is ignored and the server decides from the token.
-LOCAL_ROLE = Role.ADMIN
 
 
 # users ---------------------------------------------------------------------------------------
