@@ -99,7 +99,7 @@ def postgres_uri(postgres_reason: str | None) -> Iterator[str]:
 def local_ray() -> Iterator[None]:
     """A private local Ray (num_cpus=2, 127.0.0.1, no usage statistics) for one module."""
     ray = pytest.importorskip("ray", reason="the ray extra is not installed")
-    from shipyard.sdk.ray_executor import start_ray
+    from shipyard.executors.ray_tasks import start_ray
 
     os.environ.pop("RAY_ADDRESS", None)
     # Ray sets RAY_AUTH_MODE=token in this process when it starts a local cluster, and the

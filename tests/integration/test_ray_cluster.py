@@ -128,8 +128,9 @@ def test_a_remote_cluster_is_refused_a_store_on_this_machine_s_disk(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shipyard.core.settings import Settings
-    from shipyard.sdk.ray_executor import RayExecutor
+    from shipyard.executors.ray_tasks import RayExecutor
+    from shipyard.sdk.pipelines import worker_runner
 
     monkeypatch.setenv("RAY_ADDRESS", "ray-head.bank.internal:6379")
     with pytest.raises(InvalidInputError, match="workers cannot see"):
-        RayExecutor(Settings(uri=str(tmp_path / "store")))
+        RayExecutor(Settings(uri=str(tmp_path / "store")), worker_runner)

@@ -72,7 +72,7 @@ def run_on_ray(
     on_update: Callable[[Any], None],
 ) -> int:
     """Run ``n_workers`` trial loops as Ray tasks; return how many trials they ran."""
-    from shipyard.sdk.ray_executor import check_reachable, start_ray
+    from shipyard.executors.ray_tasks import check_reachable, start_ray
 
     if storage == "memory":
         raise InvalidInputError(

@@ -1,7 +1,8 @@
 """Executors decide where a step's work runs; the runner keeps caching, records and lineage.
 
 ``local`` runs steps one after another in this process. Other executors (the process pool
-in ``shipyard.sdk.executors``; Ray next) implement the same small interface.
+in ``shipyard.executors.processes``, Ray tasks in ``shipyard.executors.ray_tasks``)
+implement the same small interface.
 """
 
 from __future__ import annotations

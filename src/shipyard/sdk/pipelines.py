@@ -62,7 +62,7 @@ def runner() -> PipelineRunner:
     registry = MaterializerRegistry()
     for item in ctx.materializers:
         registry.register(item)
-    from shipyard.sdk.executors import ProcessExecutor
+    from shipyard.executors.processes import ProcessExecutor
 
     settings = ctx.settings
     return PipelineRunner(
@@ -71,17 +71,27 @@ def runner() -> PipelineRunner:
         backend.pipelines.store,
         registry,
         activate=attach,
-        executors={"processes": lambda: ProcessExecutor(settings), "ray": lambda: _ray(settings)},
+        executors={
+            "processes": lambda: ProcessExecutor(settings, worker_runner),
+            "ray": lambda: _ray(settings),
+        },
         lineage=backend.pipelines.lineage,
         namespace=backend.pipelines.namespace,
         datasets=backend.pipelines.datasets,
     )
 
 
-def _ray(settings: Settings) -> Executor:
-    from shipyard.sdk.ray_executor import RayExecutor
+def worker_runner(settings: Settings) -> PipelineRunner:
+    """The runner a worker process or Ray task uses: the driver's store, as the driver
+    (with its token when the store is a server)."""
+    context.replace(settings)
+    return runner()
 
-    return RayExecutor(settings)
+
+def _ray(settings: Settings) -> Executor:
+    from shipyard.executors.ray_tasks import RayExecutor
+
+    return RayExecutor(settings, worker_runner)
 
 
 class PipelineRun:

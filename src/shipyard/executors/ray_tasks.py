@@ -17,9 +17,9 @@ from typing import Any
 
 from shipyard.core.errors import InvalidInputError, PipelineError
 from shipyard.core.settings import Settings
+from shipyard.executors.processes import WorkerFactory, run_in_worker
 from shipyard.pipelines.executors import StepFailedError, StepJob, WorkResult
 from shipyard.pipelines.graph import Step
-from shipyard.sdk.executors import run_in_worker
 
 
 def _ray() -> Any:
@@ -80,8 +80,11 @@ class RayExecutor:
 
     name = "ray"
 
-    def __init__(self, settings: Settings, num_cpus: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, factory: WorkerFactory, num_cpus: int | None = None
+    ) -> None:
         self.settings = settings
+        self.factory = factory
         check_reachable(settings)
         self.ray = start_ray(num_cpus)
         self._token = settings.token.get_secret_value() if settings.token else None
@@ -99,7 +102,7 @@ class RayExecutor:
         if job.options.memory_mb:
             options["memory"] = job.options.memory_mb * 1024 * 1024
         ref = self._remote.options(**options).remote(
-            self.settings.store_uri, self.settings.artifact_root, job, self._token
+            self.factory, self.settings.store_uri, self.settings.artifact_root, job, self._token
         )
         outer: Future[WorkResult] = Future()
         deadline = time.monotonic() + job.options.timeout if job.options.timeout else None

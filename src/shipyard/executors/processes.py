@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -27,25 +28,29 @@ from shipyard.pipelines.graph import Step
 logger = logging.getLogger(__name__)
 
 
+#: Builds a worker's step runner on the driver's store, as the driver (the SDK's
+#: ``worker_runner``). Module level, so it travels to workers by reference.
+WorkerFactory = Callable[[Settings], object]
+
+
 @cache
-def _worker_runner(uri: str, artifacts: str, token: str | None = None) -> object:
+def _worker_runner(
+    factory: WorkerFactory, uri: str, artifacts: str, token: str | None = None
+) -> object:
     """One runner per worker process, on the same store as the parent."""
-    from shipyard.sdk import context
-    from shipyard.sdk.pipelines import runner
-
     if token is not None:  # a server store: the worker acts with the driver's token
-        context.replace(Settings(uri=uri, artifacts=artifacts, token=token))
-    else:
-        context.replace(Settings(uri=uri, artifacts=artifacts))
-    return runner()
+        return factory(Settings(uri=uri, artifacts=artifacts, token=token))
+    return factory(Settings(uri=uri, artifacts=artifacts))
 
 
-def run_in_worker(uri: str, artifacts: str, job: StepJob, token: str | None = None) -> WorkResult:
+def run_in_worker(
+    factory: WorkerFactory, uri: str, artifacts: str, job: StepJob, token: str | None = None
+) -> WorkResult:
     """Entry point in the worker process (module level, so it pickles by reference)."""
     from shipyard.pipelines.loader import import_module_of
     from shipyard.pipelines.service import PipelineRunner
 
-    active = _worker_runner(uri, artifacts, token)
+    active = _worker_runner(factory, uri, artifacts, token)
     if not isinstance(active, PipelineRunner):
         raise InvalidInputError(f"a worker needs a database store; got {uri}")
     where = job.target.rpartition(":")[0]
@@ -74,8 +79,11 @@ class ProcessExecutor:
 
     name = "processes"
 
-    def __init__(self, settings: Settings, max_workers: int | None = None) -> None:
+    def __init__(
+        self, settings: Settings, factory: WorkerFactory, max_workers: int | None = None
+    ) -> None:
         self.settings = settings
+        self.factory = factory
         self.max_workers = max_workers or max(1, os.cpu_count() or 1)
         self._pool: ProcessPoolExecutor | None = None
         self._flights: dict[Future[WorkResult], _Flight] = {}
@@ -105,7 +113,11 @@ class ProcessExecutor:
     def _launch(self, flight: _Flight) -> None:
         pool = self._ensure_pool()
         inner = pool.submit(
-            run_in_worker, self.settings.store_uri, self.settings.artifact_root, flight.job
+            run_in_worker,
+            self.factory,
+            self.settings.store_uri,
+            self.settings.artifact_root,
+            flight.job,
         )
         with self._lock:
             self._flights[inner] = flight
