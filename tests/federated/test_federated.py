@@ -342,3 +342,49 @@ def test_a_dp_round_averaged_over_fewer_silos_is_accounted_with_its_weaker_noise
     assert short["effective_noise_multipliers"] == [1.0, 2.0]
     assert short["epsilon"] == pytest.approx(epsilon(2.0, [2.0, 2.0, 1.0], 4, 1e-5), abs=1e-4)
     assert short["epsilon"] > full["epsilon"] == pytest.approx(epsilon(2.0, 3, 4, 1e-5), abs=1e-4)
+
+
+def test_a_job_through_a_server_records_and_registers_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silos: dict[str, pd.DataFrame]
+) -> None:
+    """Team mode: the coordinator talks to a token-auth Shipyard server; the job's runs,
+    report, lineage and governed candidate land on the server, as on an embedded store."""
+    from shipyard.bootstrap import rest_backend
+    from shipyard.core.settings import Settings
+    from shipyard.sdk import context
+    from tests.conftest import TokenServer
+
+    server = TokenServer(tmp_path / "server-home")
+    try:
+        monkeypatch.setenv("SHIPYARD_URI", server.url)
+        monkeypatch.setenv("SHIPYARD_TOKEN", server.token)
+        context.replace(Settings())
+        result = fl.train(
+            silos, fl.load_config({"label": "default", "rounds": 3}), register="credit"
+        )
+        remote = rest_backend(Settings(uri=server.url, token=server.token))
+        try:
+            mv = remote.registry.get_version("credit", result.model_version.version)
+            fed = mv.card["model_parameters"]["federated"]
+            assert set(fed["silos"]) == set(silos) and fed["rounds"] == 3
+            children = [
+                r
+                for r in remote.tracking.search_runs("federated", max_results=100)
+                if r.parent_id == result.run_id
+            ]
+            assert sorted(int(r.params["round"]) for r in children) == [1, 2, 3]
+            names = {a.name for a in remote.tracking.list_artifacts(result.run_id)}
+            assert "federated/report.json" in names
+            assert remote.pipelines is not None
+            edges = remote.pipelines.store.edges_touching([f"run:{result.run_id}"])
+            assert {src for src, _, rel in edges if rel == "federated_training_data"} == {
+                f"dataset:silo/{n}@sha256:{fed['silos'][n]['sha256']}" for n in silos
+            }
+            loaded, _ = remote.registry.load(mv.uri)
+            X, _, columns = _pooled_test(silos)
+            assert np.asarray(loaded.predict(pd.DataFrame(X[:5], columns=columns))).shape == (5,)
+        finally:
+            remote.close()
+    finally:
+        context.replace(Settings(uri=str(tmp_path / "after")))
+        server.stop()

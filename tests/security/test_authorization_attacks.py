@@ -144,10 +144,19 @@ def test_nobody_but_the_owner_or_an_admin_changes_a_run(team: Team, act: Any) ->
         ("PATCH", f"/api/v1/runs/{run}", {"json": {"status": "KILLED"}}),
         ("DELETE", f"/api/v1/runs/{run}", {}),
         ("POST", f"/api/v1/runs/{run}/batch", {"json": {"params": {"x": "1"}}}),
+        (
+            "POST",
+            f"/api/v1/runs/{run}/edges",
+            {"json": {"edges": [["dataset:forged@sha256:" + "0" * 64, f"run:{run}", "input"]]}},
+        ),
     ):
         answer = team.call("carol", method, path, **kw)
         assert answer.status_code == 403, (method, path, answer.text)
         assert "only they or an admin" in answer.json()["error"]
+    # The owner adds edges of this run only.
+    stray = {"edges": [["dataset:x@sha256:" + "0" * 64, "run:run_" + "0" * 26, "input"]]}
+    answer = team.call("member", "POST", f"/api/v1/runs/{run}/edges", json=stray)
+    assert answer.status_code == 403 and "touches none" in answer.json()["error"]
     # Even the owner (or an admin) cannot break what a registered version is built from.
     for who in ("member", "admin"):
         overwrite = team.call(

@@ -152,20 +152,16 @@ class RestPipelineStore:
         self.client.json("DELETE", f"/api/v1/step-cache/{check_digest(key)}")
 
     def add_edges(self, edges: list[tuple[str, str, str]]) -> None:
-        """POST /api/v1/pipeline-runs/{id}/edges: edges start at the client's pipeline run."""
-        by_run: dict[str, list[tuple[str, str, str]]] = {}
+        """Edges go to the run they hang off: ``POST /api/v1/pipeline-runs/{id}/edges`` for
+        a client's pipeline run, ``POST /api/v1/runs/{id}/edges`` for its tracking run."""
+        by_route: dict[str, list[tuple[str, str, str]]] = {}
         for edge in edges:
-            kind, _, run_id = edge[0].partition(":")
-            if kind != "pipeline_run":
-                raise StoreError(f"a client adds only edges from its pipeline runs: {edge}")
-            by_run.setdefault(run_id, []).append(edge)
-        for run_id, some in by_run.items():
-            self.client.json(
-                "POST",
-                f"/api/v1/pipeline-runs/{_seg(run_id)}/edges",
-                idempotent=False,
-                **json_body(EdgeList(edges=some)),
-            )
+            route = _edge_route(edge)
+            if route is None:
+                raise StoreError(f"a client adds only edges from its own runs: {edge}")
+            by_route.setdefault(route, []).append(edge)
+        for route, some in by_route.items():
+            self.client.json("POST", route, idempotent=False, **json_body(EdgeList(edges=some)))
 
     def record_lineage_event(
         self, event: dict[str, Any], edges: list[tuple[str, str, str]]
@@ -178,6 +174,20 @@ class RestPipelineStore:
         body = NodeList(nodes=nodes)
         data = self.client.json("POST", "/api/v1/lineage/edges/touching", **json_body(body))
         return [(a, b, c) for a, b, c in EdgeList.model_validate(data).edges]
+
+
+def _edge_route(edge: tuple[str, str, str]) -> str | None:
+    """Where the server takes an edge: the pipeline run it starts at, or the tracking run
+    it touches; None for any other edge (a client adds edges of its own runs only)."""
+    source, target, _ = edge
+    kind, _, run_id = source.partition(":")
+    if kind == "pipeline_run":
+        return f"/api/v1/pipeline-runs/{_seg(run_id)}/edges"
+    for node in (target, source):
+        kind, _, run_id = node.partition(":")
+        if kind == "run":
+            return f"/api/v1/runs/{_seg(run_id)}/edges"
+    return None
 
 
 def _plain(output: OutputRecord) -> dict[str, Any]:

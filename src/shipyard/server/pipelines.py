@@ -243,6 +243,17 @@ def add_edges(run_id: str, body: EdgeList, request: Request) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/runs/{run_id}/edges", status_code=204, tags=["pipelines"])
+def add_run_edges(run_id: str, body: EdgeList, request: Request) -> Response:
+    """Append lineage edges that touch this (the caller's) tracking run: the data a run
+    trained on when no pipeline ran it (a federated job's silo fingerprints)."""
+    _may_change(request, run_id, f"run {run_id}")
+    edges = [(a, b, c) for a, b, c in body.edges]
+    _check_edges(edges, {f"run:{run_id}"})
+    _parts(request).store.add_edges(edges)
+    return Response(status_code=204)
+
+
 @router.post("/lineage/edges/touching", tags=["pipelines"])
 def edges_touching(body: NodeList, request: Request) -> EdgeList:
     """Edges whose source or target is one of the nodes."""
