@@ -50,19 +50,11 @@ def models(rows: int) -> list[tuple[str, object, pd.DataFrame, pd.DataFrame, str
     import lightgbm
 
     from shipyard.demo.data import FEATURES, LABEL, make_transactions
+    from shipyard.demo.pipeline import boosting_model
 
     data = make_transactions(rows, seed=7)
     train, test = train_test_split(data, test_size=0.25, random_state=7, stratify=data[LABEL])
-    fraud = HistGradientBoostingClassifier(  # the demo's train_boosting parameters
-        max_iter=200,
-        learning_rate=0.08,
-        max_leaf_nodes=31,
-        categorical_features="from_dtype",
-        early_stopping=True,
-        scoring="loss",
-        validation_fraction=0.15,
-        random_state=7,
-    ).fit(train[FEATURES], train[LABEL])
+    fraud = boosting_model(seed=7).fit(train[FEATURES], train[LABEL])
     X, y = make_classification(
         n_samples=100_000,
         n_features=30,

@@ -107,11 +107,18 @@ def patch_hist_gradient_boosting() -> None:
     rf.add_tree_to_attribute_pairs_hist_gradient_boosting = cast_missing_flags
 
 
-def onnxmltools_input(n_features: int) -> list[tuple[str, Any]]:
-    """onnxmltools' description of the float input ``[None, n_features]`` named ``input``."""
+def onnxmltools_convert(converter: str, model: Any, n_features: int, **options: Any) -> Any:
+    """``onnxmltools.<converter>`` on a float input ``[None, n_features]`` named ``input``,
+    at the opset onnxmltools converts boosted trees to."""
+    import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType
 
-    return [("input", FloatTensorType([None, n_features]))]
+    return getattr(onnxmltools, converter)(
+        model,
+        initial_types=[("input", FloatTensorType([None, n_features]))],
+        target_opset=ONNXMLTOOLS_OPSET,
+        **options,
+    )
 
 
 def to_onnx_proto(model: Any, flavor: str, n_features: int) -> Any:

@@ -67,36 +67,6 @@ class ModelPackages:
     def __init__(self, tracking: TrackingService) -> None:
         self.tracking = tracking
 
-    def log_model(
-        self,
-        run_id: str,
-        model: Any,
-        *,
-        artifact_path: str = "model",
-        input_example: Any,
-        signature: Signature | None = None,
-        convert_onnx: bool = True,
-    ) -> PackageInfo:
-        """Write ``model`` as a package under ``artifact_path`` of the run."""
-        path = check_artifact_name(artifact_path).rstrip("/")
-        self.tracking.get_run(run_id)
-        folder = Path(tempfile.mkdtemp(prefix="shipyard-model-"))
-        try:
-            info = save_package(
-                model,
-                folder,
-                input_example=input_example,
-                run_id=run_id,
-                artifact_path=path,
-                signature=signature,
-                convert_onnx=convert_onnx,
-            )
-            for name in info.files:
-                self.tracking.log_artifact(run_id, folder / name, f"{path}/{name}")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return info
-
     def files(self, run_id: str, path: str) -> dict[str, str]:
         """The package's files (name within the package -> sha256) as the run stores them."""
         prefix = path.rstrip("/") + "/"
@@ -182,14 +152,24 @@ class PackageOperations:
         convert_onnx: bool = True,
     ) -> PackageInfo:
         """Write ``model`` as a package under ``artifact_path`` of the run."""
-        return self.packages.log_model(
-            run_id,
-            model,
-            artifact_path=artifact_path,
-            input_example=input_example,
-            signature=signature,
-            convert_onnx=convert_onnx,
-        )
+        path = check_artifact_name(artifact_path).rstrip("/")
+        self.packages.tracking.get_run(run_id)
+        folder = Path(tempfile.mkdtemp(prefix="shipyard-model-"))
+        try:
+            info = save_package(
+                model,
+                folder,
+                input_example=input_example,
+                run_id=run_id,
+                artifact_path=path,
+                signature=signature,
+                convert_onnx=convert_onnx,
+            )
+            for name in info.files:
+                self.packages.tracking.log_artifact(run_id, folder / name, f"{path}/{name}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return info
 
     def resolve(self, uri: str | ModelUri) -> ModelVersion:
         """The version a ``models:/`` URI names (alias, number or latest)."""

@@ -66,16 +66,9 @@ def _load(conf: dict[str, Any], folder: Path, trusted: bool) -> Any:
 
 
 def _to_onnx(model: Any, n_features: int) -> Any:
-    import onnxmltools
+    from shipyard.registry.onnx_convert import onnxmltools_convert
 
-    from shipyard.registry.onnx_convert import ONNXMLTOOLS_OPSET, onnxmltools_input
-
-    return onnxmltools.convert_lightgbm(
-        model,
-        initial_types=onnxmltools_input(n_features),
-        target_opset=ONNXMLTOOLS_OPSET,
-        zipmap=False,
-    )
+    return onnxmltools_convert("convert_lightgbm", model, n_features, zipmap=False)
 
 
 FLAVOR = FlavorKind(

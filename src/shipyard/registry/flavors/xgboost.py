@@ -68,18 +68,12 @@ def _check(conf: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def _to_onnx(model: Any, n_features: int) -> Any:
-    import onnxmltools
-
-    from shipyard.registry.onnx_convert import ONNXMLTOOLS_OPSET, onnxmltools_input
+    from shipyard.registry.onnx_convert import onnxmltools_convert
 
     # The converter only reads features named f0..fN; names do not change the trees.
     model = copy.deepcopy(model)
     model.get_booster().feature_names = None
-    return onnxmltools.convert_xgboost(
-        model,
-        initial_types=onnxmltools_input(n_features),
-        target_opset=ONNXMLTOOLS_OPSET,
-    )
+    return onnxmltools_convert("convert_xgboost", model, n_features)
 
 
 FLAVOR = FlavorKind(
