@@ -155,3 +155,23 @@ def test_a_new_flavour_is_one_module(tmp_path: Path, monkeypatch: pytest.MonkeyP
         monkeypatch.undo()
         fl.kinds.cache_clear()
     assert "toylinear" not in fl.kinds()
+
+
+def test_a_lightgbm_model_on_categories_scores_text_columns(tmp_path: Path) -> None:
+    """LightGBM trained on pandas categories refuses object or string columns; loaded from
+    the registry it maps them to the trained levels, as the fitted model does."""
+    lgb = pytest.importorskip("lightgbm")
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {"amount": rng.lognormal(3, 1, 1000), "country": rng.choice(["PT", "FR", "US"], 1000)}
+    )
+    label = ((frame["country"] == "US") & (frame["amount"] > 20)).astype(int)
+    categories = frame.assign(country=frame["country"].astype("category"))
+    model = lgb.LGBMClassifier(n_estimators=20, verbose=-1).fit(categories, label)
+    info = save_package(
+        model, tmp_path, input_example=categories.head(5), run_id="r1", artifact_path="m"
+    )
+    loaded = load_package(tmp_path, expected_files=info.files)
+    for given in (frame, frame.astype({"country": object}), categories):
+        np.testing.assert_array_equal(loaded.predict(given), model.predict(categories))
+        np.testing.assert_allclose(loaded.predict_proba(given), model.predict_proba(categories))

@@ -29,9 +29,19 @@ class LightGBMModel:
         classes = conf.get("classes")
         self.classes_ = None if classes is None else np.asarray(classes)
 
+    def _input(self, X: Any) -> Any:
+        """Text columns as pandas categories: a booster trained on categorical columns maps
+        them to its stored levels (``pandas_categorical``), and refuses object columns."""
+        if not getattr(self.booster, "pandas_categorical", None) or not hasattr(X, "dtypes"):
+            return X
+        from pandas.api.types import is_object_dtype, is_string_dtype
+
+        text = [c for c, kind in X.dtypes.items() if is_object_dtype(kind) or is_string_dtype(kind)]
+        return X.astype(dict.fromkeys(text, "category")) if text else X
+
     def predict(self, X: Any) -> np.ndarray[Any, Any]:
         """Labels for a classifier, values for a regressor."""
-        raw = np.asarray(self.booster.predict(X))
+        raw = np.asarray(self.booster.predict(self._input(X)))
         if self.classes_ is None:
             return raw
         return np.asarray(self.classes_[np.argmax(self._proba(raw), axis=1)])
@@ -43,7 +53,7 @@ class LightGBMModel:
         """Class probabilities (classifiers only)."""
         if self.classes_ is None:
             raise InvalidInputError("predict_proba needs a classifier")
-        return self._proba(np.asarray(self.booster.predict(X)))
+        return self._proba(np.asarray(self.booster.predict(self._input(X))))
 
 
 def _save(model: Any, folder: Path) -> dict[str, Any]:
