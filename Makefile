@@ -105,9 +105,8 @@ lint: $(STAMP)
 
 # Benchmarks run beside MLflow and Prefect, which live in their own environment (about 1 GiB).
 $(BENCH_VENV)/.installed: $(STAMP)
-	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/pip install --quiet -e '.[bench,postgres,ray,onnx]'
+	$(BIN)/uv venv --clear --quiet --python $(PYTHON) $(BENCH_VENV)
+	$(BIN)/uv pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[bench,postgres,ray,onnx]'
 	touch $@
 
 # Evidently 0.7 needs pandas < 3: it gets its own environment, used by bench/drift.py only.

@@ -90,7 +90,7 @@ def shipyard_run(Xtr, ytr, Xte, yte, metric, task, budget, home) -> dict:
     wall = time.perf_counter() - started
     return {
         "wall": wall,
-        "score": held_out(metric, yte, result.model.predict_proba(Xte)),
+        "score": held_out(metric, yte, result.predict_proba(Xte)),
         "best": result.estimator,
         "trials": result.report["trials"]["total"],
     }

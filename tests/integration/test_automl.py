@@ -204,7 +204,37 @@ def test_multiclass_regression_and_categorical_features(seed: int) -> None:
     assert cat.score > 0.95
     mv = cat.register("by-country")
     served = shipyard.load_model(f"models:/by-country/{mv.version}")
-    assert served.predict(frame.head(4)).tolist() == cat.model.predict(frame.head(4)).tolist()
+    assert served.predict(frame.head(4)).tolist() == cat.predict(frame.head(4)).tolist()
+
+
+@pytest.mark.usefixtures("store")
+@pytest.mark.parametrize("family", ["lgbm", "hist_gb", "random_forest", "logistic_regression"])
+def test_a_winner_on_text_columns_predicts_raw_rows_as_its_registered_version(
+    family: str, seed: int
+) -> None:
+    """Whichever family wins, the result and the registered version take the rows the
+    search took (a text column included) and answer alike; an unseen value is missing."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {"amount": rng.lognormal(3, 1, 1500), "country": rng.choice(["PT", "FR", "US"], 1500)}
+    )
+    label = ((frame["country"] == "US") & (frame["amount"] > 20)).astype(int)
+    result = shipyard.automl.search(
+        frame, label, time_budget=20, max_trials=1, seed=0, estimators=[family]
+    )
+    assert result.estimator == family
+    rows = pd.concat([frame.head(6), pd.DataFrame({"amount": [30.0], "country": ["JP"]})])
+    mine = result.predict(rows)
+    assert mine.shape == (7,)
+    assert result.predict_proba(rows).shape == (7, 2)
+    assert result.predict(rows.to_numpy()).tolist() == mine.tolist()  # an array, by position
+    mv = result.register(f"text-{family.replace('_', '-')}")
+    served = shipyard.load_model(f"models:/{mv.name}/{mv.version}")
+    assert served.predict(rows).tolist() == mine.tolist()
+    with pytest.raises(InvalidInputError, match="the model takes 2 columns"):
+        result.predict(frame[["amount"]])
+    with pytest.raises(InvalidInputError, match="column 'amount' is not float64"):
+        result.predict(pd.DataFrame({"amount": ["lots"], "country": ["PT"]}))
 
 
 @pytest.mark.usefixtures("store")

@@ -58,7 +58,12 @@ REFIT_GRACE = 0.02
 
 @dataclass
 class SearchResult:
-    """The winner of a search, refitted on every row, with the search's report."""
+    """The winner of a search, refitted on every row, with the search's report.
+
+    ``model`` is the fitted estimator as its library gives it; it takes categorical columns
+    as pandas categories, as it was fitted. ``predict``/``predict_proba`` take rows as
+    ``search`` did (text columns included) and answer as the registered version does.
+    """
 
     model: Any
     estimator: str
@@ -82,6 +87,42 @@ class SearchResult:
     def budget_used(self) -> float:
         """Wall-clock seconds the search took (refit included)."""
         return float(self.report["budget"]["used_seconds"])
+
+    def prepare(self, X: Any) -> Any:
+        """Rows shaped as ``search`` took them, as the model was fitted on them: columns
+        named as in training and text columns as the training categories (LightGBM refuses
+        object columns where it was trained on categories; unseen values become missing)."""
+        import pandas as pd
+
+        frame = self.training_data
+        rows = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+        if rows.shape[1] != frame.shape[1]:
+            raise InvalidInputError(
+                f"the model takes {frame.shape[1]} columns ({', '.join(map(str, frame.columns))}); "
+                f"got {rows.shape[1]}"
+            )
+        rows.columns = frame.columns
+        for column, kind in frame.dtypes.items():
+            values = rows[column]
+            if isinstance(kind, pd.CategoricalDtype):
+                known = values.isin(kind.categories) | values.isna()
+                rows[column] = values.where(known).astype(kind)
+            elif values.dtype != kind:  # an array of mixed columns arrives as objects
+                try:
+                    rows[column] = values.astype(kind)
+                except (TypeError, ValueError) as exc:
+                    raise InvalidInputError(f"column {column!r} is not {kind}: {exc}") from None
+        return rows
+
+    def predict(self, X: Any) -> Any:
+        """The winner's predictions for rows shaped as ``search`` took them."""
+        return self.model.predict(self.prepare(X))
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (classification) for rows shaped as ``search`` took them."""
+        if not hasattr(self.model, "predict_proba"):
+            raise InvalidInputError(f"a {self.task} model has no predict_proba")
+        return self.model.predict_proba(self.prepare(X))
 
     def register(
         self,
