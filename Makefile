@@ -104,10 +104,12 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Benchmarks run beside MLflow and Prefect, which live in their own environment (about 1 GiB).
+# Benchmarks run beside MLflow and Prefect, which live in their own environment (about 1 GiB);
+# MLflow is the release the compatibility suite drives, so its figures compare like with like.
 $(BENCH_VENV)/.installed: $(STAMP)
 	$(BIN)/uv venv --clear --quiet --python $(PYTHON) $(BENCH_VENV)
-	$(BIN)/uv pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[bench,postgres,ray,onnx]'
+	$(BIN)/uv pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[bench,postgres,ray,onnx]' \
+	  "mlflow==$(MLFLOW_VERSION)"
 	touch $@
 
 # Evidently 0.7 needs pandas < 3: it gets its own environment, used by bench/drift.py only.

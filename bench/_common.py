@@ -80,6 +80,41 @@ def start_mlflow_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
+def group_cpu_seconds(session: int) -> float:
+    """CPU seconds used so far by every live process of a session (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        # After the command's name: state, ppid, pgrp, session, ... utime (12), stime (13).
+        if int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def settle(
+    proc: subprocess.Popen[bytes], idle: float = 0.05, window: float = 2.0, limit: float = 120
+) -> float:
+    """Wait until a server and everything it started are idle: less than ``idle`` CPU
+    seconds per second over ``window`` (``mlflow server`` starts five job consumers that
+    import MLflow for about 40 CPU seconds after its health check answers). Returns the
+    seconds waited."""
+    began = time.monotonic()
+    used = group_cpu_seconds(proc.pid)
+    while time.monotonic() - began < limit:
+        time.sleep(window)
+        now = group_cpu_seconds(proc.pid)
+        if now - used < idle * window:
+            break
+        used = now
+    return time.monotonic() - began
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     """Stop a process we started and everything it started (its process group, by PID)."""
     import signal
