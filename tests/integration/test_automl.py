@@ -231,8 +231,12 @@ def test_a_winner_on_text_columns_predicts_raw_rows_as_its_registered_version(
     mv = result.register(f"text-{family.replace('_', '-')}")
     served = shipyard.load_model(f"models:/{mv.name}/{mv.version}")
     assert served.predict(rows).tolist() == mine.tolist()
-    with pytest.raises(InvalidInputError, match="the model takes 2 columns"):
+    # A frame's columns are taken by name, whatever their order; an array's by position.
+    assert result.predict(rows[["country", "amount"]].assign(extra=1)).tolist() == mine.tolist()
+    with pytest.raises(InvalidInputError, match="lack the model's column.s. country"):
         result.predict(frame[["amount"]])
+    with pytest.raises(InvalidInputError, match="the model takes 2 columns"):
+        result.predict(frame[["amount"]].to_numpy())
     with pytest.raises(InvalidInputError, match="column 'amount' is not float64"):
         result.predict(pd.DataFrame({"amount": ["lots"], "country": ["PT"]}))
 

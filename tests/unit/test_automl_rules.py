@@ -93,6 +93,10 @@ def test_prepare_cuts_stratified_folds_and_codes_categories(seed: int) -> None:
     for _, valid in data.folds:  # every fold holds its share of the rare class
         assert abs(y[valid].mean() - y.mean()) < 0.02
 
+    numbered = frame.set_axis([10, 20, 30], axis=1)
+    assert prepare(numbered, y, "binary", seed).columns == ["10", "20", "30"]
+    assert list(numbered.columns) == [10, 20, 30]  # the caller's frame keeps its names
+
 
 def test_prepare_refuses_data_it_cannot_search() -> None:
     frame = pd.DataFrame({"x": np.arange(20.0)})

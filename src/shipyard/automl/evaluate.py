@@ -70,7 +70,8 @@ def prepare(X: Any, y: Any, task: Task, seed: int, n_folds: int | None = None) -
     import pandas as pd
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    frame = X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+    # A shallow copy: naming the columns must not rename the caller's frame.
+    frame = X.copy(deep=False) if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
     frame.columns = [str(c) for c in frame.columns]
     if frame.empty:
         raise InvalidInputError("automl needs at least one row and one feature; got none")

@@ -89,19 +89,33 @@ class SearchResult:
         return float(self.report["budget"]["used_seconds"])
 
     def prepare(self, X: Any) -> Any:
-        """Rows shaped as ``search`` took them, as the model was fitted on them: columns
-        named as in training and text columns as the training categories (LightGBM refuses
-        object columns where it was trained on categories; unseen values become missing)."""
+        """Rows shaped as ``search`` took them, as the model was fitted on them: a frame's
+        columns by name (an array's by position), numbers as the training dtypes and text
+        columns as the training categories (LightGBM refuses object columns where it was
+        trained on categories; unseen values become missing)."""
         import pandas as pd
 
         frame = self.training_data
-        rows = X.copy() if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
-        if rows.shape[1] != frame.shape[1]:
-            raise InvalidInputError(
-                f"the model takes {frame.shape[1]} columns ({', '.join(map(str, frame.columns))}); "
-                f"got {rows.shape[1]}"
-            )
-        rows.columns = frame.columns
+        wanted = list(frame.columns)
+        named = isinstance(X, pd.DataFrame) and not isinstance(X.columns, pd.RangeIndex)
+        if named:  # by name, in training order (extra columns are left out)
+            rows = X.copy()
+            rows.columns = [str(c) for c in rows.columns]
+            missing = [c for c in wanted if c not in rows.columns]
+            if missing:
+                raise InvalidInputError(
+                    f"the rows lack the model's column(s) {', '.join(missing[:10])}; it takes "
+                    f"{', '.join(wanted)}"
+                )
+            rows = rows[wanted]
+        else:  # an array, or a frame without names: by position
+            rows = pd.DataFrame(np.asarray(X))
+            if rows.ndim != 2 or rows.shape[1] != len(wanted):
+                raise InvalidInputError(
+                    f"the model takes {len(wanted)} columns ({', '.join(wanted)}); "
+                    f"got {rows.shape[1] if rows.ndim == 2 else rows.ndim}"
+                )
+            rows.columns = wanted
         for column, kind in frame.dtypes.items():
             values = rows[column]
             if isinstance(kind, pd.CategoricalDtype):
