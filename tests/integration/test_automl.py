@@ -233,7 +233,7 @@ def test_a_winner_on_text_columns_predicts_raw_rows_as_its_registered_version(
     assert served.predict(rows).tolist() == mine.tolist()
     # A frame's columns are taken by name, whatever their order; an array's by position.
     assert result.predict(rows[["country", "amount"]].assign(extra=1)).tolist() == mine.tolist()
-    with pytest.raises(InvalidInputError, match="lack the model's column.s. country"):
+    with pytest.raises(InvalidInputError, match=r"lack the model's column\(s\) country"):
         result.predict(frame[["amount"]])
     with pytest.raises(InvalidInputError, match="the model takes 2 columns"):
         result.predict(frame[["amount"]].to_numpy())
