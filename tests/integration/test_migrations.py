@@ -57,3 +57,36 @@ def test_sqlite_durability_is_a_setting(tmp_path: Path) -> None:
         assert b.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     full.dispose()
     normal.dispose()
+
+
+
+def test_threads_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
+    """Connections switching a new SQLite file to WAL at the same moment: SQLite refuses
+    one of them at once ('database is locked', no busy wait), which failed a federated job
+    opening the store beside its caller; every one must get the store, migrated once."""
+    import threading
+
+    from shipyard.bootstrap import local_backend
+    from shipyard.core.settings import Settings
+
+    failures: list[str] = []
+    for trial in range(25):
+        home = tmp_path / f"s{trial}"
+        gate = threading.Barrier(4)
+
+        def open_store(home: Path = home, gate: threading.Barrier = gate) -> None:
+            gate.wait()
+            try:
+                local_backend(Settings(uri=str(home))).close()
+            except Exception as exc:  # noqa: BLE001 - collected for the assertion
+                failures.append(f"{type(exc).__name__}: {exc}"[:200])
+
+        threads = [threading.Thread(target=open_store) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        engine = make_engine(f"sqlite:///{home / 'shipyard.db'}")
+        assert current_revision(engine) == head_revision()
+        engine.dispose()
+    assert not failures, failures[:3]
