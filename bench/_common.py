@@ -102,7 +102,7 @@ def settle(
 ) -> float:
     """Wait until a server and everything it started are idle: less than ``idle`` CPU
     seconds per second over ``window`` (``mlflow server`` starts five job consumers that
-    import MLflow for about 40 CPU seconds after its health check answers). Returns the
+    import MLflow, up to 40 CPU seconds, after its health check answers). Returns the
     seconds waited."""
     began = time.monotonic()
     used = group_cpu_seconds(proc.pid)

@@ -66,7 +66,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="shipyard-bench-mlflow-"))
     # One server at a time, measured once it and what it started are idle: `mlflow server`
     # answers its health check while its five job consumers are still importing MLflow
-    # (about 40 CPU seconds), and on two cores that work would be charged to whichever side
+    # (up to 40 CPU seconds), and on two cores that work would be charged to whichever side
     # is measured meanwhile (a fixed 5 s wait once made MLflow look 2x slower than it is).
     mlf, mlflow_url = start_mlflow_server(tmp / "mlflow-server")
     try:

@@ -130,7 +130,7 @@ def main() -> None:
     )
     mlf, mlflow_url = start_mlflow_server(tmp / "mlflow-server")
     try:
-        # Both idle first: MLflow's job consumers import MLflow for about 40 CPU seconds
+        # Both idle first: MLflow's job consumers import MLflow (up to 40 CPU seconds)
         # after its health check answers, which would slow whichever side is measured.
         settle(mlf)
         settle(ship)
