@@ -110,7 +110,8 @@ def ingest(points: int, work: Path) -> list[tuple[str, str]]:
         with engine.connect() as conn:
             counts = [
                 conn.execute(
-                    sa.text("SELECT count(*) FROM metrics WHERE run_id = :r"), {"r": r}
+                    sa.text("SELECT coalesce(sum(points), 0) FROM metric_chunks WHERE run_id = :r"),
+                    {"r": r},
                 ).scalar()
                 for r in ids
             ]

@@ -47,6 +47,7 @@ def load_shipyard(home: Path, data: list[Any]) -> tuple[str, str]:
     from shipyard.core.ids import new_id
     from shipyard.core.settings import Settings
     from shipyard.store import schema as t
+    from shipyard.store.points import POINT
     from shipyard.tracking.models import Metric
 
     backend = local_backend(Settings(uri=str(home)))
@@ -81,7 +82,18 @@ def load_shipyard(home: Path, data: list[Any]) -> tuple[str, str]:
         conn.execute(sa.insert(t.runs), runs)
         conn.execute(sa.insert(t.params), params)
         conn.execute(sa.insert(t.tags), tags)
-        conn.execute(sa.insert(t.metrics), latest)
+        conn.execute(
+            sa.insert(t.metric_chunks),
+            [
+                {
+                    "run_id": m["run_id"],
+                    "key": m["key"],
+                    "points": 1,
+                    "data": POINT.pack(m["step"], m["timestamp"], m["value"]),
+                }
+                for m in latest
+            ],
+        )
         conn.execute(sa.insert(t.latest_metrics), latest)
     engine.dispose()
     backend.close()

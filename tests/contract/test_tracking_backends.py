@@ -127,6 +127,39 @@ def test_invalid_metrics_are_refused_with_a_clear_error(
     assert svc.get_run(run.id).metrics == {}
 
 
+def test_history_is_by_step_then_time_then_logging_order_across_batches(
+    backend: Backend,
+) -> None:
+    svc = backend.tracking
+    run = svc.create_run("fraud")
+    svc.log_batch(run.id, metrics=[Metric("loss", 0.3, 3, 5), Metric("loss", 0.1, 1, 9)])
+    svc.log_batch(
+        run.id,
+        metrics=[Metric("loss", 0.2, 1, 9), Metric("auc", 0.7, 0, 1), Metric("loss", 0.0, 1, 2)],
+    )
+    svc.log_batch(run.id, metrics=[Metric("loss", 0.4, 3, 5)])
+    history = svc.get_metric_history(run.id, "loss")
+    assert [(m.step, m.timestamp, m.value) for m in history] == [
+        (1, 2, 0.0),
+        (1, 9, 0.1),
+        (1, 9, 0.2),
+        (3, 5, 0.3),
+        (3, 5, 0.4),
+    ]
+    assert svc.get_run(run.id).metrics == {"loss": 0.4, "auc": 0.7}  # latest: last logged
+
+
+@pytest.mark.parametrize("timestamp", [2**63, -(2**63) - 1, 1.5, True])
+def test_timestamps_beyond_64_bits_or_not_integers_are_refused(
+    backend: Backend, timestamp: object
+) -> None:
+    svc = backend.tracking
+    run = svc.create_run("fraud")
+    with pytest.raises(InvalidInputError, match="timestamp"):
+        svc.log_batch(run.id, metrics=[Metric("ok", 1.0, 0, 1), Metric("t", 1.0, 0, timestamp)])  # type: ignore[arg-type]
+    assert svc.get_run(run.id).metrics == {}
+
+
 def test_unicode_keys_and_names_are_kept(backend: Backend) -> None:
     svc = backend.tracking
     run = svc.create_run("実験", name="exécution ü")
@@ -324,8 +357,7 @@ def test_numbers_at_their_edges_and_unicode_read_back_exactly(backend: Backend) 
             assert math.isnan(point.value)
         else:
             assert point.value == sent
-            if backend.uri.startswith("postgresql"):  # SQLite stores -0.0 as the integer 0
-                assert math.copysign(1, point.value) == math.copysign(1, sent)
+            assert math.copysign(1, point.value) == math.copysign(1, sent)  # -0.0 stays
     (far,) = svc.get_metric_history(run.id, "far")
     assert (far.step, far.timestamp) == (last_step, last_time)
     assert svc.get_experiment("エッジ " + UNICODE["emoji"]).id == exp.id

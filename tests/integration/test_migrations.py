@@ -90,3 +90,75 @@ def test_threads_opening_a_new_store_at_once_all_get_it(tmp_path: Path) -> None:
         assert current_revision(engine) == head_revision()
         engine.dispose()
     assert not failures, failures[:3]
+
+
+def _metric_history_survives_packing(uri: str) -> None:
+    """A store written before 0013 (one row per point) reads back every point after it:
+    values, NaN and infinities, order by step then time then logging, runs and keys apart,
+    a key longer than one chunk split and rejoined; a downgrade unpacks them again."""
+    import math
+
+    import sqlalchemy as sa
+    from alembic import command
+
+    from shipyard.store import migrate
+    from shipyard.store import schema as t
+    from shipyard.store.tracking import SqlTrackingStore
+
+    engine = make_engine(uri)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrate._config(conn), "0012_edge")
+            conn.execute(sa.insert(t.experiments).values(id="exp_1", name="e", created_at=1))
+            for run in ("run_a", "run_b"):
+                conn.execute(
+                    sa.insert(t.runs).values(
+                        id=run, experiment_id="exp_1", name=run, status="RUNNING", start_time=1
+                    )
+                )
+            old = [
+                ("run_a", "loss", 0.5, False, 2, 10),
+                ("run_a", "loss", 0.0, True, 1, 30),  # NaN, an earlier step logged later
+                ("run_a", "loss", math.inf, False, 1, 20),
+                ("run_a", "loss", 0.25, False, 1, 20),  # same step and time: logging order
+                ("run_b", "loss", 9.0, False, 0, 5),
+                ("run_a", "auc", -math.inf, False, 0, 7),
+            ] + [("run_b", "long", float(i), False, i, i) for i in range(120_000)]
+            conn.execute(
+                sa.text(
+                    "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) "
+                    "VALUES (:r, :k, :v, :n, :s, :ts)"
+                ),
+                [dict(zip(("r", "k", "v", "n", "s", "ts"), row, strict=True)) for row in old],
+            )
+        assert upgrade(engine) == ("0012_edge", head_revision())
+        store = SqlTrackingStore(engine)
+        loss = store.get_metric_history("run_a", "loss")
+        assert [(m.step, m.timestamp) for m in loss] == [(1, 20), (1, 20), (1, 30), (2, 10)]
+        assert loss[0].value == math.inf and loss[1].value == 0.25
+        assert math.isnan(loss[2].value) and loss[3].value == 0.5
+        assert [m.value for m in store.get_metric_history("run_a", "auc")] == [-math.inf]
+        assert [m.value for m in store.get_metric_history("run_b", "loss")] == [9.0]
+        long = store.get_metric_history("run_b", "long")
+        assert [m.step for m in long] == list(range(120_000))
+        assert all(m.value == m.step for m in long)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM metric_chunks")).scalar() == 6
+        with engine.begin() as conn:
+            command.downgrade(migrate._config(conn), "0012_edge")
+        with engine.connect() as conn:
+            back = conn.execute(
+                sa.text("SELECT count(*), sum(CASE WHEN is_nan THEN 1 ELSE 0 END) FROM metrics")
+            ).one()
+        assert tuple(back) == (len(old), 1)
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_metric_history_survives_the_move_to_packed_chunks(tmp_path: Path) -> None:
+    _metric_history_survives_packing(f"sqlite:///{tmp_path / 'p.db'}")
+
+
+@pytest.mark.postgres
+def test_postgres_metric_history_survives_the_move_to_packed_chunks(postgres_uri: str) -> None:
+    _metric_history_survives_packing(postgres_uri)

@@ -4,6 +4,7 @@ registration checks of a crafted MLflow package."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,3 +168,47 @@ def test_a_crafted_mlflow_package_is_refused_at_registration(
     assert created.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert "os.system" in created.json()["message"]
     assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"", "empty"),
+        (b'{"run_id": "r", "metrics": [', "not valid JSON"),
+        (b"[1, 2]", "log-batch"),
+        (b'{"metrics": []}', "run_id"),
+        (b'{"run_id": "%s", "metrics": [7]}', "metrics.1"),
+        (
+            # beyond any float: no 64-bit walk of the body refuses it now, the point check does
+            b'{"run_id": "%s", "metrics": [{"key": "m", "value": 1' + b"0" * 400 + b"}]}",
+            "number",
+        ),
+        (
+            b'{"run_id": "%s", "metrics": [{"key": "m", "value": 1, "timestamp": 99999999999999999999}]}',
+            "timestamp",
+        ),
+        (b'{"run_id": "%s", "metrics": [{"key": "m", "value": 1, "step": -1}]}', "step"),
+        (b'{"run_id": "%s", "metrics": [{"key": "m", "value": "0.5"}]}', "number"),
+    ],
+)
+def test_a_bad_log_batch_is_refused_whole_with_its_reason(
+    server: ServerProcess, body: bytes, reason: str
+) -> None:
+    """log-batch parses its own body (the client's hot path): every refusal is still a 400
+    in MLflow's shape naming what is wrong, and no point of the batch is kept."""
+    run_id = str(_run(server)["info"]["run_id"])  # type: ignore[index]
+    ok = {"key": "good", "value": 1.0, "timestamp": 1, "step": 0}
+    if b"%s" in body:
+        body = body.replace(b"%s", run_id.encode())
+        body = body.replace(b'"metrics": [', b'"metrics": [' + json.dumps(ok).encode() + b", ")
+    response = httpx.post(
+        f"{server.url}{API}/runs/log-batch",
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert reason in response.json()["message"], response.json()["message"]
+    got = httpx.get(f"{server.url}{API}/runs/get", params={"run_id": run_id}).json()["run"]
+    assert got["data"].get("metrics", []) == []

@@ -21,13 +21,16 @@ def finite(value: Any) -> Any:
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
-def parse_json(body: bytes | str, what: str = "the request body") -> Any:
+def parse_json(
+    body: bytes | str, what: str = "the request body", *, check_ints: bool = True
+) -> Any:
     """Parse JSON from outside, refusing what would break us later with a clear error.
 
     pydantic-core's parser (Rust) bounds nesting depth, refuses lone surrogates (text that
     no database can store) and is faster than :func:`json.loads`; integers beyond 64 bits
-    are refused too, since no store or array keeps them. NaN and infinities are accepted,
-    as MLflow's clients send them.
+    are refused too, since no store or array keeps them (``check_ints=False`` leaves that
+    to a caller that range-checks every integer it uses: a walk of a large body costs as
+    much as parsing it). NaN and infinities are accepted, as MLflow's clients send them.
 
     Raises:
         InvalidInputError: the body is empty, not JSON, too deep, or holds such a value.
@@ -42,7 +45,8 @@ def parse_json(body: bytes | str, what: str = "the request body") -> Any:
         value = from_json(body, allow_inf_nan=True)
     except ValueError as exc:
         raise InvalidInputError(f"{what} is not valid JSON: {exc}") from None
-    _check_ints(value, what)
+    if check_ints:
+        _check_ints(value, what)
     return value
 
 

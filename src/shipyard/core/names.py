@@ -85,7 +85,7 @@ def check_metric_value(value: object, key: str) -> float:
         )
     try:
         return float(value)  # type: ignore[arg-type]  # int, numpy scalars, Decimal
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InvalidInputError(
             f"metric {key!r} value must be a number; got {value!r}", key=key, value=value
         ) from exc

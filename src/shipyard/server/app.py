@@ -64,7 +64,11 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
         upload_limit=settings.max_artifact_bytes,
     )
     errors.install(app)
+    # Routes are matched in order, one at a time: the busiest ingestion paths (Shipyard's
+    # own tracking and MLflow's client, whose log-batch is its hot loop) come first. Their
+    # prefixes (/api/v1/..., /api/2.0/mlflow..., /ajax-api/...) overlap no other router's.
     app.include_router(tracking.router)
+    app.include_router(mlflow_api.router)
     app.include_router(registry.router)
     app.include_router(gates.router)
     app.include_router(governance.router)
@@ -73,7 +77,6 @@ def create_app(backend: Backend, settings: Settings) -> FastAPI:
     app.include_router(spec.router)
     app.include_router(edge.router)
     app.include_router(metrics.router)
-    app.include_router(mlflow_api.router)
     app.include_router(pages.router)
     app.mount("/static", pages.Assets(directory=pages.STATIC), name="static")
 

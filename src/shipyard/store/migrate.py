@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # Alembic is imported only when a migration actually runs
 
 # The newest revision this version ships; a unit test checks it against the scripts, so
 # opening an up-to-date store never has to load Alembic and parse every migration.
-HEAD = "0012_edge"
+HEAD = "0013_metric_chunks"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_KEY = 0x5348495059415244  # "SHIPYARD"
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -86,19 +87,20 @@ tags = Table(
     Index(None, "key", "value"),
 )
 
-# Full history of every metric. NaN is stored as is_nan with value 0 (SQLite has no NaN);
-# infinities are stored as they are (both databases hold them).
-metrics = Table(
-    "metrics",
+# Full history of every metric, packed: one row per key of each batch, holding that batch's
+# points of the key as little-endian records (step int64, timestamp int64, value float64;
+# see shipyard.store.points). A 1,000-point batch of 20 keys writes 20 rows, not 1,000, and
+# NaN and infinities are kept as the floats they are. Rows of a (run, key) read back in id
+# order are the points in the order they were logged.
+metric_chunks = Table(
+    "metric_chunks",
     metadata,
     Column("id", AUTO_ID, primary_key=True, autoincrement=True),
     Column("run_id", ID, ForeignKey("runs.id"), nullable=False),
     Column("key", KEY, nullable=False),
-    Column("value", Float(precision=53), nullable=False),
-    Column("is_nan", Boolean, nullable=False),
-    Column("step", BigInteger, nullable=False),
-    Column("timestamp", BigInteger, nullable=False),
-    Index(None, "run_id", "key", "step"),
+    Column("points", Integer, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Index(None, "run_id", "key", "id"),
 )
 
 # The latest point per (run, key): highest step, then latest timestamp. Searches and

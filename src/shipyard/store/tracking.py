@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from shipyard.core.clock import now_ms
 from shipyard.core.errors import ConflictError, NotFoundError, StoreError
 from shipyard.core.ids import new_id
+from shipyard.store import points as packing
 from shipyard.store import schema as t
 from shipyard.store.engine import reading, wrap_db_error, write_transaction, writing
 from shipyard.tracking.models import (
@@ -56,13 +57,6 @@ _ATTRIBUTE_COLUMNS = {
 
 # The hot path of ingestion: one driver-level executemany with positional rows, skipping
 # per-row statement compilation (about 3x faster than a Core executemany of dicts).
-_INSERT_METRICS_QMARK = (
-    "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) VALUES (?, ?, ?, ?, ?, ?)"
-)
-_INSERT_METRICS_FORMAT = (
-    "INSERT INTO metrics (run_id, key, value, is_nan, step, timestamp) "
-    "VALUES (%s, %s, %s, %s, %s, %s)"
-)
 
 
 def upsert(conn: Connection, table: Table) -> Any:
@@ -70,6 +64,33 @@ def upsert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+_LATEST_UPSERT: dict[str, Any] = {}
+
+
+def _latest_upsert(conn: Connection) -> Any:
+    """The statement keeping latest_metrics at each key's newest point, built once per
+    dialect and run per row: SQLAlchemy compiles it once and caches it, where a multi-row
+    VALUES of varying length compiled again on every batch."""
+    found = _LATEST_UPSERT.get(conn.dialect.name)
+    if found is None:
+        stmt = upsert(conn, t.latest_metrics)
+        excluded, current = stmt.excluded, t.latest_metrics.c
+        found = _LATEST_UPSERT[conn.dialect.name] = stmt.on_conflict_do_update(
+            index_elements=["run_id", "key"],
+            set_={
+                "value": excluded.value,
+                "is_nan": excluded.is_nan,
+                "step": excluded.step,
+                "timestamp": excluded.timestamp,
+            },
+            where=or_(
+                excluded.step > current.step,
+                and_(excluded.step == current.step, excluded.timestamp >= current.timestamp),
+            ),
+        )
+    return found
 
 
 class SqlTrackingStore:
@@ -341,52 +362,43 @@ class SqlTrackingStore:
             conn.execute(t.params.insert(), fresh)
 
     def _write_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        rows = [(run_id, key, v, v != v, step, ts) for key, v, step, ts in points]
-        if any(row[3] for row in rows):  # NaN: SQLite would store NULL, so keep 0 + flag
-            rows = [(r[0], r[1], 0.0, True, r[4], r[5]) if r[3] else r for r in rows]
-        latest: dict[str, tuple[str, str, float, bool, int, int]] = {}
-        for row in rows:
-            best = latest.get(row[1])
-            if best is None or row[4] > best[4] or (row[4] == best[4] and row[5] >= best[5]):
-                latest[row[1]] = row
-        conn.exec_driver_sql(
-            _INSERT_METRICS_QMARK if conn.dialect.paramstyle == "qmark" else _INSERT_METRICS_FORMAT,
-            rows,
-        )
-        columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
-        # One statement of fixed shape, run per row: SQLAlchemy compiles it once and caches
-        # it, where a multi-row VALUES of varying length compiled again on every batch.
-        stmt = upsert(conn, t.latest_metrics)
-        excluded = stmt.excluded
-        current = t.latest_metrics.c
+        groups = packing.group(points)
         conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["run_id", "key"],
-                set_={
-                    "value": excluded.value,
-                    "is_nan": excluded.is_nan,
-                    "step": excluded.step,
-                    "timestamp": excluded.timestamp,
-                },
-                where=or_(
-                    excluded.step > current.step,
-                    and_(excluded.step == current.step, excluded.timestamp >= current.timestamp),
-                ),
-            ),
+            t.metric_chunks.insert(),
+            [
+                {"run_id": run_id, "key": key, "points": count, "data": blob}
+                for key, triples in groups.items()
+                for count, blob in packing.chunks(triples)
+            ],
+        )
+        latest: dict[str, tuple[str, str, float, bool, int, int]] = {}
+        for key, triples in groups.items():
+            best = triples[0]
+            for point in triples:  # highest step, then latest timestamp, then last logged
+                if point[0] > best[0] or (point[0] == best[0] and point[1] >= best[1]):
+                    best = point
+            step, timestamp, value = best
+            nan = value != value  # SQLite would store NaN as NULL: keep 0 and the flag
+            latest[key] = (run_id, key, 0.0 if nan else value, nan, step, timestamp)
+        columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
+        conn.execute(
+            _latest_upsert(conn),
             [dict(zip(columns, row, strict=True)) for row in latest.values()],
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:
         """Every point of one metric, by step, then timestamp, then insertion."""
-        m = t.metrics.c
+        c = t.metric_chunks.c
         with reading(self.engine) as conn:
             self._live_run(conn, run_id)
-            rows = conn.execute(
-                select(m.key, m.value, m.is_nan, m.step, m.timestamp)
-                .where(m.run_id == run_id, m.key == key)
-                .order_by(m.step, m.timestamp, m.id)
-            ).all()
-        return [Metric(r.key, math.nan if r.is_nan else r.value, r.step, r.timestamp) for r in rows]
+            blobs: list[bytes] = list(
+                conn.execute(
+                    select(c.data).where(c.run_id == run_id, c.key == key).order_by(c.id)
+                ).scalars()
+            )
+        points = packing.unpack(key, blobs)
+        points.sort(key=_step_then_time)  # stable: equal points keep the order they came in
+        return points
 
     # search -------------------------------------------------------------------------------
 
@@ -585,3 +597,7 @@ def _after(keys: list[tuple[Any, bool, bool]], values: tuple[Any, ...]) -> Any:
             same = column == value
         clause = beyond if clause is None else or_(beyond, and_(same, clause))
     return clause
+
+
+def _step_then_time(point: Metric) -> tuple[int, int]:
+    return point.step, point.timestamp

@@ -87,15 +87,18 @@ def check_metrics(metrics: Iterable[Metric]) -> list[Metric]:
             value, exact = check_metric_value(value, key), False
         if type(step) is not int or not 0 <= step < _STEP_LIMIT:
             step, exact = check_step(step), False
-        if type(timestamp) is not int:
+        if type(timestamp) is not int or not _TIME_MIN <= timestamp <= _TIME_MAX:
             raise InvalidInputError(
-                f"metric {key!r} timestamp must be integer epoch ms; got {timestamp!r}"
+                f"metric {key!r} timestamp must be integer epoch ms (64-bit); got {timestamp!r}"[
+                    :300
+                ]
             )
         checked.append(metric if exact else Metric(key, value, step, timestamp))
     return checked
 
 
 _STEP_LIMIT = 2**63
+_TIME_MIN, _TIME_MAX = -(2**63), 2**63 - 1
 
 
 #: The run tag naming who started the run (MLflow's ``mlflow.user`` under our prefix).
