@@ -21,24 +21,36 @@ POINT = struct.Struct("<qqd")
 CHUNK_POINTS = 50_000
 
 
-def group(points: Iterable[Metric]) -> dict[str, list[tuple[int, int, float]]]:
-    """Points by key, each key's in the order given, as ``(step, timestamp, value)``."""
-    groups: dict[str, list[tuple[int, int, float]]] = {}
+class Packed:
+    """One key's points of a batch: their records, and the newest point among them."""
+
+    __slots__ = ("latest", "records")
+
+    def __init__(self, first: tuple[int, int, float]) -> None:
+        self.records: list[bytes] = []
+        self.latest = first
+
+    def rows(self, size: int = CHUNK_POINTS) -> Iterator[tuple[int, bytes]]:
+        """``(count, blob)`` rows of at most ``size`` points each."""
+        for first in range(0, len(self.records), size):
+            part = self.records[first : first + size]
+            yield len(part), b"".join(part)
+
+
+def pack(points: Iterable[Metric]) -> dict[str, Packed]:
+    """Points by key, in the order given, each key's newest point found on the way: the
+    highest step, then the latest timestamp, then the last logged (MLflow's rule)."""
+    packed: dict[str, Packed] = {}
+    record = POINT.pack
     for key, value, step, timestamp in points:
-        found = groups.get(key)
+        found = packed.get(key)
         if found is None:
-            groups[key] = found = []
-        found.append((step, timestamp, value))
-    return groups
-
-
-def chunks(
-    triples: list[tuple[int, int, float]], size: int = CHUNK_POINTS
-) -> Iterator[tuple[int, bytes]]:
-    """``(count, blob)`` rows of at most ``size`` points each."""
-    for first in range(0, len(triples), size):
-        part = triples[first : first + size]
-        yield len(part), b"".join(POINT.pack(*p) for p in part)
+            packed[key] = found = Packed((step, timestamp, value))
+        found.records.append(record(step, timestamp, value))
+        newest = found.latest
+        if step > newest[0] or (step == newest[0] and timestamp >= newest[1]):
+            found.latest = (step, timestamp, value)
+    return packed
 
 
 def unpack(key: str, blobs: Iterable[bytes]) -> list[Metric]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Row,
     Table,
     and_,
+    bindparam,
     case,
     exists,
     false,
@@ -64,6 +65,26 @@ def upsert(conn: Connection, table: Table) -> Any:
     if conn.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+_HEARTBEAT = (
+    update(t.runs)
+    .where(t.runs.c.id == bindparam("run_id"), t.runs.c.deleted_at.is_(None))
+    .values(heartbeat_at=bindparam("now"))
+)
+_CLAIMS: dict[str, Any] = {}
+
+
+def _claim(conn: Connection) -> Any:
+    """The statement recording a batch id once (no row back when it was recorded before)."""
+    found = _CLAIMS.get(conn.dialect.name)
+    if found is None:
+        found = _CLAIMS[conn.dialect.name] = (
+            upsert(conn, t.metric_batches)
+            .on_conflict_do_nothing()
+            .returning(t.metric_batches.c.batch_id)
+        )
+    return found
 
 
 _LATEST_UPSERT: dict[str, Any] = {}
@@ -310,18 +331,14 @@ class SqlTrackingStore:
     def log_batch(self, batch: MetricBatch) -> None:
         """Append metrics and set params and tags in one transaction, once per batch_id."""
         with writing(self.engine) as conn:
-            self._live_run(conn, batch.run_id)
-            claimed = conn.execute(
-                upsert(conn, t.metric_batches)
-                .values(batch_id=batch.batch_id, run_id=batch.run_id, created_at=now_ms())
-                .on_conflict_do_nothing()
-                .returning(t.metric_batches.c.batch_id)
-            ).first()
-            if claimed is None:
+            now = now_ms()
+            # A write is a sign of life: the heartbeat is set where the run is live, and a
+            # run that is not is found by the same statement.
+            if not conn.execute(_HEARTBEAT, {"run_id": batch.run_id, "now": now}).rowcount:
+                raise NotFoundError(f"run {batch.run_id} does not exist", run_id=batch.run_id)
+            claim = {"batch_id": batch.batch_id, "run_id": batch.run_id, "created_at": now}
+            if conn.execute(_claim(conn), claim).first() is None:
                 return  # this batch was applied before: a retry
-            conn.execute(
-                update(t.runs).where(t.runs.c.id == batch.run_id).values(heartbeat_at=now_ms())
-            )
             if batch.params:
                 self._write_params(conn, batch.run_id, batch.params)
             if batch.tags:
@@ -362,28 +379,24 @@ class SqlTrackingStore:
             conn.execute(t.params.insert(), fresh)
 
     def _write_metrics(self, conn: Connection, run_id: str, points: list[Metric]) -> None:
-        groups = packing.group(points)
+        packed = packing.pack(points)
         conn.execute(
             t.metric_chunks.insert(),
             [
                 {"run_id": run_id, "key": key, "points": count, "data": blob}
-                for key, triples in groups.items()
-                for count, blob in packing.chunks(triples)
+                for key, found in packed.items()
+                for count, blob in found.rows()
             ],
         )
-        latest: dict[str, tuple[str, str, float, bool, int, int]] = {}
-        for key, triples in groups.items():
-            best = triples[0]
-            for point in triples:  # highest step, then latest timestamp, then last logged
-                if point[0] > best[0] or (point[0] == best[0] and point[1] >= best[1]):
-                    best = point
-            step, timestamp, value = best
+        latest = []
+        for key, found in packed.items():
+            step, timestamp, value = found.latest
             nan = value != value  # SQLite would store NaN as NULL: keep 0 and the flag
-            latest[key] = (run_id, key, 0.0 if nan else value, nan, step, timestamp)
+            latest.append((run_id, key, 0.0 if nan else value, nan, step, timestamp))
         columns = ("run_id", "key", "value", "is_nan", "step", "timestamp")
         conn.execute(
             _latest_upsert(conn),
-            [dict(zip(columns, row, strict=True)) for row in latest.values()],
+            [dict(zip(columns, row, strict=True)) for row in latest],
         )
 
     def get_metric_history(self, run_id: str, key: str) -> list[Metric]:

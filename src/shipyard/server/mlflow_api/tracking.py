@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -303,19 +303,22 @@ def _integer(value: object) -> object:
 
 def points(raw: list[dict[str, Any]], now: int) -> list[Metric]:
     """MLflow's metric dicts as points (checked later by ``check_metrics``)."""
-    out = []
+    out: list[Metric] = []
+    append, get = out.append, dict.get
     for item in raw:
-        value = item.get("value")
+        value = get(item, "value")
         if type(value) is str:
             value = _NON_FINITE.get(value, value)
         elif type(value) is int and -(2**63) <= value < 2**63:
             value = float(value)  # larger ones are refused by check_metrics
-        out.append(
+        step = get(item, "step") or 0
+        timestamp = get(item, "timestamp") or now
+        append(
             Metric(
-                item.get("key"),  # type: ignore[arg-type]  # checked by check_metrics
+                get(item, "key"),  # type: ignore[arg-type]  # check_metrics checks each field
                 value,  # type: ignore[arg-type]
-                _integer(item.get("step") or 0),  # type: ignore[arg-type]
-                _integer(item.get("timestamp") or now),  # type: ignore[arg-type]
+                step if type(step) is int else _integer(step),  # type: ignore[arg-type]
+                timestamp if type(timestamp) is int else _integer(timestamp),  # type: ignore[arg-type]
             )
         )
     return out
@@ -330,7 +333,7 @@ def points(raw: list[dict[str, Any]], now: int) -> list[Metric]:
         }
     },
 )
-async def log_batch(request: Request) -> dict[str, Any]:
+async def log_batch(request: Request) -> Response:
     """Metrics, params and tags of one run in one transaction.
 
     The hot path of MLflow's client (1,000 points a request): the body is read here and
@@ -339,10 +342,11 @@ async def log_batch(request: Request) -> dict[str, Any]:
     integers beyond 64 bits are refused where they are used, not by a walk of the body.
     """
     body = await request.body()
-    return await run_in_threadpool(_log_batch, request, body)
+    await run_in_threadpool(_log_batch, request, body)
+    return Response(b"{}", media_type="application/json")  # MLflow's empty reply, as it is
 
 
-def _log_batch(request: Request, body: bytes) -> dict[str, Any]:
+def _log_batch(request: Request, body: bytes) -> None:
     try:
         batch = LogBatch.model_validate(parse_json(body, check_ints=False))
     except ValidationError as exc:
@@ -350,7 +354,6 @@ def _log_batch(request: Request, body: bytes) -> dict[str, Any]:
     tags = _provenance(request, _pairs(batch.tags), creating=False)
     svc = _owned(request, batch.run_id)
     svc.log_batch(batch.run_id, points(batch.metrics, now_ms()), _pairs(batch.params), tags)
-    return {}
 
 
 def _first_error(exc: ValidationError) -> str:
