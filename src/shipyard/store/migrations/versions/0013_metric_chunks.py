@@ -30,7 +30,7 @@ _AUTO_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def _chunks(rows: Any) -> Iterator[dict[str, Any]]:
-    """Rows ordered by (run, key, id) as chunk rows of at most ``_CHUNK`` points."""
+    """Rows ordered by (run, key) as chunk rows of at most ``_CHUNK`` points."""
     current: tuple[str, str] | None = None
     records: list[bytes] = []
     for run_id, key, value, is_nan, step, timestamp in rows:
@@ -77,10 +77,13 @@ def upgrade() -> None:
         sa.column("step"),
         sa.column("timestamp"),
     )
+    # By step, then id: the order of the (run, key, step) index (SQLite keeps the rowid in
+    # it), so a large store is read without a sort. Reads order by step anyway, and points
+    # of one step keep their logging order.
     rows = conn.execute(
         sa.select(
             old.c.run_id, old.c.key, old.c.value, old.c.is_nan, old.c.step, old.c.timestamp
-        ).order_by(old.c.run_id, old.c.key, old.c.id),
+        ).order_by(old.c.run_id, old.c.key, old.c.step, old.c.id),
         execution_options={"yield_per": 10_000},
     )
     pending: list[dict[str, Any]] = []
