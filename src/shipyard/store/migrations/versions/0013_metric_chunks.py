@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from itertools import groupby, islice
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,97 +30,81 @@ _POINT = struct.Struct("<qqd")
 _CHUNK = 50_000
 _AUTO_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
+# Both tables as this revision knows them, each written once: upgrade creates the one and
+# reads and drops the other, downgrade the reverse. (`runs` is here only so the foreign
+# keys resolve; it is never created or dropped.)
+_SCHEMA = sa.MetaData()
+sa.Table("runs", _SCHEMA, sa.Column("id", sa.String(40), primary_key=True))
+_METRICS = sa.Table(
+    "metrics",
+    _SCHEMA,
+    sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("value", sa.Float(precision=53), nullable=False),
+    sa.Column("is_nan", sa.Boolean(), nullable=False),
+    sa.Column("step", sa.BigInteger(), nullable=False),
+    sa.Column("timestamp", sa.BigInteger(), nullable=False),
+    sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_metrics_run_id_runs"),
+    sa.PrimaryKeyConstraint("id", name="pk_metrics"),
+    sa.Index("ix_metrics_run_id_key_step", "run_id", "key", "step"),
+)
+_CHUNKS = sa.Table(
+    "metric_chunks",
+    _SCHEMA,
+    sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
+    sa.Column("run_id", sa.String(40), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),
+    sa.Column("points", sa.Integer(), nullable=False),
+    sa.Column("data", sa.LargeBinary(), nullable=False),
+    sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_metric_chunks_run_id_runs"),
+    sa.PrimaryKeyConstraint("id", name="pk_metric_chunks"),
+    sa.Index("ix_metric_chunks_run_id_key_id", "run_id", "key", "id"),
+)
+
 
 def _chunks(rows: Any) -> Iterator[dict[str, Any]]:
-    """Rows ordered by (run, key) as chunk rows of at most ``_CHUNK`` points."""
-    current: tuple[str, str] | None = None
-    records: list[bytes] = []
-    for run_id, key, value, is_nan, step, timestamp in rows:
-        if (run_id, key) != current or len(records) == _CHUNK:
-            if current is not None:
-                yield {
-                    "run_id": current[0],
-                    "key": current[1],
-                    "points": len(records),
-                    "data": b"".join(records),
-                }
-            current, records = (run_id, key), []
-        records.append(_POINT.pack(step, timestamp, float("nan") if is_nan else value))
-    if current is not None:
-        yield {
-            "run_id": current[0],
-            "key": current[1],
-            "points": len(records),
-            "data": b"".join(records),
-        }
+    """Point rows ordered by (run, key) as chunk rows of at most ``_CHUNK`` points."""
+    for (run_id, key), points in groupby(rows, key=itemgetter(0, 1)):
+        while part := [
+            _POINT.pack(step, timestamp, float("nan") if is_nan else value)
+            for _, _, value, is_nan, step, timestamp in islice(points, _CHUNK)
+        ]:
+            yield {"run_id": run_id, "key": key, "points": len(part), "data": b"".join(part)}
 
 
 def upgrade() -> None:
     """Create metric_chunks, carry every point over, drop metrics."""
-    chunks = op.create_table(
-        "metric_chunks",
-        sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.String(40), nullable=False),
-        sa.Column("key", sa.String(250), nullable=False),
-        sa.Column("points", sa.Integer(), nullable=False),
-        sa.Column("data", sa.LargeBinary(), nullable=False),
-        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_metric_chunks_run_id_runs"),
-        sa.PrimaryKeyConstraint("id", name="pk_metric_chunks"),
-    )
-    op.create_index("ix_metric_chunks_run_id_key_id", "metric_chunks", ["run_id", "key", "id"])
     conn = op.get_bind()
-    old = sa.table(
-        "metrics",
-        sa.column("id"),
-        sa.column("run_id"),
-        sa.column("key"),
-        sa.column("value"),
-        sa.column("is_nan"),
-        sa.column("step"),
-        sa.column("timestamp"),
-    )
+    _CHUNKS.create(conn)
+    old = _METRICS.c
     # By step, then id: the order of the (run, key, step) index (SQLite keeps the rowid in
     # it), so a large store is read without a sort. Reads order by step anyway, and points
     # of one step keep their logging order.
     rows = conn.execute(
-        sa.select(
-            old.c.run_id, old.c.key, old.c.value, old.c.is_nan, old.c.step, old.c.timestamp
-        ).order_by(old.c.run_id, old.c.key, old.c.step, old.c.id),
+        sa.select(old.run_id, old.key, old.value, old.is_nan, old.step, old.timestamp).order_by(
+            old.run_id, old.key, old.step, old.id
+        ),
         execution_options={"yield_per": 10_000},
     )
     pending: list[dict[str, Any]] = []
     for chunk in _chunks(rows):
         pending.append(chunk)
         if len(pending) == 200:
-            conn.execute(chunks.insert(), pending)
+            conn.execute(_CHUNKS.insert(), pending)
             pending = []
     if pending:
-        conn.execute(chunks.insert(), pending)
-    op.drop_index("ix_metrics_run_id_key_step", table_name="metrics")
-    op.drop_table("metrics")
+        conn.execute(_CHUNKS.insert(), pending)
+    _METRICS.drop(conn)
 
 
 def downgrade() -> None:
     """Unpack every chunk back into one row per point."""
-    metrics = op.create_table(
-        "metrics",
-        sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
-        sa.Column("run_id", sa.String(40), nullable=False),
-        sa.Column("key", sa.String(250), nullable=False),
-        sa.Column("value", sa.Float(precision=53), nullable=False),
-        sa.Column("is_nan", sa.Boolean(), nullable=False),
-        sa.Column("step", sa.BigInteger(), nullable=False),
-        sa.Column("timestamp", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_metrics_run_id_runs"),
-        sa.PrimaryKeyConstraint("id", name="pk_metrics"),
-    )
-    op.create_index("ix_metrics_run_id_key_step", "metrics", ["run_id", "key", "step"])
     conn = op.get_bind()
-    stored = sa.table(
-        "metric_chunks", sa.column("id"), sa.column("run_id"), sa.column("key"), sa.column("data")
-    )
+    _METRICS.create(conn)
+    stored = _CHUNKS.c
     rows: Any = conn.execute(
-        sa.select(stored.c.run_id, stored.c.key, stored.c.data).order_by(stored.c.id),
+        sa.select(stored.run_id, stored.key, stored.data).order_by(stored.id),
         execution_options={"yield_per": 100},
     )
     for run_id, key, data in rows:
@@ -134,6 +120,5 @@ def downgrade() -> None:
             for step, ts, v in _POINT.iter_unpack(data)
         ]
         if points:
-            conn.execute(metrics.insert(), points)
-    op.drop_index("ix_metric_chunks_run_id_key_id", table_name="metric_chunks")
-    op.drop_table("metric_chunks")
+            conn.execute(_METRICS.insert(), points)
+    _CHUNKS.drop(conn)
